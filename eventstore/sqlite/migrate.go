@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// EventsMigrationSet is the name under which the event log's own migrations are recorded.
+const EventsMigrationSet = "events"
+
+// migration is one NNNN_name.sql file of a set.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// ApplyMigrations applies the *.sql files at the root of fsys that schema_migrations does
+// not yet record for set, in version order, each in its own transaction together with its
+// record, so a crash leaves every migration either fully applied or not at all.
+//
+// File names are NNNN_description.sql; the number is the version within the set and must
+// be unique. Sets are independent (the event log uses "events"; a projection picks its
+// own name), so packages can share one database file without coordinating numbers.
+//
+// Once recorded, a migration is never run again: change the schema with a new file, never
+// by editing an applied one. ApplyMigrations refuses to run when the database holds a
+// version of set that fsys does not have, because that means an older binary is opening a
+// file a newer one has migrated.
+//
+// db should come from Open (Store.DB): its transactions take the write lock at BEGIN, so
+// two processes migrating the same file queue instead of failing on a lock upgrade.
+func ApplyMigrations(db *sql.DB, set string, fsys fs.FS) error {
+	if set == "" {
+		return errors.New("apply migrations: set name is empty; want a name such as \"events\"")
+	}
+	ctx := context.Background()
+	migs, err := readMigrations(fsys)
+	if err != nil {
+		return fmt.Errorf("apply migrations %q: %w", set, err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		set_name   TEXT    NOT NULL,
+		version    INTEGER NOT NULL,
+		name       TEXT    NOT NULL,
+		applied_at TEXT    NOT NULL,
+		PRIMARY KEY (set_name, version)
+	)`); err != nil {
+		return fmt.Errorf("apply migrations %q: create schema_migrations: %w", set, err)
+	}
+
+	known := make(map[int]bool, len(migs))
+	for _, m := range migs {
+		known[m.version] = true
+	}
+	applied, err := appliedVersions(ctx, db, set)
+	if err != nil {
+		return fmt.Errorf("apply migrations %q: %w", set, err)
+	}
+	for _, v := range applied {
+		if !known[v] {
+			return fmt.Errorf("apply migrations %q: database has version %d, which this binary does not know: it was migrated by a newer build", set, v)
+		}
+	}
+
+	for _, m := range migs {
+		if err := applyOne(ctx, db, set, m); err != nil {
+			return fmt.Errorf("apply migrations %q: %s: %w", set, m.name, err)
+		}
+	}
+	return nil
+}
+
+func readMigrations(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	var migs []migration
+	seen := map[int]string{}
+	for _, e := range entries {
+		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
+			continue
+		}
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("migration file %q: name must be NNNN_description.sql with NNNN >= 1", e.Name())
+		}
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migration files %q and %q both have version %d", prev, e.Name(), v)
+		}
+		seen[v] = e.Name()
+		body, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read migration %q: %w", e.Name(), err)
+		}
+		migs = append(migs, migration{version: v, name: e.Name(), sql: string(body)})
+	}
+	if len(migs) == 0 {
+		return nil, errors.New("no NNNN_description.sql files at the root of the given fs")
+	}
+	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
+	return migs, nil
+}
+
+func appliedVersions(ctx context.Context, db *sql.DB, set string) ([]int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations WHERE set_name = ? ORDER BY version`, set)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return vs, nil
+}
+
+// applyOne re-checks schema_migrations inside the write transaction: two processes opening
+// the same new file both see the migration as pending, and only the first may run it.
+func applyOne(ctx context.Context, db *sql.DB, set string, m migration) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE set_name = ? AND version = ?`, set, m.version).Scan(&n); err != nil {
+		return fmt.Errorf("check schema_migrations: %w", err)
+	}
+	if n > 0 {
+		return tx.Rollback()
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (set_name, version, name, applied_at) VALUES (?, ?, ?, ?)`,
+		set, m.version, m.name, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		return fmt.Errorf("record in schema_migrations: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

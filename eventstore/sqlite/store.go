@@ -1,0 +1,212 @@
+// Package sqlite is the event log on a single SQLite file.
+//
+// Ordering guarantee a follower relies on: SQLite admits one write transaction at a time
+// and every Append takes the write lock before it reads the stream version or assigns a
+// position, so transactions commit in the order their positions were assigned. A reader
+// that has seen position N can therefore never later find a newly committed event at a
+// position <= N; ReadAll(after = last seen) never skips a late-committing writer.
+//
+// This holds because the file has a single writer lock, not because of anything in Go:
+// it breaks if events are ever written through a second log (a copy of the file, an
+// attached database) that assigns positions independently.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"switchboard/domain"
+)
+
+// dsnParams configure every pooled connection, not just the first:
+//   - WAL lets ReadAll run while an Append is committing.
+//   - synchronous=FULL fsyncs the WAL on every commit; with NORMAL a power cut can lose
+//     acknowledged appends, which would let an acknowledged inbound message vanish.
+//   - busy_timeout makes a writer from another handle or process wait for the lock
+//     instead of failing at once.
+//   - _txlock=immediate issues BEGIN IMMEDIATE: a transaction takes the write lock
+//     before its first read. With the default deferred BEGIN, two transactions that
+//     both read and then write deadlock on the upgrade and one gets SQLITE_BUSY at once,
+//     busy_timeout notwithstanding.
+//   - _stmt_cache_size lets the driver reuse the compiled form of our few fixed queries
+//     per connection, which saves recompiling SQL on every call without the code having
+//     to manage *sql.Stmt lifetimes across the pool.
+const dsnParams = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=32"
+
+// Store is the SQLite event log. It is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+	// writeSlot queues this process's appenders in Go. SQLite would serialize them
+	// anyway, but its busy handler polls with sleeps of up to 100 ms, so under
+	// contention waiting here is far cheaper than waiting in SQLite.
+	writeSlot chan struct{}
+}
+
+var _ domain.EventStore = (*Store)(nil)
+
+// Option configures a Store at Open.
+type Option func(*Store)
+
+// WithNow sets the clock that stamps RecordedAt (default time.Now), so tests and replays
+// record deterministic times.
+func WithNow(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// Open opens (creating if needed) the SQLite file at path and applies the event log's
+// migrations. The parent directory is created if missing.
+//
+// path must be a file: an in-memory database is refused, because every pooled connection
+// would get its own empty database.
+func Open(path string, opts ...Option) (*Store, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open event store: path %q: want a plain file path such as data/switchboard.db", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("open event store %s: create directory: %w", path, err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+uriEscaper.Replace(abs)+"?"+dsnParams)
+	if err != nil {
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	// Keep connections open for concurrent readers and writers: a new SQLite
+	// connection re-runs the pragmas and re-reads the schema, and database/sql would
+	// otherwise close all but two idle ones after every burst.
+	db.SetMaxIdleConns(8)
+
+	s := &Store{db: db, now: time.Now, writeSlot: make(chan struct{}, 1)}
+	for _, opt := range opts {
+		opt(s)
+	}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// uriEscaper escapes the characters that would end the path part of a SQLite file: URI.
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+func (s *Store) init() error {
+	var mode string
+	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return err
+	}
+	// SQLite silently keeps the rollback journal where WAL is impossible (some network
+	// filesystems); readers would then block appends, so refuse rather than degrade.
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal: is the file on a filesystem without shared-memory support?", mode)
+	}
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	return ApplyMigrations(s.db, EventsMigrationSet, sub)
+}
+
+// DB is the store's handle, for projections that keep their tables in the same file.
+// Their transactions also take the write lock at BEGIN (see dsnParams), and hold up
+// appends for as long as they run: keep them short.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database handle; DB() is unusable afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close event store: %w", err)
+	}
+	return nil
+}
+
+// LastPosition is the highest committed position, 0 when the log is empty.
+func (s *Store) LastPosition(ctx context.Context) (int64, error) {
+	var p int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&p); err != nil {
+		return 0, fmt.Errorf("last position: %w", err)
+	}
+	return p, nil
+}
+
+const selectEvents = `SELECT position, event_id, stream_id, version, type, schema_version,
+	occurred_at, recorded_at, COALESCE(correlation_id, ''), COALESCE(causation_id, ''), payload
+	FROM events `
+
+// ReadStream returns the stream's events with version > afterVersion, oldest first; an
+// unknown stream reads as empty.
+func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
+	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE stream_id = ? AND version > ? ORDER BY version`, stream, afterVersion)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %q: %w", stream, err)
+	}
+	events, err := scanEvents(rows, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %q: %w", stream, err)
+	}
+	return events, nil
+}
+
+// ReadAll returns up to limit events with position > afterPosition in position order.
+// Positions increase but are not promised to be contiguous (other backends skip numbers):
+// page with afterPosition = the last position returned, never by counting.
+func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]domain.RecordedEvent, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("read all after %d: limit is %d; want a positive page size", afterPosition, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE position > ? ORDER BY position LIMIT ?`, afterPosition, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
+	}
+	events, err := scanEvents(rows, min(limit, 1024))
+	if err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
+	}
+	return events, nil
+}
+
+func scanEvents(rows *sql.Rows, sizeHint int) ([]domain.RecordedEvent, error) {
+	defer rows.Close()
+	events := make([]domain.RecordedEvent, 0, sizeHint)
+	for rows.Next() {
+		var (
+			e                  domain.RecordedEvent
+			occurred, recorded string
+			payload            []byte
+		)
+		if err := rows.Scan(&e.Position, &e.ID, &e.StreamID, &e.Version, &e.Type, &e.SchemaVersion,
+			&occurred, &recorded, &e.CorrelationID, &e.CausationID, &payload); err != nil {
+			return nil, err
+		}
+		// Scanned into a plain []byte, which database/sql copies; scanning straight into
+		// json.RawMessage goes through reflection, which is not documented to copy.
+		e.Payload = payload
+		var err error
+		if e.OccurredAt, err = time.Parse(time.RFC3339Nano, occurred); err != nil {
+			return nil, fmt.Errorf("position %d: occurred_at: %w", e.Position, err)
+		}
+		if e.RecordedAt, err = time.Parse(time.RFC3339Nano, recorded); err != nil {
+			return nil, fmt.Errorf("position %d: recorded_at: %w", e.Position, err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return events, nil
+}

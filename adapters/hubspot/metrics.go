@@ -1,0 +1,92 @@
+package hubspot
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the client's Prometheus collectors. Each client registers its own set
+// with a constant "workspace" label, so the clients of several workspaces share one
+// registry; a second client of the same workspace reuses the first one's collectors.
+type metrics struct {
+	requests    *prometheus.CounterVec   // operation, status_class
+	retries     *prometheus.CounterVec   // operation, reason
+	rateLimited *prometheus.CounterVec   // operation, policy
+	limiterWait *prometheus.HistogramVec // bucket
+}
+
+func newMetrics(reg prometheus.Registerer, workspace string) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "switchboard", Subsystem: "hubspot", Name: "requests_total",
+			Help: "HTTP requests sent to HubSpot, by operation and status class (2xx, 4xx, 429, 5xx, error).",
+		}, []string{"operation", "status_class"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "switchboard", Subsystem: "hubspot", Name: "retries_total",
+			Help: "Attempts repeated after a failure, by operation and reason.",
+		}, []string{"operation", "reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "switchboard", Subsystem: "hubspot", Name: "rate_limited_total",
+			Help: "429 answers from HubSpot, by operation and policy (TEN_SECONDLY_ROLLING, SECONDLY, DAILY, unknown).",
+		}, []string{"operation", "policy"}),
+		limiterWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "switchboard", Subsystem: "hubspot", Name: "limiter_wait_seconds",
+			Help:    "Time a request waited for the client-side rate limiter, by bucket (ten_secondly, search).",
+			Buckets: []float64{0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"bucket"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	if workspace != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"workspace": workspace}, reg)
+	}
+	var err error
+	m.requests, err = register(reg, m.requests)
+	if err != nil {
+		return nil, err
+	}
+	m.retries, err = register(reg, m.retries)
+	if err != nil {
+		return nil, err
+	}
+	m.rateLimited, err = register(reg, m.rateLimited)
+	if err != nil {
+		return nil, err
+	}
+	m.limiterWait, err = register(reg, m.limiterWait)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("register hubspot metrics: %w", err)
+	}
+	return c, nil
+}
+
+func statusClass(status int) string {
+	switch {
+	case status == 429:
+		return "429"
+	case status >= 500:
+		return "5xx"
+	case status >= 400:
+		return "4xx"
+	case status >= 300:
+		return "3xx"
+	default:
+		return "2xx"
+	}
+}

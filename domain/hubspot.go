@@ -1,0 +1,114 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Contact is a HubSpot contact as switchboard sees it: the id (a string of digits),
+// when it was created, and the properties it read.
+type Contact struct {
+	ID         string            `json:"id"`
+	CreatedAt  time.Time         `json:"created_at"`
+	Properties map[string]string `json:"properties,omitempty"`
+	Archived   bool              `json:"archived,omitempty"`
+}
+
+// Lookup records one request made to HubSpot while resolving a sender, for the audit.
+type Lookup struct {
+	// Kind is "search", "read_by_property", "read", "batch_read".
+	Kind string `json:"kind"`
+	// Query says what was asked, in words (for example the filter groups of a search).
+	Query string `json:"query"`
+	// Found is the number of records HubSpot returned.
+	Found int `json:"found"`
+}
+
+// LookupResult is what a directory query found: raw candidates, not yet confirmed by the
+// domain rules, and the requests that ran.
+type LookupResult struct {
+	Lookups    []Lookup  `json:"lookups"`
+	Candidates []Contact `json:"candidates"`
+}
+
+// PhoneQuery asks for contacts whose phone or mobilephone could be the number: HubSpot's
+// searchable phone properties hold the national number without the country code, so
+// NationalNumbers lists every national form of the number and its WhatsApp equivalents.
+type PhoneQuery struct {
+	E164            string
+	NationalNumbers []string
+}
+
+// ContactDirectory is one workspace's HubSpot CRM, as resolution needs it.
+type ContactDirectory interface {
+	FindByPhone(ctx context.Context, q PhoneQuery) (LookupResult, error)
+	// FindByProperty finds contacts whose property holds one of values: the spellings
+	// of one identifier (a username with and without its '@'). Candidates still go
+	// through ConfirmCandidates.
+	FindByProperty(ctx context.Context, property string, values ...string) (LookupResult, error)
+	// CreateContact creates a contact. When HubSpot answers that the contact exists (409
+	// on a unique value) it returns that contact's id with ErrContactExists wrapped in a
+	// *ContactExistsError.
+	CreateContact(ctx context.Context, properties map[string]string) (Contact, error)
+	// GetContact reads one contact by id with the given properties; ErrContactNotFound
+	// when it is deleted or unknown.
+	GetContact(ctx context.Context, id string, properties []string) (Contact, error)
+	// UpdateContact sets properties (used only to fill empty values, rule 5).
+	UpdateContact(ctx context.Context, id string, properties map[string]string) error
+}
+
+// ErrContactExists and ErrContactNotFound are matched with errors.Is.
+var (
+	ErrContactExists   = errors.New("contact already exists")
+	ErrContactNotFound = errors.New("contact not found")
+)
+
+// ContactExistsError carries the id HubSpot named in its 409 answer.
+type ContactExistsError struct{ ExistingID string }
+
+func (e *ContactExistsError) Error() string {
+	return fmt.Sprintf("contact already exists (existing id %q)", e.ExistingID)
+}
+func (e *ContactExistsError) Is(target error) bool { return target == ErrContactExists }
+
+// DeliveryIdentifier is how HubSpot names a conversation participant.
+type DeliveryIdentifier struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// Delivery identifier types used for senders (SPEC §6).
+const (
+	DeliveryPhone    = "HS_PHONE_NUMBER"
+	DeliveryOpaqueID = "CHANNEL_SPECIFIC_OPAQUE_ID"
+)
+
+// InboxMessage is one incoming message to publish into a HubSpot custom channel.
+type InboxMessage struct {
+	Inbox             Inbox
+	IdempotencyID     string
+	ThreadID          string
+	Text              string
+	SenderName        string
+	Sender            DeliveryIdentifier
+	Timestamp         time.Time
+	ContactID         string   // empty when the conversation is unlinked
+	MatchedProperties []string // properties that led to the match
+}
+
+// PublishedMessage is HubSpot's answer to a publication.
+type PublishedMessage struct {
+	MessageID      string `json:"message_id"`
+	ConversationID string `json:"conversation_thread_id"`
+}
+
+// InboxPublisher publishes into one workspace's HubSpot inboxes.
+type InboxPublisher interface {
+	Publish(ctx context.Context, m InboxMessage) (PublishedMessage, error)
+}
+
+// ErrPermanent marks a HubSpot failure that no retry can fix (400, 401, 403, 404 on
+// publication): the work goes to the dead-letter list instead.
+var ErrPermanent = errors.New("permanent failure")

@@ -1,0 +1,382 @@
+// Package config reads switchboard's YAML configuration file (SPEC §5) and checks it as a
+// whole: every problem is reported at once, each naming the file, the key and the fix.
+// Secrets are named by environment variable (*_env keys) and resolved here, once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"switchboard/domain"
+)
+
+// Config is the whole file.
+type Config struct {
+	Listen        string      `yaml:"listen"`
+	AdminTokenEnv string      `yaml:"admin_token_env"`
+	Store         Store       `yaml:"store"`
+	Bus           Bus         `yaml:"bus"`
+	Workspaces    []Workspace `yaml:"workspaces"`
+
+	// Path is the file the configuration was read from, for messages.
+	Path string `yaml:"-"`
+	// AdminToken is the value of AdminTokenEnv.
+	AdminToken string `yaml:"-"`
+}
+
+// Store selects the event store.
+type Store struct {
+	Driver string `yaml:"driver"`
+	DSN    string `yaml:"dsn"`
+}
+
+// Bus selects the pub/sub that wakes followers of the event log.
+type Bus struct {
+	Driver string `yaml:"driver"`
+	URL    string `yaml:"url"`
+}
+
+// Workspace is one HubSpot portal and its channels.
+type Workspace struct {
+	ID                 string    `yaml:"id"`
+	HubSpot            HubSpot   `yaml:"hubspot"`
+	BlockedIdentifiers []string  `yaml:"blocked_identifiers"`
+	Channels           []Channel `yaml:"channels"`
+}
+
+// HubSpot holds one portal's connection settings.
+type HubSpot struct {
+	BaseURL      string `yaml:"base_url"`
+	TokenEnv     string `yaml:"token_env"`
+	AppSecretEnv string `yaml:"app_secret_env"`
+	PublicURL    string `yaml:"public_url"`
+	// Region is the default region used to read phone numbers typed into HubSpot
+	// without a country code (rule 2). Defaults to the first phone channel's region.
+	Region string `yaml:"region"`
+	// TenSecondLimit is the request budget per rolling 10 seconds (HubSpot tier).
+	TenSecondLimit int `yaml:"ten_second_limit"`
+	// SearchPerSecond is the search budget per second.
+	SearchPerSecond float64 `yaml:"search_per_second"`
+
+	Token     string `yaml:"-"`
+	AppSecret string `yaml:"-"`
+}
+
+// InboxRef is the HubSpot custom channel and channel account of a channel.
+type InboxRef struct {
+	ChannelID        string `yaml:"channel_id"`
+	ChannelAccountID string `yaml:"channel_account_id"`
+}
+
+// Channel is one connected messaging account. Only the keys that apply to its kind may
+// be set; Validate says which.
+type Channel struct {
+	ID            string   `yaml:"id"`
+	Kind          string   `yaml:"kind"`
+	Provider      string   `yaml:"provider"`
+	DefaultRegion string   `yaml:"default_region"`
+	Identifier    string   `yaml:"identifier"`
+	Property      string   `yaml:"property"`
+	AutoCreate    *bool    `yaml:"auto_create"`
+	BSUIDProperty string   `yaml:"bsuid_property"`
+	Inbox         InboxRef `yaml:"inbox"`
+	APIBaseURL    string   `yaml:"api_base_url"`
+	PublicURL     string   `yaml:"public_url"`
+
+	AuthTokenEnv     string `yaml:"auth_token_env"`
+	AppSecretEnv     string `yaml:"app_secret_env"`
+	VerifyTokenEnv   string `yaml:"verify_token_env"`
+	AccessTokenEnv   string `yaml:"access_token_env"`
+	SecretTokenEnv   string `yaml:"secret_token_env"`
+	SigningSecretEnv string `yaml:"signing_secret_env"`
+	BotTokenEnv      string `yaml:"bot_token_env"`
+
+	// Secrets holds the resolved value of every *_env key that is set, by key name
+	// (for example Secrets["auth_token_env"]).
+	Secrets map[string]string `yaml:"-"`
+}
+
+// Secret returns the resolved value of the named *_env key ("" when unset).
+func (c Channel) Secret(envKey string) string { return c.Secrets[envKey] }
+
+// Settings returns the resolution-relevant settings of the channel.
+func (c Channel) Settings(workspaceID string) domain.ChannelSettings {
+	return domain.ChannelSettings{
+		ID:            c.ID,
+		WorkspaceID:   workspaceID,
+		Kind:          domain.ChannelKind(c.Kind),
+		Provider:      c.Provider,
+		DefaultRegion: c.DefaultRegion,
+		Identifier:    domain.IdentifierMode(c.Identifier),
+		Property:      c.Property,
+		AutoCreate:    c.AutoCreate,
+		BSUIDProperty: c.BSUIDProperty,
+		Inbox:         domain.Inbox{ChannelID: c.Inbox.ChannelID, ChannelAccountID: c.Inbox.ChannelAccountID},
+	}
+}
+
+// Load reads, defaults, resolves secrets from getenv and validates the file at path.
+// The error lists every problem, each as "FILE: KEY: what is wrong; the fix".
+func Load(path string, getenv func(string) string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(path, raw, getenv)
+}
+
+// Parse is Load for bytes already read; path is used in messages only.
+func Parse(path string, raw []byte, getenv func(string) string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: not a valid switchboard configuration: %w", path, err)
+	}
+	c.Path = path
+	c.setDefaults()
+	if err := c.Validate(getenv); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.AdminTokenEnv == "" {
+		c.AdminTokenEnv = "SWITCHBOARD_ADMIN_TOKEN"
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if c.Store.Driver == "sqlite" && c.Store.DSN == "" {
+		c.Store.DSN = "./var/switchboard.db"
+	}
+	if c.Bus.Driver == "" {
+		c.Bus.Driver = "gochannel"
+	}
+	for wi := range c.Workspaces {
+		w := &c.Workspaces[wi]
+		if w.HubSpot.BaseURL == "" {
+			w.HubSpot.BaseURL = "https://api.hubapi.com"
+		}
+		if w.HubSpot.Region == "" {
+			for _, ch := range w.Channels {
+				if ch.DefaultRegion != "" {
+					w.HubSpot.Region = ch.DefaultRegion
+					break
+				}
+			}
+		}
+		for ci := range w.Channels {
+			ch := &w.Channels[ci]
+			if ch.Kind == string(domain.KindWhatsApp) && ch.Provider == "" {
+				ch.Provider = "cloud"
+			}
+		}
+	}
+}
+
+// requiredSecrets names the *_env keys each kind needs to verify its webhooks.
+func requiredSecrets(ch Channel) []string {
+	switch domain.ChannelKind(ch.Kind) {
+	case domain.KindSMS:
+		return []string{"auth_token_env"}
+	case domain.KindWhatsApp:
+		if ch.Provider == "twilio" {
+			return []string{"auth_token_env"}
+		}
+		return []string{"app_secret_env", "verify_token_env"}
+	case domain.KindMessenger, domain.KindInstagram:
+		return []string{"app_secret_env", "verify_token_env"}
+	case domain.KindTelegram:
+		return []string{"secret_token_env"}
+	case domain.KindSlack:
+		return []string{"signing_secret_env"}
+	}
+	return nil
+}
+
+func (ch *Channel) envKeys() map[string]string {
+	return map[string]string{
+		"auth_token_env":     ch.AuthTokenEnv,
+		"app_secret_env":     ch.AppSecretEnv,
+		"verify_token_env":   ch.VerifyTokenEnv,
+		"access_token_env":   ch.AccessTokenEnv,
+		"secret_token_env":   ch.SecretTokenEnv,
+		"signing_secret_env": ch.SigningSecretEnv,
+		"bot_token_env":      ch.BotTokenEnv,
+	}
+}
+
+// Validate checks the whole configuration and resolves secrets; it reports every
+// problem at once.
+func (c *Config) Validate(getenv func(string) string) error {
+	var ps []domain.Problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, domain.Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	secret := func(key, env string, required bool) string {
+		if env == "" {
+			if required {
+				add(key, "is missing; name the environment variable that holds this secret")
+			}
+			return ""
+		}
+		v := getenv(env)
+		if v == "" && required {
+			add(key, "names the environment variable %s, which is not set or empty; export %s before starting", env, env)
+		}
+		return v
+	}
+	if _, _, err := splitHostPort(c.Listen); err != nil {
+		add("listen", "%q is not a host:port address; use for example 127.0.0.1:8080", c.Listen)
+	}
+	c.AdminToken = secret("admin_token_env", c.AdminTokenEnv, false)
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.DSN == "" {
+			add("store.dsn", "is missing; give the PostgreSQL connection string (postgres://user@host:5432/db)")
+		}
+	default:
+		add("store.driver", "%q is not a store; use sqlite or postgres", c.Store.Driver)
+	}
+	switch c.Bus.Driver {
+	case "gochannel":
+	case "nats":
+		if c.Bus.URL == "" {
+			add("bus.url", "is missing; give the NATS URL (nats://127.0.0.1:4222)")
+		}
+	default:
+		add("bus.driver", "%q is not a bus; use gochannel or nats", c.Bus.Driver)
+	}
+	if len(c.Workspaces) == 0 {
+		add("workspaces", "is empty; configure at least one HubSpot workspace with its channels")
+	}
+	workspaceIDs := map[string]bool{}
+	channelIDs := map[string]string{}
+	for wi := range c.Workspaces {
+		w := &c.Workspaces[wi]
+		wk := fmt.Sprintf("workspaces[%d]", wi)
+		if w.ID == "" {
+			add(wk+".id", "is empty; give the workspace a unique id")
+		} else if workspaceIDs[w.ID] {
+			add(wk+".id", "%q is used by another workspace; workspace ids must be unique", w.ID)
+		}
+		workspaceIDs[w.ID] = true
+		if u, err := url.Parse(w.HubSpot.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(wk+".hubspot.base_url", "%q is not an http(s) URL; use https://api.hubapi.com or an emulator's URL", w.HubSpot.BaseURL)
+		}
+		w.HubSpot.Token = secret(wk+".hubspot.token_env", w.HubSpot.TokenEnv, true)
+		w.HubSpot.AppSecret = secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
+		for _, b := range w.BlockedIdentifiers {
+			if strings.TrimSpace(b) == "" {
+				add(wk+".blocked_identifiers", "has an empty entry; empty identifiers are always blocked, remove it")
+			}
+		}
+		if len(w.Channels) == 0 {
+			add(wk+".channels", "is empty; connect at least one channel")
+		}
+		for ci := range w.Channels {
+			ch := &w.Channels[ci]
+			ck := fmt.Sprintf("%s.channels[%d]", wk, ci)
+			if ch.ID != "" {
+				if other, dup := channelIDs[ch.ID]; dup {
+					add(ck+".id", "%q is already the id of %s; channel ids must be unique across all workspaces", ch.ID, other)
+				}
+				channelIDs[ch.ID] = ck
+			}
+			for _, p := range ch.Settings(w.ID).Validate(ck) {
+				ps = append(ps, p)
+			}
+			if ch.Inbox.ChannelID == "" || ch.Inbox.ChannelAccountID == "" {
+				add(ck+".inbox", "needs channel_id and channel_account_id: the HubSpot custom channel and channel account this channel publishes into")
+			}
+			if ch.APIBaseURL != "" {
+				if u, err := url.Parse(ch.APIBaseURL); err != nil || u.Host == "" {
+					add(ck+".api_base_url", "%q is not a URL; use the platform API's base URL or an emulator's", ch.APIBaseURL)
+				}
+			}
+			required := map[string]bool{}
+			for _, k := range requiredSecrets(*ch) {
+				required[k] = true
+			}
+			ch.Secrets = map[string]string{}
+			keys := ch.envKeys()
+			names := make([]string, 0, len(keys))
+			for k := range keys {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				if v := secret(ck+"."+k, keys[k], required[k]); v != "" {
+					ch.Secrets[k] = v
+				}
+			}
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return &Error{Path: c.Path, Problems: ps}
+}
+
+// Error is a configuration that cannot start the service.
+type Error struct {
+	Path     string
+	Problems []domain.Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d configuration problem(s):", e.Path, len(e.Problems))
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s: %s", e.Path, p.Key, p.Msg)
+	}
+	return b.String()
+}
+
+// ErrInvalid matches every configuration error with errors.Is.
+var ErrInvalid = errors.New("invalid configuration")
+
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// Channel returns the channel with the given id and its workspace.
+func (c *Config) Channel(id string) (*Channel, *Workspace, bool) {
+	for wi := range c.Workspaces {
+		w := &c.Workspaces[wi]
+		for ci := range w.Channels {
+			if w.Channels[ci].ID == id {
+				return &w.Channels[ci], w, true
+			}
+		}
+	}
+	return nil, nil, false
+}
+
+// Workspace returns the workspace with the given id.
+func (c *Config) Workspace(id string) (*Workspace, bool) {
+	for wi := range c.Workspaces {
+		if c.Workspaces[wi].ID == id {
+			return &c.Workspaces[wi], true
+		}
+	}
+	return nil, false
+}
+
+func splitHostPort(s string) (string, string, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 || i == len(s)-1 {
+		return "", "", errors.New("missing port")
+	}
+	return s[:i], s[i+1:], nil
+}

@@ -1,0 +1,202 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event types. The four named by the design are SenderIdentified, ContactMatched,
+// ContactCreated and ConversationUnlinked; the others are what the rules need.
+// Renaming a type orphans every stored event of the old name: add an upcaster instead.
+const (
+	// Message stream ("message:{channel}:{message id}").
+	EventMessageReceived      = "MessageReceived"
+	EventSenderIdentified     = "SenderIdentified"
+	EventContactMatched       = "ContactMatched"
+	EventContactCreated       = "ContactCreated"
+	EventConversationUnlinked = "ConversationUnlinked"
+	EventMessagePublished     = "MessagePublished"
+	EventDeadLettered         = "DeadLettered"
+	EventRetryRequested       = "RetryRequested"
+
+	// Match-key stream ("matchkey:{workspace}:{lookup}:{identifier}").
+	EventMatchKeyClaimed   = "MatchKeyClaimed"
+	EventMatchKeyResolved  = "MatchKeyResolved"
+	EventMatchKeyForgotten = "MatchKeyForgotten"
+	EventMatchKeyFollowed  = "MatchKeyFollowedMerge"
+)
+
+// MessageStream is the stream of one inbound message; its first event claims the
+// (channel, platform message id) pair, which is what makes redelivery a no-op.
+func MessageStream(channelID, messageID string) string {
+	return "message:" + channelID + ":" + messageID
+}
+
+// MessageReceived is the durable record of an inbound message: once it is appended the
+// platform may be told "received".
+type MessageReceived struct {
+	WorkspaceID     string      `json:"workspace_id"`
+	ChannelID       string      `json:"channel_id"`
+	ChannelKind     ChannelKind `json:"channel_kind"`
+	MessageID       string      `json:"message_id"`
+	SentAt          time.Time   `json:"sent_at"`
+	Sender          Sender      `json:"sender"`
+	Text            string      `json:"text"`
+	Source          string      `json:"source,omitempty"`
+	PlatformEventID string      `json:"platform_event_id,omitempty"`
+}
+
+// SenderIdentified records which identifier came in, how it was normalized, and which
+// channel settings applied.
+type SenderIdentified struct {
+	ChannelID  string          `json:"channel_id"`
+	Settings   ChannelSettings `json:"settings"`
+	Source     string          `json:"source"`
+	Raw        string          `json:"raw"`
+	Identifier string          `json:"identifier"`
+	Steps      []string        `json:"steps,omitempty"`
+	MatchKey   MatchKey        `json:"match_key"`
+	// Searched names the HubSpot properties the identifier is looked up in.
+	Searched []string `json:"searched"`
+}
+
+// CandidateVerdict is one contact a lookup returned and whether the rules kept it.
+type CandidateVerdict struct {
+	ContactID string            `json:"contact_id"`
+	CreatedAt time.Time         `json:"created_at"`
+	Kept      bool              `json:"kept"`
+	Reason    string            `json:"reason"`
+	Matched   []string          `json:"matched_properties,omitempty"`
+	Values    map[string]string `json:"values,omitempty"`
+}
+
+// ContactMatched says the message resolved to an existing contact, and why.
+type ContactMatched struct {
+	MatchKey  MatchKey `json:"match_key"`
+	ContactID string   `json:"contact_id"`
+	// Via is how the contact was known: "match_key" (sticky, no HubSpot call),
+	// "search", "read_by_property", "existing_on_create" (HubSpot answered 409).
+	Via               string             `json:"via"`
+	MatchedProperties []string           `json:"matched_properties,omitempty"`
+	Lookups           []Lookup           `json:"lookups,omitempty"`
+	Candidates        []CandidateVerdict `json:"candidates,omitempty"`
+	Ambiguous         bool               `json:"ambiguous,omitempty"`
+}
+
+// ContactCreated says switchboard created the contact for this message.
+type ContactCreated struct {
+	MatchKey          MatchKey           `json:"match_key"`
+	ContactID         string             `json:"contact_id"`
+	Properties        map[string]string  `json:"properties"`
+	MatchedProperties []string           `json:"matched_properties,omitempty"`
+	Lookups           []Lookup           `json:"lookups,omitempty"`
+	Candidates        []CandidateVerdict `json:"candidates,omitempty"`
+}
+
+// Reasons a conversation is left unlinked.
+const (
+	UnlinkedNoPhone      = "no_phone_number"
+	UnlinkedBSUIDOnly    = "bsuid_without_property"
+	UnlinkedNoIdentifier = "no_identifier"
+	UnlinkedBlocked      = "blocked"
+	UnlinkedNoMatch      = "no_match_without_auto_create"
+	UnlinkedSlackNoMatch = "no_match_slack_never_creates"
+)
+
+// ConversationUnlinked says the message lands in the inbox tied to no contact, and why.
+type ConversationUnlinked struct {
+	Reason     string             `json:"reason"`
+	Detail     string             `json:"detail"`
+	MatchKey   *MatchKey          `json:"match_key,omitempty"`
+	Lookups    []Lookup           `json:"lookups,omitempty"`
+	Candidates []CandidateVerdict `json:"candidates,omitempty"`
+}
+
+// MessagePublished records the inbox message HubSpot holds for this message.
+type MessagePublished struct {
+	HubSpotMessageID string `json:"hubspot_message_id"`
+	ConversationID   string `json:"conversations_thread_id"`
+	IdempotencyID    string `json:"integration_idempotency_id"`
+	ThreadID         string `json:"integration_thread_id"`
+	ContactID        string `json:"contact_id,omitempty"`
+	Attempts         int    `json:"attempts"`
+}
+
+// Stages of a message's handling that can fail for good.
+const (
+	StageResolution  = "resolution"
+	StagePublication = "publication"
+)
+
+// DeadLettered records work that failed for good (a revoked token, a missing scope, a
+// validation error): it stops retrying and waits for an operator.
+type DeadLettered struct {
+	Stage    string `json:"stage"`
+	Reason   string `json:"reason"`
+	Status   int    `json:"status,omitempty"`
+	Attempts int    `json:"attempts"`
+}
+
+// RetryRequested is an operator's request to run a dead-lettered stage again.
+type RetryRequested struct {
+	Stage       string `json:"stage"`
+	RequestedBy string `json:"requested_by"`
+}
+
+// MatchKeyClaimed reserves a match key while its holder creates the contact, so that
+// concurrent first messages of one sender create one contact. A claim older than the
+// lease may be taken over (the holder crashed).
+type MatchKeyClaimed struct {
+	MatchKey MatchKey `json:"match_key"`
+	Holder   string   `json:"holder"`
+}
+
+// MatchKeyResolved binds a match key to a contact: later messages reuse it (rule 7).
+type MatchKeyResolved struct {
+	MatchKey          MatchKey `json:"match_key"`
+	ContactID         string   `json:"contact_id"`
+	How               string   `json:"how"` // "matched" or "created"
+	MatchedProperties []string `json:"matched_properties,omitempty"`
+	// Properties are what a created contact was created with.
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+// MatchKeyForgotten unbinds a key (the contact was deleted or its identifier changed).
+type MatchKeyForgotten struct {
+	MatchKey  MatchKey `json:"match_key"`
+	ContactID string   `json:"contact_id"`
+	Reason    string   `json:"reason"`
+}
+
+// MatchKeyFollowedMerge moves a key to the contact that survived a merge.
+type MatchKeyFollowedMerge struct {
+	MatchKey MatchKey `json:"match_key"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+}
+
+// EventSchemaVersion is the current schema version of every payload above. A payload
+// change bumps its version and adds an upcaster for the old one.
+const EventSchemaVersion = 1
+
+// NewEvent marshals a payload into EventData; id comes from the caller so tests and
+// replays are deterministic.
+func NewEvent(id, typ string, payload any, occurredAt time.Time, correlationID string) (EventData, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return EventData{}, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	return EventData{
+		ID: id, Type: typ, SchemaVersion: EventSchemaVersion,
+		OccurredAt: occurredAt.UTC(), CorrelationID: correlationID, Payload: b,
+	}, nil
+}
+
+// Decode unmarshals a recorded payload into v.
+func Decode(e RecordedEvent, v any) error {
+	if err := json.Unmarshal(e.Payload, v); err != nil {
+		return fmt.Errorf("decode %s at position %d: %w", e.Type, e.Position, err)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package domain
+
+import "fmt"
+
+// MessageState is a message stream folded: what happened to one inbound message so far.
+type MessageState struct {
+	Version       int64
+	CorrelationID string
+	Received      MessageReceived
+	Identified    *SenderIdentified
+	// Outcome is the type of the resolution event (ContactMatched, ContactCreated,
+	// ConversationUnlinked), "" while unresolved.
+	Outcome   string
+	ContactID string
+	Matched   []string
+	Published *MessagePublished
+	// DeadLetter is the last failure for good that no retry has answered yet.
+	DeadLetter *DeadLettered
+	// RetryStage is the stage an operator asked to run again, "" when none.
+	RetryStage string
+}
+
+// FoldMessage folds a message stream.
+func FoldMessage(events []RecordedEvent) (MessageState, error) {
+	var s MessageState
+	if len(events) == 0 {
+		return s, fmt.Errorf("fold message: empty stream")
+	}
+	for _, e := range events {
+		s.Version = e.Version
+		switch e.Type {
+		case EventMessageReceived:
+			s.CorrelationID = e.CorrelationID
+			if err := Decode(e, &s.Received); err != nil {
+				return s, err
+			}
+		case EventSenderIdentified:
+			var p SenderIdentified
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.Identified = &p
+		case EventContactMatched:
+			var p ContactMatched
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.Outcome, s.ContactID, s.Matched = e.Type, p.ContactID, p.MatchedProperties
+			s.DeadLetter, s.RetryStage = nil, ""
+		case EventContactCreated:
+			var p ContactCreated
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.Outcome, s.ContactID, s.Matched = e.Type, p.ContactID, p.MatchedProperties
+			s.DeadLetter, s.RetryStage = nil, ""
+		case EventConversationUnlinked:
+			s.Outcome, s.ContactID, s.Matched = e.Type, "", nil
+			s.DeadLetter, s.RetryStage = nil, ""
+		case EventMessagePublished:
+			var p MessagePublished
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.Published = &p
+			s.DeadLetter, s.RetryStage = nil, ""
+		case EventDeadLettered:
+			var p DeadLettered
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.DeadLetter, s.RetryStage = &p, ""
+		case EventRetryRequested:
+			var p RetryRequested
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.DeadLetter, s.RetryStage = nil, p.Stage
+		}
+	}
+	return s, nil
+}
+
+// NeedsResolution reports whether the resolver has work on this message.
+func (s MessageState) NeedsResolution() bool {
+	return s.Outcome == "" && s.DeadLetter == nil
+}
+
+// NeedsPublication reports whether the publisher has work on this message.
+func (s MessageState) NeedsPublication() bool {
+	return s.Outcome != "" && s.Published == nil && s.DeadLetter == nil
+}

@@ -1,0 +1,132 @@
+package domain
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// fuzzRegions are the default regions FuzzNormalizePhone picks from: none, the quirk
+// countries, shared-code and trunk-prefix countries, Italy's significant 0, an unknown
+// code and a lower-case one.
+var fuzzRegions = []string{"", "US", "GB", "MX", "AR", "BR", "DE", "IT", "IN", "AU", "RU", "JP", "XX", "us"}
+
+// FuzzNormalizePhone: never panics; a success yields a canonical "+digits" that
+// normalizes to itself from both sources, whose variants all normalize to it, which
+// SamePhone accepts, and whose national numbers carry no "+"; an error is a *PhoneError.
+func FuzzNormalizePhone(f *testing.F) {
+	for _, s := range []string{
+		"+1 415 555 2671", "(415) 555-2671", "415.555.2671", "whatsapp:+14155238886",
+		"0044 7911 123456", "+44 (0)7911 123456", "07911 123456", "447911123456",
+		"5215512345678", "+52 55 1234 5678", "5491123456789", "+54 11 2345-6789",
+		"55 11 8765-4321", "55 11 98765-4321", "55 11 2345-6789", "55 11 92345-6789",
+		"ACME", "US.13491208655302741918", "", "0", "+39 (0)6 1234 5678", "tel:+1-415-555-2671",
+	} {
+		for i := range fuzzRegions[:7] {
+			f.Add(s, i%2 == 1, uint8(i))
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw string, whatsAppID bool, regionIndex uint8) {
+		source := PhoneTyped
+		if whatsAppID {
+			source = PhoneWhatsAppID
+		}
+		region := fuzzRegions[int(regionIndex)%len(fuzzRegions)]
+		checkPhoneProperties(t, raw, source, region)
+		// Random text rarely is a number: its digits alone, as a WhatsApp id, often are.
+		if d := asciiDigits(raw); d != raw && d != "" {
+			checkPhoneProperties(t, d, PhoneWhatsAppID, region)
+		}
+	})
+}
+
+func checkPhoneProperties(t *testing.T, raw string, source PhoneSource, region string) {
+	t.Helper()
+	got, err := NormalizePhone(raw, source, region)
+	if err != nil {
+		var pe *PhoneError
+		if !errors.As(err, &pe) {
+			t.Fatalf("NormalizePhone(%q, %v, %q): error %v is %T, want *PhoneError", raw, source, region, err, err)
+		}
+		if pe.Reason == "" || pe.Input != raw {
+			t.Fatalf("NormalizePhone(%q): PhoneError %+v", raw, pe)
+		}
+		if got.Canonical != "" {
+			t.Fatalf("NormalizePhone(%q): Canonical %q with error %v", raw, got.Canonical, err)
+		}
+		// Whatever the error, the comparison must not panic either.
+		SamePhone(raw, region, "+14155552671")
+		return
+	}
+	c := got.Canonical
+	checkCanonicalShape(t, raw, c)
+	if !strings.HasPrefix(got.E164, "+") {
+		t.Fatalf("NormalizePhone(%q).E164 = %q", raw, got.E164)
+	}
+	for _, step := range got.Steps {
+		if !utf8.ValidString(step) {
+			t.Fatalf("step %q is not UTF-8", step)
+		}
+	}
+
+	again, err := NormalizePhone(c, PhoneTyped, "")
+	if err != nil || again.Canonical != c {
+		t.Fatalf("NormalizePhone(%q) = %q, but NormalizePhone(%q) = %q, %v", raw, c, c, again.Canonical, err)
+	}
+	if again, err := NormalizePhone(c[1:], PhoneWhatsAppID, region); err != nil || again.Canonical != c {
+		t.Fatalf("as a WhatsApp id, %q normalizes to %q, %v", c[1:], again.Canonical, err)
+	}
+	if again, err := NormalizePhone(got.E164, PhoneTyped, ""); err != nil || again.Canonical != c {
+		t.Fatalf("E164 %q of %q normalizes to %q, %v; want %q", got.E164, raw, again.Canonical, err, c)
+	}
+
+	vs := PhoneVariants(c)
+	if len(vs) == 0 || vs[0] != c {
+		t.Fatalf("PhoneVariants(%q) = %q", c, vs)
+	}
+	for _, v := range vs {
+		if n, err := NormalizePhone(v, PhoneTyped, ""); err != nil || n.Canonical != c {
+			t.Fatalf("variant %q of %q normalizes to %q, %v", v, c, n.Canonical, err)
+		}
+	}
+	for _, nn := range NationalNumbers(c) {
+		if nn == "" || strings.Trim(nn, "0123456789") != "" {
+			t.Fatalf("NationalNumbers(%q) holds %q", c, nn)
+		}
+	}
+	if same, why := SamePhone(c, "", c); !same {
+		t.Fatalf("SamePhone(%q, %q) = false, %q", c, c, why)
+	}
+	if source == PhoneTyped {
+		if same, why := SamePhone(raw, region, c); !same {
+			t.Fatalf("SamePhone(%q, %q, %q) = false, %q", raw, region, c, why)
+		}
+	}
+}
+
+// FuzzNormalizeUsername: idempotent, no leading space or @, already lower-case, and
+// the same with any number of leading @ or surrounding spaces added.
+func FuzzNormalizeUsername(f *testing.F) {
+	for _, s := range []string{"@Ana_B", "ana_b", "  @@Ana ", "", "@", "İstanbul", "ẞig", "@ ana", "\u00a0@x\u00a0", "\xff@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := NormalizeUsername(s)
+		if again := NormalizeUsername(got); again != got {
+			t.Fatalf("NormalizeUsername(%q) = %q, but NormalizeUsername(%q) = %q", s, got, got, again)
+		}
+		if strings.HasPrefix(got, "@") || strings.TrimSpace(got) != got {
+			t.Fatalf("NormalizeUsername(%q) = %q keeps a leading @ or spaces", s, got)
+		}
+		if strings.ToLower(got) != got {
+			t.Fatalf("NormalizeUsername(%q) = %q is not lower-case", s, got)
+		}
+		if other := NormalizeUsername(" @@" + s + " "); other != got {
+			t.Fatalf("NormalizeUsername with extra @ = %q, want %q", other, got)
+		}
+		if id := NormalizeUserID(s); id != strings.TrimSpace(s) {
+			t.Fatalf("NormalizeUserID(%q) = %q", s, id)
+		}
+	})
+}

@@ -1,0 +1,234 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"switchboard/domain"
+	"switchboard/projections"
+)
+
+// MessageSummary is the current state of one message, folded from its own stream (the
+// source of truth, so it is exact even while projections catch up).
+type MessageSummary struct {
+	ChannelID     string `json:"channel_id"`
+	MessageID     string `json:"message_id"`
+	CorrelationID string `json:"correlation_id"`
+	Outcome       string `json:"outcome,omitempty"`
+	ContactID     string `json:"contact_id,omitempty"`
+	Published     bool   `json:"published"`
+	DeadLetter    string `json:"dead_letter,omitempty"`
+}
+
+// Timeline is the audit API's answer.
+type Timeline struct {
+	Subject string              `json:"subject"`
+	Key     string              `json:"key"`
+	Message *MessageSummary     `json:"message,omitempty"`
+	Keys    any                 `json:"match_keys,omitempty"`
+	Events  []projections.Entry `json:"events"`
+}
+
+func (s *Server) auditMessage(w http.ResponseWriter, r *http.Request) {
+	ch, msg := r.PathValue("channel"), r.PathValue("message_id")
+	evs, err := s.d.Store.ReadStream(r.Context(), domain.MessageStream(ch, msg), 0)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(evs) == 0 {
+		s.fail(w, r, domain.NotFound("no message %q recorded on channel %q", msg, ch))
+		return
+	}
+	st, err := domain.FoldMessage(evs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sum := &MessageSummary{ChannelID: ch, MessageID: msg, CorrelationID: st.CorrelationID, Outcome: st.Outcome,
+		ContactID: st.ContactID, Published: st.Published != nil}
+	if st.DeadLetter != nil {
+		sum.DeadLetter = st.DeadLetter.Stage + ": " + st.DeadLetter.Reason
+	}
+	entries, err := s.d.Reader.Timeline(r.Context(), projections.SubjectMessage, projections.MessageKey(ch, msg))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Timeline{Subject: projections.SubjectMessage, Key: projections.MessageKey(ch, msg), Message: sum, Events: entries})
+}
+
+func (s *Server) auditSender(w http.ResponseWriter, r *http.Request) {
+	chID, ident := r.PathValue("channel"), r.PathValue("identifier")
+	ch, ok := s.d.Catalog.Channel(chID)
+	if !ok {
+		s.fail(w, r, domain.NotFound("channel %q is not configured", chID))
+		return
+	}
+	key := projections.SenderKey(chID, NormalizeIdentifier(ch, ident))
+	entries, err := s.d.Reader.Timeline(r.Context(), projections.SubjectSender, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Timeline{Subject: projections.SubjectSender, Key: key, Events: entries})
+}
+
+// NormalizeIdentifier reads an identifier an operator typed the way the channel reads
+// senders, so "+1 415 555 2671" finds the sender stored as "+14155552671".
+func NormalizeIdentifier(ch domain.ChannelSettings, raw string) string {
+	var snd domain.Sender
+	switch {
+	case ch.Kind.IsPhone():
+		snd.Phone = raw
+	case ch.Identifier == domain.IdentifyByUsername:
+		snd.Username = raw
+	default:
+		snd.UserID = raw
+	}
+	if id, unl := domain.Identify(ch, domain.NewBlockList(nil), snd); unl == nil {
+		return id.Identifier
+	}
+	return raw
+}
+
+func (s *Server) auditContact(w http.ResponseWriter, r *http.Request) {
+	ws, contact := r.PathValue("workspace"), r.PathValue("contact_id")
+	if s.d.Workspaces != nil && !s.d.Workspaces(ws) {
+		s.fail(w, r, domain.NotFound("workspace %q is not configured", ws))
+		return
+	}
+	entries, err := s.d.Reader.Timeline(r.Context(), projections.SubjectContact, projections.ContactKey(ws, contact))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	keys, err := s.d.Reader.KeysOfContact(r.Context(), ws, contact)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Timeline{Subject: projections.SubjectContact, Key: projections.ContactKey(ws, contact), Keys: keys, Events: entries})
+}
+
+// page reads after and limit, answering 400 when they are not numbers.
+func page(w http.ResponseWriter, r *http.Request, defLimit, maxLimit int) (after int64, limit int, ok bool) {
+	q := r.URL.Query()
+	limit = defLimit
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, domain.CodeInvalid, "after", fmt.Sprintf("%q is not a position; use a whole number ≥ 0", v))
+			return 0, 0, false
+		}
+		after = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			writeError(w, http.StatusBadRequest, domain.CodeInvalid, "limit", fmt.Sprintf("%q is not a limit; use a whole number from 1 to %d", v, maxLimit))
+			return 0, 0, false
+		}
+		limit = n
+	}
+	return after, limit, true
+}
+
+func (s *Server) ambiguous(w http.ResponseWriter, r *http.Request) {
+	after, limit, ok := page(w, r, 100, 1000)
+	if !ok {
+		return
+	}
+	rows, err := s.d.Reader.Ambiguous(r.Context(), after, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ambiguous": rows})
+}
+
+func (s *Server) unlinked(w http.ResponseWriter, r *http.Request) {
+	after, limit, ok := page(w, r, 100, 1000)
+	if !ok {
+		return
+	}
+	rows, err := s.d.Reader.Unlinked(r.Context(), after, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"unlinked": rows})
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	after, limit, ok := page(w, r, 100, 1000)
+	if !ok {
+		return
+	}
+	evs, err := s.d.Store.ReadAll(r.Context(), after, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]projections.Entry, len(evs))
+	for i, e := range evs {
+		out[i] = EntryOf(e)
+	}
+	next := after
+	if len(evs) > 0 {
+		next = evs[len(evs)-1].Position
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_after": next})
+}
+
+// EntryOf shapes a recorded event as the audit API shows it.
+func EntryOf(e domain.RecordedEvent) projections.Entry {
+	return projections.Entry{Position: e.Position, Stream: e.StreamID, Version: e.Version, Type: e.Type,
+		OccurredAt: e.OccurredAt.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"), CorrelationID: e.CorrelationID, Data: e.Payload}
+}
+
+func (s *Server) projections(w http.ResponseWriter, r *http.Request) {
+	last, err := s.d.Store.LastPosition(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type follower struct {
+		Position int64 `json:"position"`
+		Lag      int64 `json:"lag"`
+	}
+	out := map[string]follower{}
+	for name, pos := range s.d.Positions() {
+		out[name] = follower{Position: pos, Lag: last - pos}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"last_position": last, "followers": out})
+}
+
+func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) {
+	rows, err := s.d.Reader.DeadLetters(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dead_letters": rows})
+}
+
+func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	d, ok, err := s.d.Reader.DeadLetter(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
+		s.fail(w, r, domain.NotFound("no dead letter with id %q (it may have been retried already)", id))
+		return
+	}
+	stage, err := s.d.Retrier.Handle(r.Context(), domain.MessageStream(d.ChannelID, d.MessageID), "api")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "stage": stage, "status": "retry requested"})
+}

@@ -1,0 +1,37 @@
+package webhooks
+
+import (
+	"context"
+	"net/http"
+
+	"switchboard/adapters/config"
+	"switchboard/adapters/meta"
+	"switchboard/adapters/slack"
+	"switchboard/domain"
+	"switchboard/domain/command"
+)
+
+// profiles dispatches profile lookups by channel kind to the platform that has a
+// profile API; kinds whose webhooks already carry what the resolver needs (sms,
+// whatsapp, telegram) pass the sender through unchanged.
+type profiles struct {
+	meta  *meta.ProfileLookup
+	slack *slack.ProfileLookup
+}
+
+// NewProfiles returns the command.ProfileLookup of every channel in cfg: the Graph
+// User Profile API for messenger and instagram, users.info for slack, none for the
+// others. Each platform caches answers in memory. client may be nil.
+func NewProfiles(cfg *config.Config, client *http.Client) command.ProfileLookup {
+	return &profiles{meta: meta.NewProfileLookup(cfg, client), slack: slack.NewProfileLookup(cfg, client)}
+}
+
+func (p *profiles) CompleteSender(ctx context.Context, ch domain.ChannelSettings, s domain.Sender) (domain.Sender, error) {
+	switch ch.Kind {
+	case domain.KindMessenger, domain.KindInstagram:
+		return p.meta.CompleteSender(ctx, ch, s)
+	case domain.KindSlack:
+		return p.slack.CompleteSender(ctx, ch, s)
+	}
+	return s, nil
+}

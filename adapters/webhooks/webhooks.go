@@ -1,0 +1,288 @@
+// Package webhooks hosts the platforms' webhook receivers at POST /webhooks/{channel_id}
+// (and GET for Meta's verification handshake). It dispatches each request by the
+// channel's kind and provider to the platform package (twilio, meta, telegram, slack),
+// which verifies and parses it; the resulting messages go through the command path
+// (Recorder) and the platform is answered only after the recorder returned.
+//
+// What each answer means to the platform:
+//   - 200 (Twilio: empty TwiML; Slack url_verification: the challenge): every message
+//     is durably recorded or was already recorded, or the request carries no customer
+//     message (statuses, echoes, reads, edits, bots), or the recorder refused a message
+//     as invalid (it can never become valid, so a retry would only repeat it: it is
+//     logged and counted as "invalid" instead);
+//   - 401: bad or missing signature, secret token or a stale Slack timestamp;
+//   - 400: a body that is not what the platform sends; 413: a body over the limit;
+//   - 403: a Meta handshake with the wrong verify token; 404: an unknown channel;
+//   - 500: the recorder failed, so the platform retries; messages recorded before the
+//     failure come back as duplicates and are not recorded twice.
+//
+// None of the refusals records anything.
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/adapters/config"
+	"switchboard/adapters/meta"
+	"switchboard/adapters/slack"
+	"switchboard/adapters/webhooks/platform"
+	"switchboard/domain"
+	"switchboard/domain/command"
+)
+
+// Recorder is the command path every receiver feeds: (*command.RecordMessage) in
+// production. It validates and deduplicates; receivers never write events themselves.
+type Recorder interface {
+	Handle(ctx context.Context, m domain.InboundMessage) (command.Receipt, error)
+}
+
+// DefaultMaxBodyBytes bounds webhook bodies unless Options says otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// whatsAppMaxBodyBytes is Meta's documented maximum WhatsApp payload (3 MB). With the
+// default limit a WhatsApp Cloud channel still accepts that much: refusing a genuine
+// batch would make Meta redeliver it, refused each time, for 7 days.
+const whatsAppMaxBodyBytes = 3 << 20
+
+// Options tune a Handler; the zero value works.
+type Options struct {
+	// Logger receives one record per request; nil discards.
+	Logger *slog.Logger
+	// Now is the clock, for Slack's timestamp window; nil is time.Now.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body (413 above it); 0 is DefaultMaxBodyBytes, and
+	// then WhatsApp Cloud channels get Meta's 3 MB.
+	MaxBodyBytes int64
+	// HTTPClient is used by the profile lookups (Handler.Profiles); nil is a client
+	// with a 10 s timeout.
+	HTTPClient *http.Client
+	// Registerer receives the webhook metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Handler is the http.Handler of /webhooks/{channel_id}.
+type Handler struct {
+	mux      *http.ServeMux
+	rec      Recorder
+	log      *slog.Logger
+	now      func() time.Time
+	metrics  *metrics
+	channels map[string]*channel
+	profiles command.ProfileLookup
+}
+
+type channel struct {
+	id       string
+	kind     domain.ChannelKind
+	provider string
+	maxBody  int64
+	recv     receiver
+}
+
+// New builds the receivers of every channel in cfg. It refuses a nil configuration or
+// recorder and channels whose kind has no receiver. A channel whose secret is missing
+// still gets a receiver that refuses every request with 401 (and logs why), so one
+// misconfigured channel does not take the others down; config.Load already refuses
+// such files at start-up.
+func New(cfg *config.Config, rec Recorder, opts Options) (*Handler, error) {
+	if cfg == nil {
+		return nil, errors.New("new webhooks handler: configuration is nil")
+	}
+	if rec == nil {
+		return nil, errors.New("new webhooks handler: recorder is nil; webhooks must go through the command path")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("new webhooks handler: %w", err)
+	}
+	h := &Handler{
+		rec: rec, log: opts.Logger, now: opts.Now, metrics: m,
+		channels: map[string]*channel{},
+		profiles: NewProfiles(cfg, opts.HTTPClient),
+	}
+	for _, w := range cfg.Workspaces {
+		for _, c := range w.Channels {
+			recv, err := newReceiver(c)
+			if err != nil {
+				return nil, fmt.Errorf("new webhooks handler: %w", err)
+			}
+			if _, dup := h.channels[c.ID]; dup {
+				return nil, fmt.Errorf("new webhooks handler: channel id %q is configured twice; channel ids must be unique across workspaces", c.ID)
+			}
+			limit := opts.MaxBodyBytes
+			if limit <= 0 {
+				limit = DefaultMaxBodyBytes
+				if _, isMeta := recv.(*metaReceiver); isMeta && domain.ChannelKind(c.Kind) == domain.KindWhatsApp {
+					limit = whatsAppMaxBodyBytes
+				}
+			}
+			h.channels[c.ID] = &channel{id: c.ID, kind: domain.ChannelKind(c.Kind), provider: c.Provider, maxBody: limit, recv: recv}
+		}
+	}
+	h.mux = http.NewServeMux()
+	h.mux.HandleFunc("POST /webhooks/{channel_id}", h.receive)
+	h.mux.HandleFunc("GET /webhooks/{channel_id}", h.handshake)
+	return h, nil
+}
+
+// ServeHTTP serves /webhooks/{channel_id}.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Profiles is the profile lookup of every configured channel (NewProfiles with
+// Options.HTTPClient), for the resolver. Webhook requests never call it.
+func (h *Handler) Profiles() command.ProfileLookup { return h.profiles }
+
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.PathValue("channel_id")
+	ch, ok := h.channels[id]
+	if !ok {
+		h.metrics.requests.WithLabelValues("unknown", OutcomeUnknownChannel).Inc()
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook for an unknown channel", slog.String("channel_id", id), slog.String("remote", r.RemoteAddr))
+		http.Error(w, fmt.Sprintf("unknown channel %q: no channel with this id is configured", id), http.StatusNotFound)
+		return
+	}
+	kind := string(ch.kind)
+	log := h.log.With(slog.String("channel_id", ch.id), slog.String("kind", kind))
+	if ch.provider != "" {
+		log = log.With(slog.String("provider", ch.provider))
+	}
+	if n := r.Header.Get(slack.RetryNumHeader); n != "" {
+		log = log.With(slog.String("slack_retry", n), slog.String("slack_retry_reason", r.Header.Get("X-Slack-Retry-Reason")))
+	}
+	outcome := h.serveReceive(w, r, ch, log)
+	h.metrics.requests.WithLabelValues(kind, outcome).Inc()
+	h.metrics.duration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+}
+
+func (h *Handler) serveReceive(w http.ResponseWriter, r *http.Request, ch *channel, log *slog.Logger) string {
+	ctx := r.Context()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, ch.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: body too large", slog.Int64("limit_bytes", tooLarge.Limit))
+			http.Error(w, "body is larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", http.StatusRequestEntityTooLarge)
+			return OutcomeTooLarge
+		}
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: body could not be read", slog.String("error", err.Error()))
+		http.Error(w, "body could not be read", http.StatusBadRequest)
+		return OutcomeMalformed
+	}
+	if err := ch.recv.authenticate(r, body, h.now()); err != nil {
+		if platform.IsMalformed(err) {
+			log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: malformed body", slog.String("error", err.Error()))
+			http.Error(w, "malformed body: "+err.Error(), http.StatusBadRequest)
+			return OutcomeMalformed
+		}
+		// Warn, not debug: a wrong secret silently disables Meta and Slack
+		// subscriptions over time, so operators must see it.
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: not authenticated", slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
+		http.Error(w, "unauthorized: the request's signature or secret token was not accepted", http.StatusUnauthorized)
+		return OutcomeUnauthorized
+	}
+	batch, err := ch.recv.parse(body)
+	if err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: malformed body", slog.String("error", err.Error()))
+		http.Error(w, "malformed body: "+err.Error(), http.StatusBadRequest)
+		return OutcomeMalformed
+	}
+
+	var accepted, duplicates, invalid int
+	for _, m := range batch.Messages {
+		receipt, err := h.rec.Handle(ctx, m)
+		attrs := []slog.Attr{slog.String("message_id", m.MessageID)}
+		if m.PlatformEventID != "" {
+			attrs = append(attrs, slog.String("platform_event_id", m.PlatformEventID))
+		}
+		switch {
+		case err != nil && domain.ErrorCode(err) == domain.CodeInvalid:
+			// The message can never be valid (too long, not UTF-8, no sender field):
+			// acknowledging it stops the platform from retrying it for days.
+			invalid++
+			h.metrics.messages.WithLabelValues(string(ch.kind), OutcomeInvalid).Inc()
+			log.LogAttrs(ctx, slog.LevelWarn, "message refused by the recorder as invalid; acknowledged so the platform does not retry it",
+				append(attrs, slog.String("error", err.Error()))...)
+		case err != nil:
+			h.metrics.messages.WithLabelValues(string(ch.kind), OutcomeError).Inc()
+			log.LogAttrs(ctx, slog.LevelError, "message not recorded; answering 500 so the platform retries",
+				append(attrs, slog.String("error", err.Error()))...)
+			http.Error(w, "the message could not be recorded; retry later", http.StatusInternalServerError)
+			return OutcomeError
+		case receipt.Duplicate:
+			duplicates++
+			h.metrics.messages.WithLabelValues(string(ch.kind), OutcomeDuplicate).Inc()
+			log.LogAttrs(ctx, slog.LevelInfo, "message already recorded",
+				append(attrs, slog.String("correlation_id", receipt.CorrelationID))...)
+		default:
+			accepted++
+			h.metrics.messages.WithLabelValues(string(ch.kind), OutcomeAccepted).Inc()
+			log.LogAttrs(ctx, slog.LevelInfo, "message recorded",
+				append(attrs, slog.String("correlation_id", receipt.CorrelationID))...)
+		}
+	}
+	if len(batch.Ignored) > 0 {
+		log.LogAttrs(ctx, slog.LevelDebug, "acknowledged without a customer message", slog.Any("ignored", batch.Ignored))
+	}
+	ch.recv.acknowledge(w, batch)
+	switch {
+	case accepted > 0:
+		return OutcomeAccepted
+	case duplicates > 0:
+		return OutcomeDuplicate
+	case invalid > 0:
+		return OutcomeInvalid
+	}
+	return OutcomeIgnored
+}
+
+func (h *Handler) handshake(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("channel_id")
+	ch, ok := h.channels[id]
+	if !ok {
+		h.metrics.requests.WithLabelValues("unknown", OutcomeUnknownChannel).Inc()
+		http.Error(w, fmt.Sprintf("unknown channel %q: no channel with this id is configured", id), http.StatusNotFound)
+		return
+	}
+	kind := string(ch.kind)
+	log := h.log.With(slog.String("channel_id", ch.id), slog.String("kind", kind))
+	hs, ok := ch.recv.(handshaker)
+	if !ok {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "channel "+id+" receives webhooks by POST only; GET is Meta's verification handshake", http.StatusMethodNotAllowed)
+		return
+	}
+	challenge, err := hs.handshake(r.URL.Query())
+	switch {
+	case errors.Is(err, meta.ErrWrongToken), errors.Is(err, meta.ErrNoVerifyToken):
+		h.metrics.requests.WithLabelValues(kind, OutcomeForbidden).Inc()
+		log.LogAttrs(r.Context(), slog.LevelWarn, "verification handshake refused", slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
+		http.Error(w, "forbidden: hub.verify_token is not this channel's verify token", http.StatusForbidden)
+		return
+	case err != nil:
+		h.metrics.requests.WithLabelValues(kind, OutcomeMalformed).Inc()
+		http.Error(w, "not a verification request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.metrics.requests.WithLabelValues(kind, OutcomeVerified).Inc()
+	log.LogAttrs(r.Context(), slog.LevelInfo, "verification handshake answered")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, challenge)
+}

@@ -1,0 +1,48 @@
+# switchboard — the two setup commands are `make run` and `make test`.
+GO      ?= go
+PKGS    ?= ./...
+FUZZTIME ?= 60s
+
+.PHONY: run test build fuzz bench lint clean
+
+## run: serve the demo configuration with the bundled HubSpot emulator on 127.0.0.1:8080
+run:
+	$(GO) run ./cmd/switchboard dev demo --config demo/switchboard.yaml
+
+## test: the whole test suite, always with the race detector
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+build:
+	$(GO) build -o bin/switchboard ./cmd/switchboard
+
+# Each line: package fuzz-target. `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS = \
+	./domain FuzzNormalizePhone \
+	./domain FuzzNormalizeUsername \
+	./adapters/twilio FuzzParseTwilio \
+	./adapters/meta FuzzParseWhatsApp \
+	./adapters/meta FuzzParseMessenger \
+	./adapters/meta FuzzParseInstagram \
+	./adapters/telegram FuzzParseTelegram \
+	./adapters/slack FuzzParseSlack
+
+## fuzz: run every fuzz target for FUZZTIME (default 60s)
+fuzz:
+	@set -e; set -- $(FUZZ_TARGETS); while [ $$# -gt 0 ]; do \
+		echo "== fuzz $$2 in $$1 for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$2$$" -fuzztime $(FUZZTIME) $$1; \
+		shift 2; \
+	done
+
+## bench: the benchmarks recorded in docs/performance.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./eventstore/sqlite/ ./domain/ ./domain/command/
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+	@command -v staticcheck >/dev/null && staticcheck $(PKGS) || echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"
+
+clean:
+	rm -rf bin var

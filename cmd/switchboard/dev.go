@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"switchboard/adapters/config"
+	"switchboard/adapters/hubspot/emulator"
+)
+
+func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "Usage: switchboard dev hubspot|demo|send [flags]\n")
+		return errUsage
+	}
+	switch args[0] {
+	case "hubspot":
+		return cmdDevHubSpot(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDevDemo(ctx, args[1:], stdout, stderr)
+	case "send":
+		return cmdDevSend(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, "Usage: switchboard dev hubspot|demo|send [flags]\n")
+		return nil
+	}
+	return fmt.Errorf("%w: unknown dev tool %q: use hubspot, demo or send", errUsage, args[0])
+}
+
+func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev hubspot", "dev hubspot [--listen 127.0.0.1:8090] [--search-lag 2s] [--region US]", stderr)
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the emulated HubSpot on")
+	lag := fs.Duration("search-lag", 2*time.Second, "how long new and changed contacts stay invisible to search")
+	region := fs.String("region", "US", "the portal's default region for phone numbers typed without a country code")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	emu := emulator.New(emulator.Options{SearchLag: *lag, Region: *region})
+	defer emu.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("dev hubspot: listen %s: %w", *listen, err)
+	}
+	fmt.Fprintf(stdout, "emulated HubSpot on http://%s (search lag %s, region %s)\n", ln.Addr(), *lag, *region)
+	return serveUntil(ctx, ln, emu)
+}
+
+// serveUntil serves h on ln until ctx ends.
+func serveUntil(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// demoSecrets are the values `dev demo` uses for secrets the environment leaves unset.
+var demoSecrets = map[string]string{
+	"SWITCHBOARD_ADMIN_TOKEN": "demo-admin-token",
+	"ACME_HUBSPOT_TOKEN":      "demo-hubspot-token",
+	"ACME_HUBSPOT_SECRET":     "demo-hubspot-app-secret",
+	"ACME_TWILIO_TOKEN":       "demo-twilio-auth-token",
+	"ACME_META_SECRET":        "demo-meta-app-secret",
+	"ACME_META_VERIFY":        "demo-meta-verify-token",
+	"ACME_META_ACCESS_TOKEN":  "demo-meta-access-token",
+	"ACME_TG_SECRET":          "demo-telegram-secret",
+	"ACME_SLACK_SECRET":       "demo-slack-signing-secret",
+	"ACME_SLACK_BOT_TOKEN":    "xoxb-demo",
+}
+
+func demoGetenv(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return demoSecrets[name]
+}
+
+func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev demo", "dev demo [--config demo/switchboard.yaml]", stderr)
+	path := fs.String("config", "demo/switchboard.yaml", "demo configuration file")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path, demoGetenv)
+	if err != nil {
+		return err
+	}
+	emu := emulator.New(emulator.Options{SearchLag: 2 * time.Second, Region: "US"})
+	defer emu.Close()
+	seedDemo(emu, cfg)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 3)
+	for _, w := range cfg.Workspaces {
+		u, err := url.Parse(w.HubSpot.BaseURL)
+		if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
+			return fmt.Errorf("dev demo: workspace %s: hubspot.base_url %q must be a loopback URL for the emulator", w.ID, w.HubSpot.BaseURL)
+		}
+		ln, err := net.Listen("tcp", u.Host)
+		if err != nil {
+			return fmt.Errorf("dev demo: emulated HubSpot: listen %s: %w", u.Host, err)
+		}
+		go func() { errs <- serveUntil(ctx, ln, emu) }()
+		break // one emulated portal serves the demo's single workspace
+	}
+	if addr := platformAPIAddr(cfg); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("dev demo: emulated platform APIs: listen %s: %w", addr, err)
+		}
+		go func() { errs <- serveUntil(ctx, ln, platformProfiles()) }()
+	}
+	ready := make(chan string, 1)
+	go func() { errs <- serve(ctx, cfg, newLogger(stderr, *level), ready) }()
+	select {
+	case addr := <-ready:
+		printDemo(stdout, cfg, addr, *path)
+	case err := <-errs:
+		return err
+	}
+	return <-errs
+}
+
+// platformAPIAddr is the loopback address the demo's channels reach their platform
+// profile APIs at ("" when none is configured).
+func platformAPIAddr(cfg *config.Config) string {
+	for _, w := range cfg.Workspaces {
+		for _, ch := range w.Channels {
+			if u, err := url.Parse(ch.APIBaseURL); err == nil && ch.APIBaseURL != "" {
+				return u.Host
+			}
+		}
+	}
+	return ""
+}
+
+// seedDemo gives the emulated portal the identifier properties the channels use and a
+// few contacts typed the way people type them, so the demo shows matching at work.
+func seedDemo(emu *emulator.Server, cfg *config.Config) {
+	for _, w := range cfg.Workspaces {
+		for _, p := range w.IdentifierProperties() {
+			emu.DefineProperty(p, true)
+		}
+	}
+	day := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	emu.CreateContactAt(map[string]string{"firstname": "Ana", "lastname": "Bento", "mobilephone": "(415) 555-2671", "instagram_username": "Ana_B"}, day)
+	emu.CreateContactAt(map[string]string{"firstname": "Luis", "lastname": "Ortega", "phone": "+52 55 1234 5678"}, day.Add(time.Hour))
+	emu.CreateContactAt(map[string]string{"firstname": "Maya", "lastname": "Chen", "email": "maya@example.com", "slack_user_id": "U0MAYA"}, day.Add(2*time.Hour))
+}
+
+func printDemo(w io.Writer, cfg *config.Config, addr, path string) {
+	token := demoGetenv(cfg.AdminTokenEnv)
+	fmt.Fprintf(w, `
+switchboard demo is serving on http://%[1]s  (emulated HubSpot on %[2]s)
+
+Send a message through the command API (an SMS from a number HubSpot has as "(415) 555-2671"):
+  curl -s -H 'Authorization: Bearer %[3]s' -d '{"channel_id":"acme-sms","message_id":"SM1","sender":{"phone":"+1 415 555 2671"},"text":"Hi, is my order ready?"}' http://%[1]s/v1/messages
+
+Send signed webhooks the way each platform does (in another terminal):
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-wa --from 5215512345678 --text hola
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-tg --from 777001 --name "Rui Costa" --text oi
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-slack --from U0MAYA --text hello
+
+Ask why:
+  go run ./cmd/switchboard audit --config %[4]s message acme-sms SM1
+  curl -s -H 'Authorization: Bearer %[3]s' http://%[1]s/v1/messages/acme-sms/SM1
+
+See what landed in the emulated HubSpot:
+  curl -s -H 'Authorization: Bearer demo' %[2]s/conversations/v3/custom-channels/1001/messages
+`, addr, cfg.Workspaces[0].HubSpot.BaseURL, token, path)
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/adapters/config"
+	"switchboard/adapters/hubspot/emulator"
+	"switchboard/domain"
+)
+
+const testAdminToken = "test-admin-token"
+
+// testEnv is every secret the test configurations name.
+var testEnv = map[string]string{
+	"SB_ADMIN": testAdminToken, "HS_TOKEN": "hs-token", "TWILIO_TOKEN": "twilio-token",
+	"META_SECRET": "meta-secret", "META_VERIFY": "meta-verify", "META_ACCESS": "meta-access",
+	"TG_SECRET": "tg-secret", "SLACK_SECRET": "slack-secret", "SLACK_BOT": "xoxb-test",
+}
+
+// testConfig is a workspace with one channel of each kind on the emulator at hubspotURL.
+func testConfig(dsn, hubspotURL, profilesURL string) string {
+	return fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin_token_env: SB_ADMIN
+store: {driver: sqlite, dsn: %q}
+workspaces:
+  - id: acme
+    hubspot: {base_url: %q, token_env: HS_TOKEN, region: US}
+    blocked_identifiers: ["+15550100000", "test_user"]
+    channels:
+      - {id: acme-sms, kind: sms, default_region: US, auth_token_env: TWILIO_TOKEN, inbox: {channel_id: "1001", channel_account_id: "2001"}}
+      - {id: acme-wa, kind: whatsapp, provider: cloud, default_region: US, bsuid_property: whatsapp_bsuid,
+         app_secret_env: META_SECRET, verify_token_env: META_VERIFY, inbox: {channel_id: "1001", channel_account_id: "2002"}}
+      - {id: acme-wa-twilio, kind: whatsapp, provider: twilio, default_region: US, auth_token_env: TWILIO_TOKEN,
+         inbox: {channel_id: "1001", channel_account_id: "2003"}}
+      - {id: acme-ig, kind: instagram, identifier: username, property: instagram_username, auto_create: true,
+         app_secret_env: META_SECRET, verify_token_env: META_VERIFY, access_token_env: META_ACCESS, api_base_url: %q,
+         inbox: {channel_id: "1001", channel_account_id: "2004"}}
+      - {id: acme-fb, kind: messenger, identifier: user_id, property: messenger_psid, auto_create: false,
+         app_secret_env: META_SECRET, verify_token_env: META_VERIFY, access_token_env: META_ACCESS, api_base_url: %q,
+         inbox: {channel_id: "1001", channel_account_id: "2005"}}
+      - {id: acme-tg, kind: telegram, identifier: user_id, property: telegram_user_id, auto_create: true,
+         secret_token_env: TG_SECRET, inbox: {channel_id: "1001", channel_account_id: "2006"}}
+      - {id: acme-tg-quiet, kind: telegram, identifier: user_id, property: telegram_user_id, auto_create: false,
+         secret_token_env: TG_SECRET, inbox: {channel_id: "1001", channel_account_id: "2008"}}
+      - {id: acme-slack, kind: slack, identifier: user_id, property: slack_user_id, signing_secret_env: SLACK_SECRET,
+         bot_token_env: SLACK_BOT, api_base_url: %q, inbox: {channel_id: "1001", channel_account_id: "2007"}}
+`, dsn, hubspotURL, profilesURL, profilesURL, profilesURL)
+}
+
+// stack is a running switchboard with its emulated HubSpot and platform APIs.
+type stack struct {
+	t          *testing.T
+	emu        *emulator.Server
+	hubspot    *httptest.Server
+	profiles   *httptest.Server
+	cfg        *config.Config
+	configPath string
+	svc        *service
+	url        string
+	cancel     context.CancelFunc
+	done       chan error
+}
+
+type stackOptions struct {
+	emulator emulator.Options
+	// unique lists identifier properties to define as unique (others are defined
+	// as plain, searchable properties).
+	unique []string
+}
+
+func startStack(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	dir := t.TempDir()
+	emu := emulator.New(opts.emulator)
+	t.Cleanup(emu.Close)
+	for _, p := range []string{"instagram_username", "messenger_psid", "telegram_user_id", "slack_user_id", "whatsapp_bsuid"} {
+		unique := false
+		for _, u := range opts.unique {
+			unique = unique || u == p
+		}
+		emu.DefineProperty(p, unique)
+	}
+	hs := httptest.NewServer(emu)
+	t.Cleanup(hs.Close)
+	profiles := httptest.NewServer(platformProfiles())
+	t.Cleanup(profiles.Close)
+	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml")}
+	raw := testConfig(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL)
+	if err := os.WriteFile(s.configPath, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range testEnv {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(s.configPath, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg = cfg
+	s.start()
+	return s
+}
+
+// start runs the service on the stack's configuration (again, after stop).
+func (s *stack) start() {
+	s.t.Helper()
+	svc, err := newService(s.cfg, serviceOptions{PollEvery: 20 * time.Millisecond})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.svc, s.url, s.cancel, s.done = svc, "http://"+ln.Addr().String(), cancel, make(chan error, 1)
+	go func() { s.done <- svc.run(ctx, ln) }()
+	s.t.Cleanup(s.stop)
+}
+
+// stop shuts the service down and closes its store (idempotent).
+func (s *stack) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	if err := <-s.done; err != nil {
+		s.t.Errorf("service stopped with error: %v", err)
+	}
+	if err := s.svc.close(); err != nil {
+		s.t.Errorf("close service: %v", err)
+	}
+	s.cancel = nil
+}
+
+func (s *stack) do(method, path string, body any) (int, []byte) {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.url+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// post sends one command API message and expects status want.
+func (s *stack) post(msg map[string]any, want int) {
+	s.t.Helper()
+	status, body := s.do("POST", "/v1/messages", msg)
+	if status != want {
+		s.t.Fatalf("POST /v1/messages %v: status %d, want %d: %s", msg, status, want, body)
+	}
+}
+
+// eventCount is the number of events in the log.
+func (s *stack) eventCount() int64 {
+	s.t.Helper()
+	n, err := s.svc.store.LastPosition(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitPublished waits until the emulator holds n inbox messages.
+func (s *stack) waitPublished(n int) []emulator.PublishedMessage {
+	s.t.Helper()
+	waitFor(s.t, fmt.Sprintf("%d published messages", n), 30*time.Second, func() bool { return len(s.emu.Published()) >= n })
+	return s.emu.Published()
+}
+
+// messageState folds a message's stream.
+func (s *stack) messageState(channel, id string) domain.MessageState {
+	s.t.Helper()
+	evs, err := s.svc.store.ReadStream(context.Background(), domain.MessageStream(channel, id), 0)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	st, err := domain.FoldMessage(evs)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return st
+}
+
+// messageEvents returns the types of a message stream's events.
+func (s *stack) messageEvents(channel, id string) []domain.RecordedEvent {
+	s.t.Helper()
+	evs, err := s.svc.store.ReadStream(context.Background(), domain.MessageStream(channel, id), 0)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return evs
+}
+
+// waitSettled waits until the message is published (or dead-lettered).
+func (s *stack) waitSettled(channel, id string) domain.MessageState {
+	s.t.Helper()
+	var st domain.MessageState
+	waitFor(s.t, "message "+channel+"/"+id+" to be published", 30*time.Second, func() bool {
+		st = s.messageState(channel, id)
+		return st.Published != nil || st.DeadLetter != nil
+	})
+	return st
+}

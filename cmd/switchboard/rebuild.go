@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"switchboard/projections"
+)
+
+func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("rebuild", "rebuild --config F [projection...]   (projections: contact_keys, audit, unlinked, ambiguous, dead_letters)", stderr)
+	path := fs.String("config", "switchboard.yaml", "configuration file")
+	names, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runner, err := projections.NewRunner(st.DB(), st, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	bar := &progressBar{w: stderr}
+	if err := runner.Rebuild(ctx, names, bar.update); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	bar.finish()
+	if len(names) == 0 {
+		names = runner.Names()
+	}
+	fmt.Fprintf(stdout, "rebuilt %s in %s\n", strings.Join(names, ", "), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// progressBar draws one line per projection, redrawn in place.
+type progressBar struct {
+	w       io.Writer
+	current string
+	last    time.Time
+}
+
+func (b *progressBar) update(name string, done, total int64) {
+	if name != b.current {
+		if b.current != "" {
+			fmt.Fprintln(b.w)
+		}
+		b.current = name
+	}
+	// Redrawing on every batch of a fast rebuild would cost more than the rebuild.
+	if done < total && time.Since(b.last) < 100*time.Millisecond {
+		return
+	}
+	b.last = time.Now()
+	const width = 30
+	frac := 1.0
+	if total > 0 {
+		frac = float64(done) / float64(total)
+	}
+	filled := int(frac * width)
+	fmt.Fprintf(b.w, "\r%-14s [%s%s] %3.0f%%  %d/%d events", name, strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100, done, total)
+}
+
+func (b *progressBar) finish() {
+	if b.current != "" {
+		fmt.Fprintln(b.w)
+	}
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"switchboard/adapters/config"
+	"switchboard/adapters/httpapi"
+	"switchboard/adapters/hubspot"
+	"switchboard/adapters/webhooks"
+	"switchboard/domain"
+	"switchboard/domain/command"
+	"switchboard/eventstore/follow"
+	"switchboard/eventstore/notify"
+	"switchboard/eventstore/sqlite"
+	"switchboard/projections"
+)
+
+// Reactor names key their checkpoints: renaming one replays the whole log through it.
+const (
+	reactorResolver  = "resolver"
+	reactorPublisher = "publisher"
+)
+
+// service is switchboard wired together: the only place that knows every adapter.
+type service struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	registry  *prometheus.Registry
+	sqlite    *sqlite.Store
+	store     domain.EventStore
+	bus       *gochannel.GoChannel
+	catalog   *config.Catalog
+	hubspot   hubspotClients
+	record    *command.RecordMessage
+	resolve   *command.ResolveMessage
+	publish   *command.PublishMessage
+	retry     *command.RetryDeadLetter
+	runner    *projections.Runner
+	reader    *projections.Reader
+	reactors  []*follow.Reactor
+	http      *httpapi.Server
+	readyLag  int64
+	pollEvery time.Duration
+}
+
+type serviceOptions struct {
+	Logger *slog.Logger
+	// Now and NewID are injectable so tests and replays are deterministic.
+	Now   func() time.Time
+	NewID func() string
+	// PollEvery is how often followers look at the log without a notification.
+	PollEvery time.Duration
+	// HTTPClient reaches HubSpot and the platforms' profile APIs.
+	HTTPClient *http.Client
+}
+
+// hubspotClients holds one HubSpot client per workspace.
+type hubspotClients map[string]*hubspot.Client
+
+func (h hubspotClients) Directory(ws string) (domain.ContactDirectory, error) {
+	c, ok := h[ws]
+	if !ok {
+		return nil, fmt.Errorf("workspace %q has no HubSpot client", ws)
+	}
+	return c, nil
+}
+
+func (h hubspotClients) Inbox(ws string) (domain.InboxPublisher, error) {
+	c, ok := h[ws]
+	if !ok {
+		return nil, fmt.Errorf("workspace %q has no HubSpot client", ws)
+	}
+	return c, nil
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func openStore(cfg *config.Config, opts ...sqlite.Option) (*sqlite.Store, error) {
+	if cfg.Store.Driver != "sqlite" {
+		return nil, fmt.Errorf("%s: store.driver %q: this build runs on sqlite only; use {driver: sqlite, dsn: ./var/switchboard.db}", cfg.Path, cfg.Store.Driver)
+	}
+	return sqlite.Open(cfg.Store.DSN, opts...)
+}
+
+func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = newID
+	}
+	if opts.PollEvery <= 0 {
+		opts.PollEvery = time.Second
+	}
+	if cfg.Bus.Driver != "gochannel" {
+		return nil, fmt.Errorf("%s: bus.driver %q: this build wakes followers in-process only; use {driver: gochannel}", cfg.Path, cfg.Bus.Driver)
+	}
+	s := &service{cfg: cfg, log: opts.Logger, registry: prometheus.NewRegistry(), catalog: cfg.Catalog(),
+		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if s.sqlite, err = openStore(cfg, sqlite.WithNow(opts.Now)); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = s.sqlite.Close()
+		}
+	}()
+	s.bus = gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})
+	s.store = notify.NewStore(s.sqlite, s.bus, opts.Logger)
+
+	for _, w := range cfg.Workspaces {
+		c, err := hubspot.New(hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID,
+			TenSecondLimit: w.HubSpot.TenSecondLimit, SearchPerSecond: w.HubSpot.SearchPerSecond,
+			ExtraProperties: w.IdentifierProperties(), HTTPClient: opts.HTTPClient, Logger: opts.Logger,
+			Registerer: s.registry})
+		if err != nil {
+			return nil, fmt.Errorf("%s: workspace %s: %w", cfg.Path, w.ID, err)
+		}
+		s.hubspot[w.ID] = c
+	}
+
+	if s.record, err = command.NewRecordMessage(s.store, s.catalog, opts.NewID, opts.Now); err != nil {
+		return nil, err
+	}
+	if s.resolve, err = command.NewResolveMessage(command.ResolveDeps{Store: s.store, Catalog: s.catalog, Directories: s.hubspot,
+		Profiles: webhooks.NewProfiles(cfg, opts.HTTPClient), NewID: opts.NewID, Now: opts.Now, Logger: opts.Logger}); err != nil {
+		return nil, err
+	}
+	if s.publish, err = command.NewPublishMessage(s.store, s.catalog, s.hubspot, opts.NewID, opts.Now, opts.Logger); err != nil {
+		return nil, err
+	}
+	if s.retry, err = command.NewRetryDeadLetter(s.store, opts.NewID, opts.Now); err != nil {
+		return nil, err
+	}
+	if s.runner, err = projections.NewRunner(s.sqlite.DB(), s.store, opts.Logger); err != nil {
+		return nil, err
+	}
+	s.reader = projections.NewReader(s.sqlite.DB())
+	checkpoints, err := follow.NewSQLCheckpoints(s.sqlite.DB())
+	if err != nil {
+		return nil, err
+	}
+	metrics := follow.NewMetrics(s.registry)
+	s.reactors = []*follow.Reactor{
+		{Name: reactorResolver, Store: s.store, Checkpoints: checkpoints, Accept: acceptResolution, Partition: senderPartition,
+			Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error { return s.resolve.Handle(ctx, e.StreamID) },
+			PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
+		{Name: reactorPublisher, Store: s.store, Checkpoints: checkpoints, Accept: acceptPublication, Partition: channelPartition,
+			Handle: func(ctx context.Context, e domain.RecordedEvent, attempt int) error {
+				return s.publish.Handle(ctx, e.StreamID, attempt)
+			},
+			PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
+	}
+	hooks, err := webhooks.New(cfg, s.record, webhooks.Options{Logger: opts.Logger, Now: opts.Now, HTTPClient: opts.HTTPClient, Registerer: s.registry})
+	if err != nil {
+		return nil, err
+	}
+	s.http, err = httpapi.New(httpapi.Deps{Recorder: s.record, Retrier: s.retry, Store: s.store, Reader: s.reader, Catalog: s.catalog,
+		Workspaces: func(id string) bool { _, ok := cfg.Workspace(id); return ok },
+		Positions:  s.positions, AdminToken: cfg.AdminToken, Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
+		ReadyLag: s.readyLag, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// acceptResolution selects what the resolver reacts to: new messages and operators'
+// retries of a dead-lettered resolution.
+func acceptResolution(e domain.RecordedEvent) bool {
+	return e.Type == domain.EventMessageReceived || (e.Type == domain.EventRetryRequested && stageOf(e) == domain.StageResolution)
+}
+
+// acceptPublication selects resolutions (each is published once) and operators'
+// retries of a dead-lettered publication.
+func acceptPublication(e domain.RecordedEvent) bool {
+	switch e.Type {
+	case domain.EventContactMatched, domain.EventContactCreated, domain.EventConversationUnlinked:
+		return true
+	case domain.EventRetryRequested:
+		return stageOf(e) == domain.StagePublication
+	}
+	return false
+}
+
+func stageOf(e domain.RecordedEvent) string {
+	var p domain.RetryRequested
+	if domain.Decode(e, &p) != nil {
+		return ""
+	}
+	return p.Stage
+}
+
+// senderPartition resolves one sender's messages in arrival order, so their outcomes —
+// and so their inbox messages — keep that order; different senders run side by side.
+func senderPartition(e domain.RecordedEvent) string {
+	if e.Type != domain.EventMessageReceived {
+		return e.StreamID
+	}
+	var p domain.MessageReceived
+	if domain.Decode(e, &p) != nil {
+		return e.StreamID
+	}
+	s := p.Sender
+	return p.ChannelID + "|" + s.Phone + "|" + s.UserID + "|" + s.Username + "|" + s.BSUID
+}
+
+// channelPartition publishes one channel's messages in log order, which keeps the order
+// of every thread on it.
+func channelPartition(e domain.RecordedEvent) string {
+	rest, _ := strings.CutPrefix(e.StreamID, "message:")
+	ch, _, _ := strings.Cut(rest, ":")
+	return ch
+}
+
+func (s *service) positions() map[string]int64 {
+	out := s.runner.Positions()
+	for _, r := range s.reactors {
+		out["reactor:"+r.Name] = r.Position()
+	}
+	return out
+}
+
+// run serves HTTP on ln and runs every follower until ctx ends, then shuts down.
+func (s *service) run(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, err := s.runner.CatchUp(ctx); err != nil {
+		return fmt.Errorf("catch up projections: %w", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(s.reactors)+2)
+	wake, err := notify.Wake(ctx, s.bus)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- s.runner.Run(ctx, wake, s.pollEvery)
+	}()
+	for _, r := range s.reactors {
+		if r.Wake, err = notify.Wake(ctx, s.bus); err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- r.Run(ctx)
+		}()
+	}
+	srv := &http.Server{Handler: s.http, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		<-ctx.Done()
+		shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		_ = srv.Shutdown(shutdown)
+	}()
+	s.log.Info("switchboard serving", "listen", ln.Addr().String(), "store", s.cfg.Store.DSN, "workspaces", len(s.cfg.Workspaces))
+	serveErr := srv.Serve(ln)
+	cancel()
+	wg.Wait()
+	close(errs)
+	var all []error
+	for e := range errs {
+		if e != nil {
+			all = append(all, e)
+		}
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		all = append(all, serveErr)
+	}
+	return errors.Join(all...)
+}
+
+func (s *service) close() error {
+	_ = s.bus.Close()
+	return s.sqlite.Close()
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/adapters/samples"
+	"switchboard/domain"
+)
+
+// sendSample posts a signed sample webhook, optionally tampered with, and returns the
+// status.
+func (s *stack) sendSample(channel string, sample samples.Sample, tamper func(*http.Request, []byte) []byte) int {
+	s.t.Helper()
+	ch, _, ok := s.cfg.Channel(channel)
+	if !ok {
+		s.t.Fatalf("no channel %s", channel)
+	}
+	req, err := samples.Build(*ch, s.url+"/webhooks/"+channel, sample)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(req.Body)
+	if tamper != nil {
+		body = tamper(req, body)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// TestEveryChannelKindLandsOnTheRightContact sends each platform's own signed webhook
+// through the running service and follows it to HubSpot: the events recorded, the
+// contact matched or created, and the inbox message.
+func TestEveryChannelKindLandsOnTheRightContact(t *testing.T) {
+	s := startStack(t, stackOptions{unique: []string{"telegram_user_id"}})
+	hour := time.Now().Add(-time.Hour)
+	ana := s.emu.CreateContactAt(map[string]string{"firstname": "Ana", "mobilephone": "(415) 555-2671"}, hour)
+	luis := s.emu.CreateContactAt(map[string]string{"firstname": "Luis", "phone": "+52 55 1234 5678"}, hour)
+	pia := s.emu.CreateContactAt(map[string]string{"firstname": "Pia", "messenger_psid": "PSID77"}, hour)
+	ivo := s.emu.CreateContactAt(map[string]string{"firstname": "Ivo", "instagram_username": "@User_1784"}, hour)
+	maya := s.emu.CreateContactAt(map[string]string{"firstname": "Maya", "slack_user_id": "U0MAYA"}, hour)
+
+	cases := []struct {
+		channel  string
+		sample   samples.Sample
+		msgID    string
+		outcome  string
+		contact  string // "" = the contact the message created
+		property string // property a created contact must hold
+		value    string
+	}{
+		{"acme-sms", samples.Sample{From: "+14155552671", MessageID: "SM0001"}, "SM0001", domain.EventContactMatched, ana, "", ""},
+		{"acme-wa", samples.Sample{From: "5215512345678", Name: "Luis O", MessageID: "wamid.HBg1"}, "wamid.HBg1", domain.EventContactMatched, luis, "", ""},
+		{"acme-wa-twilio", samples.Sample{From: "+447911123456", Name: "Jo Brown", MessageID: "SM0002"}, "SM0002", domain.EventContactCreated, "", "phone", "+447911123456"},
+		{"acme-fb", samples.Sample{From: "PSID77", MessageID: "m_fb1"}, "m_fb1", domain.EventContactMatched, pia, "", ""},
+		{"acme-ig", samples.Sample{From: "1784", MessageID: "m_ig1"}, "m_ig1", domain.EventContactMatched, ivo, "", ""},
+		{"acme-tg", samples.Sample{From: "777001", Username: "rui", Name: "Rui Costa", MessageID: "31"}, "777001:31", domain.EventContactCreated, "", "telegram_user_id", "777001"},
+		{"acme-slack", samples.Sample{From: "U0MAYA", MessageID: "1700000000.000100"}, "", domain.EventContactMatched, maya, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.channel, func(t *testing.T) {
+			if status := s.sendSample(tc.channel, tc.sample, nil); status != http.StatusOK {
+				t.Fatalf("webhook answered %d, want 200", status)
+			}
+			id := tc.msgID
+			if id == "" {
+				id = findMessageID(t, s, tc.channel)
+			}
+			st := s.waitSettled(tc.channel, id)
+			if st.Outcome != tc.outcome {
+				t.Fatalf("outcome %s, want %s", st.Outcome, tc.outcome)
+			}
+			contact := tc.contact
+			if contact == "" {
+				c, ok := s.emu.Contact(st.ContactID)
+				if !ok || c.Properties[tc.property] != tc.value {
+					t.Fatalf("created contact %+v lacks %s=%s", c, tc.property, tc.value)
+				}
+				contact = c.ID
+			}
+			if st.ContactID != contact {
+				t.Errorf("resolved to %s, want %s", st.ContactID, contact)
+			}
+			if st.Received.Source != "webhook:"+string(st.Received.ChannelKind) {
+				t.Errorf("source %q", st.Received.Source)
+			}
+			var found bool
+			for _, p := range s.emu.Published() {
+				if p.IntegrationIdempotencyID == domain.IdempotencyID(tc.channel, id) {
+					found = true
+					if p.AssociateWithContactID != contact {
+						t.Errorf("inbox message linked to %q, want %s", p.AssociateWithContactID, contact)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no inbox message for %s/%s", tc.channel, id)
+			}
+			// The same request again: success, nothing new.
+			before := s.eventCount()
+			if status := s.sendSample(tc.channel, tc.sample, nil); status != http.StatusOK {
+				t.Errorf("redelivery answered %d, want 200", status)
+			}
+			if after := s.eventCount(); after != before {
+				t.Errorf("redelivery grew the log from %d to %d events", before, after)
+			}
+		})
+	}
+	if n := len(s.emu.Contacts()); n != 7 {
+		t.Errorf("%d contacts, want the 5 seeded and 2 created", n)
+	}
+}
+
+// findMessageID returns the only message recorded on a channel (Slack's id is built
+// from the DM channel the sample invents).
+func findMessageID(t *testing.T, s *stack, channel string) string {
+	t.Helper()
+	var id string
+	waitFor(t, "a message on "+channel, 10*time.Second, func() bool {
+		evs, err := s.svc.store.ReadAll(t.Context(), 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if rest, ok := strings.CutPrefix(e.StreamID, "message:"+channel+":"); ok {
+				id = rest
+				return true
+			}
+		}
+		return false
+	})
+	return id
+}
+
+// TestForgedWebhooksRecordNothing: for every kind, a tampered body, a missing or
+// wrong signature (or secret), and a stale Slack timestamp are refused with 401 and
+// leave the log as it was.
+func TestForgedWebhooksRecordNothing(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	signatureHeader := map[string]string{
+		"acme-sms": "X-Twilio-Signature", "acme-wa-twilio": "X-Twilio-Signature", "acme-wa": "X-Hub-Signature-256",
+		"acme-fb": "X-Hub-Signature-256", "acme-ig": "X-Hub-Signature-256", "acme-tg": "X-Telegram-Bot-Api-Secret-Token",
+		"acme-slack": "X-Slack-Signature",
+	}
+	from := map[string]string{"acme-sms": "+14155552671", "acme-wa-twilio": "+14155552671", "acme-wa": "14155552671",
+		"acme-fb": "PSID1", "acme-ig": "1784", "acme-tg": "5", "acme-slack": "U1"}
+	forgeries := map[string]func(*http.Request, []byte) []byte{
+		"tampered body": func(r *http.Request, b []byte) []byte {
+			if r.Header.Get("X-Telegram-Bot-Api-Secret-Token") != "" {
+				r.Header.Set("X-Telegram-Bot-Api-Secret-Token", "guess") // no body signature: forge the secret
+				return b
+			}
+			return bytes.Replace(b, []byte("hello"), []byte("hellO"), 1)
+		},
+		"missing signature": func(r *http.Request, b []byte) []byte {
+			for _, h := range signatureHeader {
+				r.Header.Del(h)
+			}
+			return b
+		},
+		"wrong signature": func(r *http.Request, b []byte) []byte {
+			for _, h := range signatureHeader {
+				if v := r.Header.Get(h); v != "" {
+					r.Header.Set(h, strings.Repeat("0", len(v)))
+				}
+			}
+			return b
+		},
+	}
+	for channel := range signatureHeader {
+		for name, forge := range forgeries {
+			t.Run(channel+"/"+name, func(t *testing.T) {
+				if status := s.sendSample(channel, samples.Sample{From: from[channel], Text: "hello"}, forge); status != http.StatusUnauthorized {
+					t.Errorf("answered %d, want 401", status)
+				}
+			})
+		}
+	}
+	t.Run("acme-slack/stale timestamp", func(t *testing.T) {
+		stale := samples.Sample{From: "U1", Text: "hello", Now: time.Now().Add(-6 * time.Minute)}
+		if status := s.sendSample("acme-slack", stale, nil); status != http.StatusUnauthorized {
+			t.Errorf("answered %d, want 401", status)
+		}
+	})
+	if n := s.eventCount(); n != 0 {
+		t.Errorf("forged webhooks recorded %d events, want 0", n)
+	}
+}

@@ -33,8 +33,10 @@ const (
 	// international with spaces, dots, dashes, brackets and a "(0)" trunk prefix
 	// ("+44 (0)7911 123456"), with the "00" international call prefix, with a
 	// "whatsapp:" or "tel:" prefix, or national ("(415) 555-2671"), which needs the
-	// default region. Digits without "+" are read as a national number, never as
-	// international: use PhoneWhatsAppID for those.
+	// default region. Digits without "+" or "00" are a national number of the default
+	// region (phonenumbers also accepts the region's own country code in front, as in
+	// "1 415 555 2671" for US), never a foreign number in international form: a bare
+	// "447911123456" typed in a US workspace is refused; use PhoneWhatsAppID for ids.
 	PhoneTyped PhoneSource = iota
 	// PhoneWhatsAppID is WhatsApp's wa_id / from (and Twilio's WaId): the international
 	// number as digits without "+". It is parsed as "+"+digits and the default region is
@@ -108,6 +110,7 @@ const maxE164Digits = 15
 const maxPhoneInput = 128
 
 // NormalizePhone reads raw as a phone number and returns its E.164 and canonical forms.
+// On error the result still holds Input and the steps taken so far, for the audit.
 //
 // defaultRegion (an ISO 3166-1 alpha-2 code, the channel's default_region) is used only
 // for PhoneTyped input without "+": a national number needs it and is refused without
@@ -659,7 +662,8 @@ func SamePhone(storedText, region, canonical string) (bool, string) {
 	return false, "different number"
 }
 
-// bareInternational reads s as a WhatsApp id when it is digits only (spaces allowed).
+// bareInternational reads s as a WhatsApp id when it is digits only (surrounding spaces
+// aside) and does not start with 0.
 func bareInternational(s string) (PhoneNormalization, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" || s[0] == '0' {

@@ -180,3 +180,6 @@ func existingID(message string) string {
 	}
 	return ""
 }
+
+// HTTPStatus is the status HubSpot answered, for dead letters and logs.
+func (e *APIError) HTTPStatus() int { return e.Status }

@@ -31,16 +31,24 @@ var testEnv = map[string]string{
 
 // testConfig is a workspace with one channel of each kind on the emulator at hubspotURL.
 func testConfig(dsn, hubspotURL, profilesURL string) string {
+	return testConfigWith(dsn, hubspotURL, profilesURL, stackOptions{})
+}
+
+func testConfigWith(dsn, hubspotURL, profilesURL string, o stackOptions) string {
+	region := o.region
+	if region == "" {
+		region = "US"
+	}
 	return fmt.Sprintf(`
 listen: 127.0.0.1:0
 admin_token_env: SB_ADMIN
 store: {driver: sqlite, dsn: %q}
 workspaces:
   - id: acme
-    hubspot: {base_url: %q, token_env: HS_TOKEN, region: US}
+    hubspot: {base_url: %q, token_env: HS_TOKEN, region: %s, ten_second_limit: %d, search_per_second: %g}
     blocked_identifiers: ["+15550100000", "test_user"]
     channels:
-      - {id: acme-sms, kind: sms, default_region: US, auth_token_env: TWILIO_TOKEN, inbox: {channel_id: "1001", channel_account_id: "2001"}}
+      - {id: acme-sms, kind: sms, default_region: %s, auth_token_env: TWILIO_TOKEN, inbox: {channel_id: "1001", channel_account_id: "2001"}}
       - {id: acme-wa, kind: whatsapp, provider: cloud, default_region: US, bsuid_property: whatsapp_bsuid,
          app_secret_env: META_SECRET, verify_token_env: META_VERIFY, inbox: {channel_id: "1001", channel_account_id: "2002"}}
       - {id: acme-wa-twilio, kind: whatsapp, provider: twilio, default_region: US, auth_token_env: TWILIO_TOKEN,
@@ -57,7 +65,7 @@ workspaces:
          secret_token_env: TG_SECRET, inbox: {channel_id: "1001", channel_account_id: "2008"}}
       - {id: acme-slack, kind: slack, identifier: user_id, property: slack_user_id, signing_secret_env: SLACK_SECRET,
          bot_token_env: SLACK_BOT, api_base_url: %q, inbox: {channel_id: "1001", channel_account_id: "2007"}}
-`, dsn, hubspotURL, profilesURL, profilesURL, profilesURL)
+`, dsn, hubspotURL, region, o.tenSecondLimit, o.searchPerSecond, region, profilesURL, profilesURL, profilesURL)
 }
 
 // stack is a running switchboard with its emulated HubSpot and platform APIs.
@@ -79,11 +87,19 @@ type stackOptions struct {
 	// unique lists identifier properties to define as unique (others are defined
 	// as plain, searchable properties).
 	unique []string
+	// region is the workspace's and the SMS channel's region (default US).
+	region string
+	// tenSecondLimit and searchPerSecond are the client's HubSpot budgets (0: defaults).
+	tenSecondLimit  int
+	searchPerSecond float64
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	dir := t.TempDir()
+	if opts.emulator.Region == "" {
+		opts.emulator.Region = opts.region
+	}
 	emu := emulator.New(opts.emulator)
 	t.Cleanup(emu.Close)
 	for _, p := range []string{"instagram_username", "messenger_psid", "telegram_user_id", "slack_user_id", "whatsapp_bsuid"} {
@@ -98,7 +114,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	profiles := httptest.NewServer(platformProfiles())
 	t.Cleanup(profiles.Close)
 	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml")}
-	raw := testConfig(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL)
+	raw := testConfigWith(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL, opts)
 	if err := os.WriteFile(s.configPath, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,8 @@ Usage:
   switchboard audit    --config F sender CHANNEL IDENTIFIER [--json]
   switchboard audit    --config F contact WORKSPACE CONTACT_ID [--json]
   switchboard check    --config F                    validate the configuration and HubSpot
+  switchboard dead-letters --config F [retry ID... | retry --all]
+                                                     list dead letters, or ask for their retry
   switchboard dev hubspot --listen ADDR              run the HubSpot emulator
   switchboard dev demo    --config F                 run the emulator and the service together
   switchboard dev send    --config F --channel ID --from X --text T
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "check":
 		err = cmdCheck(ctx, args[1:], stdout, stderr)
+	case "dead-letters":
+		err = cmdDeadLetters(ctx, args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr)
 	default:

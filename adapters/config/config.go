@@ -28,6 +28,8 @@ type Config struct {
 	Path string `yaml:"-"`
 	// AdminToken is the value of AdminTokenEnv.
 	AdminToken string `yaml:"-"`
+
+	skipSecrets bool
 }
 
 // Store selects the event store.
@@ -131,8 +133,23 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	return Parse(path, raw, getenv)
 }
 
+// LoadForStore reads the file for the commands that only read and write the event log
+// (audit, rebuild, dead-letters): everything is validated but the presence of secrets,
+// which those commands never use, so an auditor needs no platform credentials.
+func LoadForStore(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return parse(path, raw, os.Getenv, false)
+}
+
 // Parse is Load for bytes already read; path is used in messages only.
 func Parse(path string, raw []byte, getenv func(string) string) (*Config, error) {
+	return parse(path, raw, getenv, true)
+}
+
+func parse(path string, raw []byte, getenv func(string) string, needSecrets bool) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 	dec.KnownFields(true)
@@ -141,6 +158,7 @@ func Parse(path string, raw []byte, getenv func(string) string) (*Config, error)
 	}
 	c.Path = path
 	c.setDefaults()
+	c.skipSecrets = !needSecrets
 	if err := c.Validate(getenv); err != nil {
 		return nil, err
 	}
@@ -226,13 +244,13 @@ func (c *Config) Validate(getenv func(string) string) error {
 	}
 	secret := func(key, env string, required bool) string {
 		if env == "" {
-			if required {
+			if required && !c.skipSecrets {
 				add(key, "is missing; name the environment variable that holds this secret")
 			}
 			return ""
 		}
 		v := getenv(env)
-		if v == "" && required {
+		if v == "" && required && !c.skipSecrets {
 			add(key, "names the environment variable %s, which is not set or empty; export %s before starting", env, env)
 		}
 		return v

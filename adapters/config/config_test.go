@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -68,5 +69,29 @@ func TestParseRefusesUnknownKeys(t *testing.T) {
 	_, err := Parse("s.yaml", []byte(valid+"    extra: 1\n"), secrets)
 	if err == nil || !strings.Contains(err.Error(), "extra") || !strings.Contains(err.Error(), "s.yaml") {
 		t.Fatalf("unknown key accepted or not named: %v", err)
+	}
+}
+
+func TestLoadForStoreNeedsNoSecrets(t *testing.T) {
+	path := t.TempDir() + "/s.yaml"
+	if err := os.WriteFile(path, []byte(valid), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, env(nil)); err == nil {
+		t.Fatal("Load accepted a configuration whose secrets are unset")
+	}
+	c, err := LoadForStore(path)
+	if err != nil {
+		t.Fatalf("LoadForStore refused a configuration for missing secrets: %v", err)
+	}
+	if c.Store.DSN == "" {
+		t.Error("defaults not applied")
+	}
+	bad := strings.Replace(valid, "kind: sms,", "kind: sms, auto_create: true,", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadForStore(path); err == nil {
+		t.Error("LoadForStore accepted auto_create on sms")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"switchboard/adapters/config"
 
 	"switchboard/adapters/httpapi"
 	"switchboard/domain"
@@ -25,7 +26,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return fmt.Errorf("%w: audit takes a subject (message, sender or contact) and two values, got %d arguments", errUsage, len(pos))
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := config.LoadForStore(*path)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"switchboard/adapters/config"
 	"time"
 
 	"switchboard/domain"
@@ -19,7 +20,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := config.LoadForStore(*path)
 	if err != nil {
 		return err
 	}

@@ -48,8 +48,8 @@ func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("dev hubspot: listen %s: %w", *listen, err)
 	}
-	fmt.Fprintf(stdout, "emulated HubSpot on http://%s (search lag %s, region %s)\n", ln.Addr(), *lag, *region)
-	return serveUntil(ctx, ln, emu)
+	fmt.Fprintf(stdout, "emulated HubSpot on http://%s (search lag %s, region %s); its state: /_emulator/contacts, /_emulator/inbox\n", ln.Addr(), *lag, *region)
+	return serveUntil(ctx, ln, inspectable(emu))
 }
 
 // serveUntil serves h on ln until ctx ends.
@@ -114,7 +114,7 @@ func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return fmt.Errorf("dev demo: emulated HubSpot: listen %s: %w", u.Host, err)
 		}
-		go func() { errs <- serveUntil(ctx, ln, emu) }()
+		go func() { errs <- serveUntil(ctx, ln, inspectable(emu)) }()
 		break // one emulated portal serves the demo's single workspace
 	}
 	if addr := platformAPIAddr(cfg); addr != "" {
@@ -179,7 +179,18 @@ Ask why:
   go run ./cmd/switchboard audit --config %[4]s message acme-sms SM1
   curl -s -H 'Authorization: Bearer %[3]s' http://%[1]s/v1/messages/acme-sms/SM1
 
-See what landed in the emulated HubSpot:
-  curl -s -H 'Authorization: Bearer demo' %[2]s/conversations/v3/custom-channels/1001/messages
+See what the emulated HubSpot holds (these two paths are the emulator's own, not HubSpot's):
+  curl -s %[2]s/_emulator/contacts
+  curl -s %[2]s/_emulator/inbox
 `, addr, cfg.Workspaces[0].HubSpot.BaseURL, token, path)
+}
+
+// inspectable adds the emulator's own read-only views (not HubSpot endpoints) so a
+// person trying the demo can see the contacts and inbox messages switchboard made.
+func inspectable(emu *emulator.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_emulator/contacts", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Contacts()) })
+	mux.HandleFunc("GET /_emulator/inbox", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Published()) })
+	mux.Handle("/", emu)
+	return mux
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"switchboard/adapters/config"
 	"time"
 
 	"switchboard/projections"
@@ -17,7 +18,7 @@ func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := config.LoadForStore(*path)
 	if err != nil {
 		return err
 	}

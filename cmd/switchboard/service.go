@@ -163,7 +163,9 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	metrics := follow.NewMetrics(s.registry)
 	s.reactors = []*follow.Reactor{
 		{Name: reactorResolver, Store: s.store, Checkpoints: checkpoints, Accept: acceptResolution, Partition: senderPartition,
-			Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error { return s.resolve.Handle(ctx, e.StreamID) },
+			Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error {
+				return s.resolve.Handle(ctx, e.StreamID)
+			},
 			PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 		{Name: reactorPublisher, Store: s.store, Checkpoints: checkpoints, Accept: acceptPublication, Partition: channelPartition,
 			Handle: func(ctx context.Context, e domain.RecordedEvent, attempt int) error {

@@ -1,0 +1,139 @@
+package follow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"switchboard/domain"
+	"switchboard/eventstore/follow"
+	"switchboard/eventstore/sqlite"
+)
+
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "log.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func appendN(t *testing.T, st domain.EventStore, stream string, n int) {
+	t.Helper()
+	for i := range n {
+		e, err := domain.NewEvent(uuid.Must(uuid.NewV7()).String(), "Tick", map[string]int{"i": i}, time.Now(), "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Append(context.Background(), stream, domain.AnyVersion, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReactorRetriesAndNeverSkips: a failing handler is retried until it succeeds, the
+// checkpoint never moves past an event not handled, each partition keeps log order, and
+// a restarted reactor resumes from its checkpoint.
+func TestReactorRetriesAndNeverSkips(t *testing.T) {
+	st := openStore(t)
+	cps, err := follow.NewSQLCheckpoints(st.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, st, "a", 5)
+	appendN(t, st, "b", 5)
+
+	var mu sync.Mutex
+	seen := map[string][]int64{}
+	failures := map[int64]int{3: 2, 7: 1} // position → failures before success
+	newReactor := func() *follow.Reactor {
+		return &follow.Reactor{Name: "test", Store: st, Checkpoints: cps, BatchSize: 4,
+			Accept:     func(domain.RecordedEvent) bool { return true },
+			Partition:  func(e domain.RecordedEvent) string { return e.StreamID },
+			MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+			Handle: func(_ context.Context, e domain.RecordedEvent, attempt int) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if failures[e.Position] >= attempt {
+					return errors.New("transient")
+				}
+				seen[e.StreamID] = append(seen[e.StreamID], e.Position)
+				return nil
+			}}
+	}
+	r := newReactor()
+	for {
+		n, err := r.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if r.Position() != 10 {
+		t.Fatalf("position %d, want 10", r.Position())
+	}
+	for stream, ps := range seen {
+		if len(ps) != 5 {
+			t.Errorf("stream %s handled %d events, want 5: %v", stream, len(ps), ps)
+		}
+		for i := 1; i < len(ps); i++ {
+			if ps[i] <= ps[i-1] {
+				t.Errorf("stream %s out of order: %v", stream, ps)
+			}
+		}
+	}
+	if got, _ := cps.Load(context.Background(), "test"); got != 10 {
+		t.Errorf("checkpoint %d, want 10", got)
+	}
+
+	// A new reactor resumes after the checkpoint: only new events are handled.
+	appendN(t, st, "a", 2)
+	seen = map[string][]int64{}
+	r2 := newReactor()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	r2.PollEvery = 5 * time.Millisecond
+	go func() { done <- r2.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for r2.Position() != 12 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen["a"]) != "[11 12]" || len(seen["b"]) != 0 {
+		t.Errorf("after restart handled %v, want only positions 11 and 12", seen)
+	}
+}
+
+// TestReactorStopsRetryingWhenCancelled: a handler that never succeeds does not move
+// the checkpoint, and cancellation ends the retries.
+func TestReactorStopsRetryingWhenCancelled(t *testing.T) {
+	st := openStore(t)
+	cps, _ := follow.NewSQLCheckpoints(st.DB())
+	appendN(t, st, "a", 1)
+	r := &follow.Reactor{Name: "stuck", Store: st, Checkpoints: cps, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond,
+		Accept: func(domain.RecordedEvent) bool { return true },
+		Handle: func(context.Context, domain.RecordedEvent, int) error { return errors.New("down") }}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := r.Step(ctx); err == nil {
+		t.Fatal("a step whose handler never succeeds must fail")
+	}
+	if got, _ := cps.Load(context.Background(), "stuck"); got != 0 || r.Position() != 0 {
+		t.Errorf("checkpoint moved to %d (position %d) past an unhandled event", got, r.Position())
+	}
+}

@@ -5,7 +5,10 @@
 // The client stays inside HubSpot's limits on its own (a rolling 10-second bucket for
 // every call but search, and a per-second limit on search), honours 429 answers, and
 // retries what can be retried. It never retries a contact create whose outcome it
-// cannot know: see ErrCreateOutcomeUnknown.
+// cannot know: see ErrCreateOutcomeUnknown. Concurrent lookups share requests: identical
+// ones through single flight, different ones waiting for the same limiter through
+// batched searches and batch reads (see batcher), so a burst of new senders costs a few
+// searches instead of one each.
 package hubspot
 
 import (
@@ -68,6 +71,12 @@ type Client struct {
 	flightMu sync.Mutex
 	flights  map[string]*flight
 
+	// phones batches the searches by phone number; batchers the lookups by property,
+	// per property (see batcher).
+	phones   *batcher
+	batchMu  sync.Mutex
+	batchers map[string]*batcher
+
 	propMu sync.RWMutex
 	props  map[string]Property
 }
@@ -91,7 +100,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Workspace != "" {
 		log = log.With(slog.String("workspace", cfg.Workspace))
 	}
-	return &Client{
+	c := &Client{
 		cfg:            cfg,
 		base:           strings.TrimSuffix(cfg.BaseURL, "/"),
 		http:           cfg.HTTPClient,
@@ -101,8 +110,11 @@ func New(cfg Config) (*Client, error) {
 		search:         newSpacingLimiter(cfg.SearchPerSecond),
 		readProperties: readProperties(cfg.ExtraProperties),
 		flights:        map[string]*flight{},
+		batchers:       map[string]*batcher{},
 		props:          map[string]Property{},
-	}, nil
+	}
+	c.phones = c.searchBatcher(c.phoneSearch())
+	return c, nil
 }
 
 // baseProperties are read back on every candidate contact.
@@ -134,6 +146,9 @@ type request struct {
 	body   any
 	// search selects the search limiter instead of the 10-second one.
 	search bool
+	// slotTaken means the caller already waited for the limiter for the first attempt
+	// (a batch leader, at the slot it formed the batch in); retries wait as usual.
+	slotTaken bool
 	// create marks a call HubSpot may have acted on even when it failed (a contact
 	// create): it is retried only when HubSpot certainly did not act.
 	create bool
@@ -172,8 +187,10 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		if err := c.waitLimiter(ctx, lim, bucket); err != nil {
-			return nil, stopped(err, lastErr)
+		if attempt > 1 || !r.slotTaken {
+			if err := c.waitLimiter(ctx, lim, bucket); err != nil {
+				return nil, stopped(err, lastErr)
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, stopped(err, lastErr)

@@ -189,8 +189,13 @@ func TestLimitersHoldUnderAConcurrentBurst(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				// Distinct numbers: no single flight, every call is a search.
-				if _, err := c.FindByPhone(context.Background(), domain.PhoneQuery{NationalNumbers: []string{fmt.Sprint(4155550000 + i)}}); err != nil {
+				// Distinct numbers, a full batch per call: no single flight and no
+				// batching, every call is a search of its own.
+				nums := make([]string, maxBatchSearchValues)
+				for j := range nums {
+					nums[j] = fmt.Sprint(4155550000 + i*maxBatchSearchValues + j)
+				}
+				if _, err := c.FindByPhone(context.Background(), domain.PhoneQuery{NationalNumbers: nums}); err != nil {
 					t.Error(err)
 				}
 			}()

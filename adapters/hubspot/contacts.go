@@ -31,11 +31,17 @@ const (
 	searchableMobile = "hs_searchable_calculated_mobile_number"
 )
 
-// FindByPhone searches, in one request, the contacts whose phone or mobilephone holds
-// one of the national numbers (HubSpot's searchable phone properties drop the country
-// code, so the candidates may include other countries' numbers: the domain confirms
-// them). Results come oldest first; paging is followed up to 500 candidates.
-// Concurrent calls for the same numbers share one request.
+// FindByPhone finds the contacts whose phone or mobilephone holds one of the national
+// numbers (HubSpot's searchable phone properties drop the country code, so the
+// candidates may include other countries' numbers: the domain confirms them). Results
+// come oldest first; paging is followed up to 500 candidates.
+//
+// Concurrent calls for the same numbers share one request (single flight). Concurrent
+// calls for different numbers that wait for the search limiter share one search too:
+// when the slot comes, the numbers of every call then waiting (up to 50 values) are
+// searched with IN together, and each call gets the contacts that hold one of its own
+// numbers; its Lookup says the search was shared. A call that finds the limiter free is
+// sent at once, alone, as before: batching never delays it (see batcher).
 func (c *Client) FindByPhone(ctx context.Context, q domain.PhoneQuery) (domain.LookupResult, error) {
 	nums := cleanNumbers(q.NationalNumbers)
 	if len(nums) == 0 {
@@ -43,18 +49,30 @@ func (c *Client) FindByPhone(ctx context.Context, q domain.PhoneQuery) (domain.L
 			domain.Invalid("national_numbers", "no national number to search for %q", q.E164))
 	}
 	res, err := share(c, ctx, "phone\x00"+strings.Join(nums, ","), func(ctx context.Context) (domain.LookupResult, error) {
-		groups := []filterGroup{
-			{Filters: []filter{{PropertyName: searchablePhone, Operator: "IN", Values: nums}}},
-			{Filters: []filter{{PropertyName: searchableMobile, Operator: "IN", Values: nums}}},
-		}
-		words := fmt.Sprintf("contacts whose phone or mobilephone is %s (%s IN [%s] OR %s IN [%s]), oldest first",
-			strings.Join(nums, " or "), searchablePhone, strings.Join(nums, ", "), searchableMobile, strings.Join(nums, ", "))
-		return c.searchAll(ctx, "search_contacts_by_phone", groups, nil, words)
+		return c.phones.lookup(ctx, nums)
 	})
 	if err != nil {
 		return cloneResult(res), fmt.Errorf("search contacts by phone: %w", err)
 	}
 	return cloneResult(res), nil
+}
+
+// phoneSearch is the batched search by phone number.
+func (c *Client) phoneSearch() searchBatch {
+	return searchBatch{
+		op:    "search_contacts_by_phone",
+		props: []string{searchablePhone, searchableMobile},
+		what:  "phone or mobilephone national number",
+		single: func(ctx context.Context, nums []string, slotTaken bool) (domain.LookupResult, error) {
+			groups := []filterGroup{
+				{Filters: []filter{{PropertyName: searchablePhone, Operator: "IN", Values: nums}}},
+				{Filters: []filter{{PropertyName: searchableMobile, Operator: "IN", Values: nums}}},
+			}
+			words := fmt.Sprintf("contacts whose phone or mobilephone is %s (%s IN [%s] OR %s IN [%s]), oldest first",
+				strings.Join(nums, " or "), searchablePhone, strings.Join(nums, ", "), searchableMobile, strings.Join(nums, ", "))
+			return c.searchAll(ctx, "search_contacts_by_phone", groups, nil, words, slotTaken)
+		},
+	}
 }
 
 // cleanNumbers trims, de-duplicates and sorts the numbers, so the same set always
@@ -70,15 +88,21 @@ func cleanNumbers(in []string) []string {
 	return out
 }
 
-// FindByProperty finds the contacts whose property equals value. On a property with
-// unique values (hasUniqueValue) it reads the contact by that property directly, which
-// sees a contact the moment it is written; on any other property it searches with EQ
+// FindByProperty finds the contacts whose property equals one of values. On a property
+// with unique values (hasUniqueValue) it reads the contacts by that property directly,
+// which sees a contact the moment it is written; on any other property it searches
 // (case-insensitive, but blind to contacts written in the last seconds or so: the
-// search index lags). Concurrent calls for the same property and value share one
-// request.
+// search index lags). Concurrent calls for the same property and values share one
+// request; concurrent calls for different values of the same property that wait for
+// the limiter share one request too (one batch/read of up to 100 values for a unique
+// property, one search with IN for another), each call getting only the contacts that
+// hold one of its values.
 //
 // The direct read matches the value exactly as given: HubSpot's case handling of
 // unique custom values is not documented, so pass the value in the form it is stored.
+// When reads are batched, results are routed back to the calls by their value compared
+// lower-cased and without a leading '@', so a call may receive a contact holding
+// another spelling of its value; the domain's confirmation decides.
 func (c *Client) FindByProperty(ctx context.Context, property string, values ...string) (domain.LookupResult, error) {
 	if !validPropertyName(property) {
 		return domain.LookupResult{}, fmt.Errorf("find contacts by property: %w",
@@ -99,25 +123,10 @@ func (c *Client) FindByProperty(ctx context.Context, property string, values ...
 		if err != nil {
 			return domain.LookupResult{}, err
 		}
-		switch {
-		case info.HasUniqueValue && len(vals) == 1:
-			return c.readByUniqueProperty(ctx, property, vals[0])
-		case info.HasUniqueValue:
-			return c.batchReadByUniqueProperty(ctx, property, vals)
-		case len(vals) == 1:
-			groups := []filterGroup{{Filters: []filter{{PropertyName: property, Operator: "EQ", Value: vals[0]}}}}
-			words := fmt.Sprintf("contacts whose %s equals %q, ignoring case (%s EQ %q), oldest first", property, vals[0], property, vals[0])
-			return c.searchAll(ctx, "search_contacts_by_property", groups, []string{property}, words)
+		if info.HasUniqueValue {
+			return c.batcherFor("unique\x00"+property, func() *batcher { return c.uniqueBatcher(property) }).lookup(ctx, vals)
 		}
-		// HubSpot wants IN values in lower case and compares them with the stored
-		// value lower-cased.
-		lower := make([]string, len(vals))
-		for i, v := range vals {
-			lower[i] = strings.ToLower(v)
-		}
-		groups := []filterGroup{{Filters: []filter{{PropertyName: property, Operator: "IN", Values: lower}}}}
-		words := fmt.Sprintf("contacts whose %s is one of %q, ignoring case (%s IN), oldest first", property, lower, property)
-		return c.searchAll(ctx, "search_contacts_by_property", groups, []string{property}, words)
+		return c.batcherFor("search\x00"+property, func() *batcher { return c.searchBatcher(c.propertySearch(property)) }).lookup(ctx, vals)
 	})
 	if err != nil {
 		return cloneResult(res), fmt.Errorf("find contacts by %s: %w", property, err)
@@ -125,47 +134,29 @@ func (c *Client) FindByProperty(ctx context.Context, property string, values ...
 	return cloneResult(res), nil
 }
 
-// batchReadByUniqueProperty reads every spelling of a unique value in one request; the
-// values HubSpot does not hold come back as errors of a 207, which are no matches.
-func (c *Client) batchReadByUniqueProperty(ctx context.Context, property string, values []string) (domain.LookupResult, error) {
-	props := appendUnique(slices.Clone(c.readProperties), property)
-	type input struct {
-		ID string `json:"id"`
+// propertySearch is the batched search on a property without unique values.
+func (c *Client) propertySearch(property string) searchBatch {
+	return searchBatch{
+		op:    "search_contacts_by_property",
+		props: []string{property},
+		what:  property + ", ignoring case,",
+		single: func(ctx context.Context, vals []string, slotTaken bool) (domain.LookupResult, error) {
+			if len(vals) == 1 {
+				groups := []filterGroup{{Filters: []filter{{PropertyName: property, Operator: "EQ", Value: vals[0]}}}}
+				words := fmt.Sprintf("contacts whose %s equals %q, ignoring case (%s EQ %q), oldest first", property, vals[0], property, vals[0])
+				return c.searchAll(ctx, "search_contacts_by_property", groups, []string{property}, words, slotTaken)
+			}
+			// HubSpot wants IN values in lower case and compares them with the stored
+			// value lower-cased.
+			lower := lowerAll([][]string{vals})[0]
+			groups := []filterGroup{{Filters: []filter{{PropertyName: property, Operator: "IN", Values: lower}}}}
+			words := fmt.Sprintf("contacts whose %s is one of %q, ignoring case (%s IN), oldest first", property, lower, property)
+			return c.searchAll(ctx, "search_contacts_by_property", groups, []string{property}, words, slotTaken)
+		},
 	}
-	body := struct {
-		IDProperty            string   `json:"idProperty"`
-		Inputs                []input  `json:"inputs"`
-		Properties            []string `json:"properties"`
-		PropertiesWithHistory []string `json:"propertiesWithHistory"`
-	}{IDProperty: property, Properties: props, PropertiesWithHistory: []string{}}
-	for _, v := range values {
-		body.Inputs = append(body.Inputs, input{ID: v})
-	}
-	lookup := domain.Lookup{
-		Kind:  "read_by_property",
-		Query: fmt.Sprintf("contacts whose %s is one of %q (batch read by unique property, not the search index)", property, values),
-	}
-	resp, err := c.do(ctx, request{op: "batch_read_contacts_by_property", method: http.MethodPost,
-		path: contactsPath + "/batch/read", body: body})
-	if err != nil {
-		return domain.LookupResult{}, err
-	}
-	var br struct {
-		Results []object `json:"results"`
-	}
-	if err := json.Unmarshal(resp.body, &br); err != nil {
-		return domain.LookupResult{}, fmt.Errorf("decode batch read: %w", err)
-	}
-	out := domain.LookupResult{}
-	for _, o := range br.Results {
-		out.Candidates = append(out.Candidates, o.contact())
-	}
-	lookup.Found = len(out.Candidates)
-	out.Lookups = []domain.Lookup{lookup}
-	return out, nil
 }
 
-func (c *Client) readByUniqueProperty(ctx context.Context, property, value string) (domain.LookupResult, error) {
+func (c *Client) readByUniqueProperty(ctx context.Context, property, value string, slotTaken bool) (domain.LookupResult, error) {
 	props := appendUnique(slices.Clone(c.readProperties), property)
 	q := url.Values{"idProperty": {property}, "properties": {strings.Join(props, ",")}}
 	lookup := domain.Lookup{
@@ -173,7 +164,7 @@ func (c *Client) readByUniqueProperty(ctx context.Context, property, value strin
 		Query: fmt.Sprintf("the contact whose %s is %q (read by unique property, not the search index)", property, value),
 	}
 	resp, err := c.do(ctx, request{op: "read_contact_by_property", method: http.MethodGet,
-		path: contactsPath + "/" + escapeSegment(value), query: q, notFoundOK: true})
+		path: contactsPath + "/" + escapeSegment(value), query: q, notFoundOK: true, slotTaken: slotTaken})
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
 		return domain.LookupResult{Lookups: []domain.Lookup{lookup}}, nil
@@ -189,47 +180,75 @@ func (c *Client) readByUniqueProperty(ctx context.Context, property, value strin
 	return domain.LookupResult{Lookups: []domain.Lookup{lookup}, Candidates: []domain.Contact{obj.contact()}}, nil
 }
 
-// searchAll runs one search and follows its paging. Every page is one Lookup.
-func (c *Client) searchAll(ctx context.Context, op string, groups []filterGroup, extra []string, words string) (domain.LookupResult, error) {
+// searchBody is the first page's request of a search.
+func (c *Client) searchBody(groups []filterGroup, extra []string) searchRequest {
 	props := slices.Clone(c.readProperties)
 	for _, p := range extra {
 		props = appendUnique(props, p)
 	}
-	body := searchRequest{
+	return searchRequest{
 		FilterGroups: groups,
 		Properties:   props,
 		Sorts:        []sortRule{{PropertyName: "createdate", Direction: "ASCENDING"}},
 		Limit:        searchPageSize,
 	}
-	var out domain.LookupResult
+}
+
+// searchPage is one page of a search: what ran, in words, and what it returned.
+type searchPage struct {
+	query   string
+	results []object
+}
+
+// searchPages runs one search and follows its paging, up to maxSearchPages pages;
+// truncated reports that HubSpot holds more. slotTaken: the first page's limiter slot
+// is already taken (a batch leader's).
+func (c *Client) searchPages(ctx context.Context, op string, groups []filterGroup, extra []string, words string, slotTaken bool) (pages []searchPage, truncated bool, err error) {
+	body := c.searchBody(groups, extra)
+	read := 0
 	for page := 1; ; page++ {
-		resp, err := c.do(ctx, request{op: op, method: http.MethodPost, path: searchPath, body: body, search: true})
+		resp, err := c.do(ctx, request{op: op, method: http.MethodPost, path: searchPath, body: body, search: true,
+			slotTaken: slotTaken && page == 1})
 		if err != nil {
-			return out, err
+			return pages, false, err
 		}
 		var sr searchResponse
 		if err := json.Unmarshal(resp.body, &sr); err != nil {
-			return out, fmt.Errorf("decode search answer: %w", err)
+			return pages, false, fmt.Errorf("decode search answer: %w", err)
 		}
 		query := words
 		if body.After != "" {
 			query += fmt.Sprintf(", page %d (after %s)", page, body.After)
 		}
 		next := sr.nextAfter()
+		read += len(sr.Results)
 		if next != "" && page == maxSearchPages {
 			query += fmt.Sprintf("; stopped after %d pages, %d contacts in all", page, sr.Total)
 			c.log.WarnContext(ctx, "hubspot search has more results than the client reads",
-				"op", op, "total", sr.Total, "read", len(out.Candidates)+len(sr.Results))
+				"op", op, "total", sr.Total, "read", read)
 		}
-		out.Lookups = append(out.Lookups, domain.Lookup{Kind: "search", Query: query, Found: len(sr.Results)})
-		for _, o := range sr.Results {
-			out.Candidates = append(out.Candidates, o.contact())
+		pages = append(pages, searchPage{query: query, results: sr.Results})
+		if next == "" {
+			return pages, false, nil
 		}
-		if next == "" || page == maxSearchPages {
-			return out, nil
+		if page == maxSearchPages {
+			return pages, true, nil
 		}
 		body.After = next
 	}
+}
+
+// searchAll runs one search and follows its paging. Every page is one Lookup.
+func (c *Client) searchAll(ctx context.Context, op string, groups []filterGroup, extra []string, words string, slotTaken bool) (domain.LookupResult, error) {
+	pages, _, err := c.searchPages(ctx, op, groups, extra, words, slotTaken)
+	var out domain.LookupResult
+	for _, p := range pages {
+		out.Lookups = append(out.Lookups, domain.Lookup{Kind: "search", Query: p.query, Found: len(p.results)})
+		for _, o := range p.results {
+			out.Candidates = append(out.Candidates, o.contact())
+		}
+	}
+	return out, err
 }
 
 // CreateContact creates a contact with the given properties. A 409 (the email or a

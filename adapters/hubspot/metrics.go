@@ -15,6 +15,7 @@ type metrics struct {
 	retries     *prometheus.CounterVec   // operation, reason
 	rateLimited *prometheus.CounterVec   // operation, policy
 	limiterWait *prometheus.HistogramVec // bucket
+	batchSize   *prometheus.HistogramVec // operation
 }
 
 func newMetrics(reg prometheus.Registerer, workspace string) (*metrics, error) {
@@ -36,6 +37,11 @@ func newMetrics(reg prometheus.Registerer, workspace string) (*metrics, error) {
 			Help:    "Time a request waited for the client-side rate limiter, by bucket (ten_secondly, search).",
 			Buckets: []float64{0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"bucket"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "switchboard", Subsystem: "hubspot", Name: "batch_lookups",
+			Help:    "Lookups answered by one batched request (1: the lookup went alone), by operation (search_contacts_by_phone, search_contacts_by_property, read_contacts_by_property).",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100},
+		}, []string{"operation"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -57,6 +63,10 @@ func newMetrics(reg prometheus.Registerer, workspace string) (*metrics, error) {
 		return nil, err
 	}
 	m.limiterWait, err = register(reg, m.limiterWait)
+	if err != nil {
+		return nil, err
+	}
+	m.batchSize, err = register(reg, m.batchSize)
 	if err != nil {
 		return nil, err
 	}

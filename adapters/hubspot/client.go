@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -64,6 +65,10 @@ type Client struct {
 
 	general limiter // every call but search: the rolling 10-second bucket
 	search  limiter // search: the per-second limit
+
+	// strikes counts the 10-second bucket's 429s since its last success: the pause
+	// after a 429 doubles with each (see rateLimitWait).
+	strikes atomic.Int32
 
 	readProperties []string // properties read back on every candidate
 
@@ -227,6 +232,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 
 		c.metrics.requests.WithLabelValues(r.op, statusClass(resp.status)).Inc()
 		if resp.status >= 200 && resp.status < 300 {
+			if !r.search {
+				c.strikes.Store(0)
+			}
 			c.log.LogAttrs(ctx, slog.LevelDebug, "hubspot request", slog.String("op", r.op),
 				slog.String("method", r.method), slog.String("path", r.path), slog.Int("status", resp.status),
 				slog.Int("attempt", attempt), slog.Duration("elapsed", elapsed))
@@ -252,7 +260,11 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 					slog.String("op", r.op), slog.String("correlation_id", apiErr.CorrelationID))
 				return nil, apiErr
 			}
-			wait := rateLimitWait(apiErr, r.search)
+			strikes := 1
+			if !r.search {
+				strikes = int(c.strikes.Add(1))
+			}
+			wait := rateLimitWait(apiErr, r.search, strikes)
 			// Hold every caller of the bucket, not only this one: HubSpot answers 429 to
 			// all calls until the window frees. The next attempt waits in the limiter.
 			until := c.cfg.Now().Add(min(wait, maxRetryWait))
@@ -294,9 +306,13 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 }
 
-// rateLimitWait is how long a 429 holds its bucket: a 10-second window for the burst
-// limit (or what Retry-After says), at least a second for search.
-func rateLimitWait(e *APIError, search bool) time.Duration {
+// rateLimitWait is how long a 429 holds its bucket: what Retry-After says when present;
+// at least a second for search; for the 10-second bucket a second after the first 429
+// since the last success, doubling with each further one up to the whole 10-second
+// window. A lone 429 (a neighbour sharing the portal's budget, a blip) then costs a
+// second instead of ten, while a bucket that is really exhausted is waited out after a
+// few probes, each of which HubSpot answers at once.
+func rateLimitWait(e *APIError, search bool, strikes int) time.Duration {
 	switch {
 	case strings.EqualFold(e.PolicyName, PolicyTenSecondlyRolling):
 	case strings.EqualFold(e.PolicyName, PolicySecondly), search:
@@ -305,7 +321,8 @@ func rateLimitWait(e *APIError, search bool) time.Duration {
 	if e.RetryAfter > 0 {
 		return e.RetryAfter
 	}
-	return tenSecondlyWait
+	wait := secondlyWait << min(max(strikes-1, 0), 4)
+	return min(wait, tenSecondlyWait)
 }
 
 func (c *Client) waitLimiter(ctx context.Context, lim limiter, bucket string) error {

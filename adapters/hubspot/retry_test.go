@@ -31,9 +31,9 @@ func TestRateLimitAnswers(t *testing.T) {
 		wantWait   time.Duration // the one wait before the successful retry; 0: no retry
 		wantDaily  bool
 	}{
-		{name: "ten-secondly waits for the window", body: tenSecondly429, wantWait: 10 * time.Second},
+		{name: "a first ten-secondly 429 waits a second", body: tenSecondly429, wantWait: time.Second},
 		{name: "ten-secondly honours Retry-After", body: tenSecondly429, retryAfter: "3", wantWait: 3 * time.Second},
-		{name: "unknown 429 on a read waits a window", body: `{}`, wantWait: 10 * time.Second},
+		{name: "a first unknown 429 on a read waits a second", body: `{}`, wantWait: time.Second},
 		{name: "secondly on search waits a second", search: true, body: secondly429, wantWait: time.Second},
 		{name: "search 429 without policy waits a second", search: true, body: `{"status":"error","message":"You have reached your secondly limit."}`, wantWait: time.Second},
 		{name: "search honours a longer Retry-After", search: true, body: secondly429, retryAfter: "2", wantWait: 2 * time.Second},
@@ -120,8 +120,37 @@ func TestRateLimitPausesEveryCallerOfTheBucket(t *testing.T) {
 	if err := c.UpdateContact(context.Background(), "1", map[string]string{"phone": "1"}); err != nil {
 		t.Fatalf("UpdateContact: %v", err)
 	}
-	if slept := clock.slept(); len(slept) != 1 || slept[0] != 10*time.Second {
-		t.Errorf("sleeps = %v, want [10s]", slept)
+	if slept := clock.slept(); len(slept) != 1 || slept[0] != time.Second {
+		t.Errorf("sleeps = %v, want [1s]", slept)
+	}
+}
+
+// TestRepeatedTenSecondly429sWaitOutTheWindow: each 429 since the last success doubles
+// the pause up to the whole 10-second window; a success starts again from a second.
+func TestRepeatedTenSecondly429sWaitOutTheWindow(t *testing.T) {
+	var fail atomic.Int32
+	fail.Store(6)
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte, n int) {
+		if fail.Add(-1) >= 0 {
+			writeJSON(w, 429, tenSecondly429)
+			return
+		}
+		writeJSON(w, 200, fmt.Sprintf(contactJSON, "1", "1"))
+	})
+	c, clock := newTestClient(t, f, func(cfg *Config) { cfg.MaxAttempts = 10 })
+	if _, err := c.GetContact(context.Background(), "1", nil); err != nil {
+		t.Fatalf("GetContact: %v", err)
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
+	if got := clock.slept(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sleeps = %v, want %v", got, want)
+	}
+	fail.Store(1)
+	if _, err := c.GetContact(context.Background(), "1", nil); err != nil {
+		t.Fatalf("GetContact: %v", err)
+	}
+	if got := clock.slept(); got[len(got)-1] != time.Second {
+		t.Errorf("after a success the next 429 waited %s, want 1s", got[len(got)-1])
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -133,7 +134,12 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 // start runs the service on the stack's configuration (again, after stop).
 func (s *stack) start() {
 	s.t.Helper()
-	svc, err := newService(s.cfg, serviceOptions{PollEvery: 20 * time.Millisecond})
+	var logger *slog.Logger
+	if os.Getenv("SWITCHBOARD_TEST_LOG") != "" {
+		// Debugging aid: the service's own logs on stderr.
+		logger = newLogger(os.Stderr, os.Getenv("SWITCHBOARD_TEST_LOG"))
+	}
+	svc, err := newService(s.cfg, serviceOptions{PollEvery: 20 * time.Millisecond, Logger: logger})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -143,7 +143,16 @@ func TestFaultyHubSpotStillExactlyOnce(t *testing.T) {
 	close(jobs)
 	wg.Wait()
 	total := senders * perSender
-	waitFor(t, fmt.Sprintf("%d inbox messages", total), 5*time.Minute, func() bool { return len(s.emu.Published()) >= total })
+	last := time.Now()
+	waitFor(t, fmt.Sprintf("%d inbox messages", total), 5*time.Minute, func() bool {
+		if time.Since(last) > 10*time.Second {
+			last = time.Now()
+			st := s.emu.Stats()
+			t.Logf("progress: %d published, %d contacts, positions %v, requests %v, faulted %d, limited %d",
+				len(s.emu.Published()), len(s.emu.Contacts()), s.svc.positions(), st.Requests, st.Faulted, st.RateLimited)
+		}
+		return len(s.emu.Published()) >= total
+	})
 	if n := len(s.emu.Contacts()); n != senders {
 		t.Errorf("%d contacts, want %d", n, senders)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -167,7 +166,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 				return s.resolve.Handle(ctx, e.StreamID)
 			},
 			PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
-		{Name: reactorPublisher, Store: s.store, Checkpoints: checkpoints, Accept: acceptPublication, Partition: channelPartition,
+		{Name: reactorPublisher, Store: s.store, Checkpoints: checkpoints, Accept: acceptPublication, Partition: s.threadPartition,
 			Handle: func(ctx context.Context, e domain.RecordedEvent, attempt int) error {
 				return s.publish.Handle(ctx, e.StreamID, attempt)
 			},
@@ -228,12 +227,19 @@ func senderPartition(e domain.RecordedEvent) string {
 	return p.ChannelID + "|" + s.Phone + "|" + s.UserID + "|" + s.Username + "|" + s.BSUID
 }
 
-// channelPartition publishes one channel's messages in log order, which keeps the order
-// of every thread on it.
-func channelPartition(e domain.RecordedEvent) string {
-	rest, _ := strings.CutPrefix(e.StreamID, "message:")
-	ch, _, _ := strings.Cut(rest, ":")
-	return ch
+// threadPartition publishes one thread's messages in log order — the order their
+// resolutions were recorded, which is arrival order per sender — while threads go side
+// by side, so a thread stuck on HubSpot retries holds only itself.
+func (s *service) threadPartition(e domain.RecordedEvent) string {
+	evs, err := s.store.ReadStream(context.Background(), e.StreamID, 0)
+	if err != nil || len(evs) == 0 {
+		return e.StreamID
+	}
+	st, err := domain.FoldMessage(evs)
+	if err != nil {
+		return e.StreamID
+	}
+	return domain.ThreadID(st.Received.ChannelID, st)
 }
 
 func (s *service) positions() map[string]int64 {

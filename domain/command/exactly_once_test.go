@@ -2,10 +2,12 @@ package command_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,5 +296,67 @@ func TestPublicationRunTwiceLandsOnce(t *testing.T) {
 	}
 	if published != 1 {
 		t.Errorf("%d MessagePublished events, want 1", published)
+	}
+}
+
+// flakyCreates fails the first n creates as HubSpot does when its answer is lost.
+type flakyCreates struct {
+	domain.ContactDirectory
+	fails atomic.Int32
+}
+
+func (f *flakyCreates) CreateContact(ctx context.Context, p map[string]string) (domain.Contact, error) {
+	if f.fails.Add(-1) >= 0 {
+		return domain.Contact{}, errors.New("create outcome unknown: connection dropped")
+	}
+	return f.ContactDirectory.CreateContact(ctx, p)
+}
+
+type flakyPortal struct{ d *flakyCreates }
+
+func (p flakyPortal) Directory(string) (domain.ContactDirectory, error) { return p.d, nil }
+
+// TestWaitingForAClaimDoesNotBlockItsHolder: the holder of a claim whose create failed
+// comes back to finish while another message of the same sender, in the same process,
+// waits for the claim. The waiter must not hold the key's lock while it waits, or the
+// holder is locked out until the claim's lease runs out and the waiter takes over.
+func TestWaitingForAClaimDoesNotBlockItsHolder(t *testing.T) {
+	f := newFixture(t, 0)
+	flaky := &flakyCreates{ContactDirectory: f.dir.c}
+	flaky.fails.Store(1)
+	r, err := command.NewResolveMessage(command.ResolveDeps{Store: f.store, Catalog: catalog{}, Directories: flakyPortal{flaky},
+		NewID: newID, Now: f.clock.Now, Sleep: f.clock.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.record(t, "sms", "a", domain.Sender{Phone: "+16285550199"})
+	f.record(t, "wa", "b", domain.Sender{Phone: "16285550199"})
+	if err := r.Handle(context.Background(), domain.MessageStream("sms", "a")); err == nil {
+		t.Fatal("the first create was meant to fail")
+	}
+	start := f.clock.Now()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := r.Handle(context.Background(), domain.MessageStream("wa", "b")); err != nil {
+			t.Errorf("waiter: %v", err)
+		}
+	}()
+	// The holder's retry, while the waiter waits.
+	for f.clock.Now().Equal(start) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := r.Handle(context.Background(), domain.MessageStream("sms", "a")); err != nil {
+		t.Fatalf("holder's retry: %v", err)
+	}
+	wg.Wait()
+	if waited := f.clock.Now().Sub(start); waited >= domain.ClaimLease {
+		t.Errorf("the waiter waited %s, the whole lease: it held the holder out", waited)
+	}
+	a, b := f.state(t, "sms", "a"), f.state(t, "wa", "b")
+	if a.Outcome != domain.EventContactCreated || b.Outcome != domain.EventContactMatched || a.ContactID != b.ContactID || len(f.emu.Contacts()) != 1 {
+		t.Errorf("outcomes %s/%s on %s/%s with %d contacts, want one contact created by a and matched by b",
+			a.Outcome, b.Outcome, a.ContactID, b.ContactID, len(f.emu.Contacts()))
 	}
 }

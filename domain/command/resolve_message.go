@@ -154,7 +154,7 @@ func (h *ResolveMessage) record(ctx context.Context, stream string, st domain.Me
 func (h *ResolveMessage) resolveKey(ctx context.Context, ch domain.ChannelSettings, id domain.Identification, sender domain.Sender, corr string) (outcome, error) {
 	key := id.Key
 	unlock := h.locks.lock(key.Stream())
-	defer unlock()
+	defer func() { unlock() }()
 	dir, err := h.dirs.Directory(ch.WorkspaceID)
 	if err != nil {
 		return outcome{}, err
@@ -174,7 +174,12 @@ func (h *ResolveMessage) resolveKey(ctx context.Context, ch domain.ChannelSettin
 			return stickyOutcome(key, ks, corr), nil
 		}
 		if ks.ClaimLive(h.now()) && ks.ClaimedBy != corr {
-			if err := h.sleep(ctx, wait); err != nil {
+			// Wait without the key's lock: the holder may be a message of this very
+			// process coming back to finish its creation, and it needs the lock.
+			unlock()
+			err := h.sleep(ctx, wait)
+			unlock = h.locks.lock(key.Stream())
+			if err != nil {
 				return outcome{}, err
 			}
 			wait = min(wait*2, time.Second)

@@ -111,84 +111,152 @@ func (r *Reactor) defaults() {
 
 // Run follows the log until ctx ends.
 func (r *Reactor) Run(ctx context.Context) error {
+	_, err := r.run(ctx, false)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Step handles everything the log holds now and returns how many events it read; it
+// fails when ctx ends before every handler succeeded.
+func (r *Reactor) Step(ctx context.Context) (int, error) {
+	return r.run(ctx, true)
+}
+
+// run is the engine. Events are dispatched to their partition's queue as they are read;
+// each partition is worked by at most one goroutine, in log order, and up to
+// MaxParallel partitions run at once. A partition stuck on a failing handler holds
+// only itself: the others go on. The checkpoint is the low watermark — the position
+// before the oldest event still in flight — so a crash replays, never skips.
+func (r *Reactor) run(ctx context.Context, untilIdle bool) (int, error) {
 	if r.Name == "" || r.Store == nil || r.Checkpoints == nil || r.Accept == nil || r.Handle == nil {
-		return errors.New("follow: reactor needs a name, store, checkpoints, accept and handle")
+		return 0, errors.New("follow: reactor needs a name, store, checkpoints, accept and handle")
 	}
 	r.defaults()
 	pos, err := r.Checkpoints.Load(ctx, r.Name)
 	if err != nil {
-		return fmt.Errorf("reactor %s: load checkpoint: %w", r.Name, err)
+		return 0, fmt.Errorf("reactor %s: load checkpoint: %w", r.Name, err)
 	}
 	r.setPosition(pos)
-	ticker := time.NewTicker(r.PollEvery)
+	var (
+		readPos  = pos
+		saved    = pos
+		read     int
+		inflight = map[int64]bool{}
+		queues   = map[string][]domain.RecordedEvent{}
+		active   = map[string]bool{}
+		waiting  []string // partitions with queued events and no worker yet
+		done     = make(chan finished)
+		workers  sync.WaitGroup
+		maxQueue = 4 * r.BatchSize
+		ticker   = time.NewTicker(r.PollEvery)
+	)
 	defer ticker.Stop()
-	for {
-		n, err := r.Step(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+	wctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		go func() {
+			for range done { // let finishing workers report
 			}
-			r.Logger.Error("reactor step failed", "reactor", r.Name, "error", err)
+		}()
+		workers.Wait()
+		close(done)
+	}()
+	startWorkers := func() {
+		for len(waiting) > 0 && len(active) < r.MaxParallel {
+			p := waiting[0]
+			waiting = waiting[1:]
+			active[p] = true
+			evs := queues[p]
+			delete(queues, p)
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				n, err := 0, error(nil)
+				for _, e := range evs {
+					if err = r.handleWithRetry(wctx, e); err != nil {
+						break
+					}
+					n++
+				}
+				done <- finished{partition: p, events: evs[:n], err: err}
+			}()
 		}
-		if n == r.BatchSize {
-			continue // more may be waiting
+	}
+	watermark := func() int64 {
+		low := readPos
+		for p := range inflight {
+			if p-1 < low {
+				low = p - 1
+			}
+		}
+		return low
+	}
+	for {
+		// Read while there is room in flight.
+		exhausted := false
+		for len(inflight) < maxQueue && !exhausted {
+			evs, err := r.Store.ReadAll(ctx, readPos, r.BatchSize)
+			if err != nil {
+				if ctx.Err() != nil {
+					return read, ctx.Err()
+				}
+				r.Logger.Error("reactor read failed", "reactor", r.Name, "after", readPos, "error", err)
+				break
+			}
+			read += len(evs)
+			exhausted = len(evs) < r.BatchSize
+			for _, e := range evs {
+				readPos = e.Position
+				if !r.Accept(e) {
+					continue
+				}
+				inflight[e.Position] = true
+				p := r.Partition(e)
+				if _, queued := queues[p]; !queued && !active[p] {
+					waiting = append(waiting, p)
+				}
+				queues[p] = append(queues[p], e)
+			}
+		}
+		startWorkers()
+		if wm := watermark(); wm > saved {
+			if err := r.Checkpoints.Save(ctx, r.Name, wm); err != nil {
+				r.Logger.Error("reactor checkpoint not saved", "reactor", r.Name, "position", wm, "error", err)
+			} else {
+				saved = wm
+				r.setPosition(wm)
+			}
+		}
+		if untilIdle && exhausted && len(inflight) == 0 {
+			return read, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return read, ctx.Err()
+		case f := <-done:
+			delete(active, f.partition)
+			for _, e := range f.events {
+				delete(inflight, e.Position)
+			}
+			if f.err != nil && ctx.Err() == nil {
+				r.Logger.Error("reactor partition stopped", "reactor", r.Name, "partition", f.partition, "error", f.err)
+			}
+			if _, more := queues[f.partition]; more {
+				waiting = append(waiting, f.partition)
+			}
 		case <-r.Wake:
 		case <-ticker.C:
 		}
 	}
 }
 
-// Step handles one batch after the checkpoint and returns how many events it read.
-func (r *Reactor) Step(ctx context.Context) (int, error) {
-	r.defaults()
-	from := r.Position()
-	evs, err := r.Store.ReadAll(ctx, from, r.BatchSize)
-	if err != nil || len(evs) == 0 {
-		return 0, err
-	}
-	parts := map[string][]domain.RecordedEvent{}
-	var order []string
-	for _, e := range evs {
-		if !r.Accept(e) {
-			continue
-		}
-		p := r.Partition(e)
-		if _, ok := parts[p]; !ok {
-			order = append(order, p)
-		}
-		parts[p] = append(parts[p], e)
-	}
-	sem := make(chan struct{}, r.MaxParallel)
-	var wg sync.WaitGroup
-	errs := make([]error, len(order))
-	for i, p := range order {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			for _, e := range parts[p] {
-				if err := r.handleWithRetry(ctx, e); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return len(evs), err
-	}
-	last := evs[len(evs)-1].Position
-	if err := r.Checkpoints.Save(ctx, r.Name, last); err != nil {
-		return len(evs), fmt.Errorf("reactor %s: save checkpoint %d: %w", r.Name, last, err)
-	}
-	r.setPosition(last)
-	return len(evs), nil
+// finished is a partition worker's report: the events it handled, in order.
+type finished struct {
+	partition string
+	events    []domain.RecordedEvent
+	err       error
 }
 
 func (r *Reactor) handleWithRetry(ctx context.Context, e domain.RecordedEvent) error {

@@ -313,9 +313,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 				}
 				channelIDs[ch.ID] = ck
 			}
-			for _, p := range ch.Settings(w.ID).Validate(ck) {
-				ps = append(ps, p)
-			}
+			ps = append(ps, ch.Settings(w.ID).Validate(ck)...)
 			if ch.Inbox.ChannelID == "" || ch.Inbox.ChannelAccountID == "" {
 				add(ck+".inbox", "needs channel_id and channel_account_id: the HubSpot custom channel and channel account this channel publishes into")
 			}

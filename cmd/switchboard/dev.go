@@ -105,18 +105,16 @@ func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 3)
-	for _, w := range cfg.Workspaces {
-		u, err := url.Parse(w.HubSpot.BaseURL)
-		if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
-			return fmt.Errorf("dev demo: workspace %s: hubspot.base_url %q must be a loopback URL for the emulator", w.ID, w.HubSpot.BaseURL)
-		}
-		ln, err := net.Listen("tcp", u.Host)
-		if err != nil {
-			return fmt.Errorf("dev demo: emulated HubSpot: listen %s: %w", u.Host, err)
-		}
-		go func() { errs <- serveUntil(ctx, ln, inspectable(emu)) }()
-		break // one emulated portal serves the demo's single workspace
+	// One emulated portal serves the demo: the first workspace's.
+	u, err := url.Parse(cfg.Workspaces[0].HubSpot.BaseURL)
+	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
+		return fmt.Errorf("dev demo: workspace %s: hubspot.base_url %q must be a loopback URL for the emulator", cfg.Workspaces[0].ID, cfg.Workspaces[0].HubSpot.BaseURL)
 	}
+	hln, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		return fmt.Errorf("dev demo: emulated HubSpot: listen %s: %w", u.Host, err)
+	}
+	go func() { errs <- serveUntil(ctx, hln, inspectable(emu)) }()
 	if addr := platformAPIAddr(cfg); addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

@@ -6,7 +6,7 @@ import (
 )
 
 const (
-	tenSeconds = 10 * time.Second
+	tenSecondWindow = 10 * time.Second
 	oneSecond  = time.Second
 )
 
@@ -41,9 +41,9 @@ func (s *Server) tokenWindows(token string) *tokenWindows {
 	tw := s.windows[token]
 	if tw == nil {
 		tw = &tokenWindows{
-			tenLimit:    window{span: tenSeconds},
+			tenLimit:    window{span: tenSecondWindow},
 			searchLimit: window{span: oneSecond},
-			tenStat:     window{span: tenSeconds},
+			tenStat:     window{span: tenSecondWindow},
 			searchStat:  window{span: oneSecond},
 		}
 		s.windows[token] = tw

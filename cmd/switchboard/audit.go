@@ -7,7 +7,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"switchboard/adapters/config"
 
 	"switchboard/adapters/httpapi"
 	"switchboard/domain"
@@ -26,25 +25,12 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return fmt.Errorf("%w: audit takes a subject (message, sender or contact) and two values, got %d arguments", errUsage, len(pos))
 	}
-	cfg, err := config.LoadForStore(*path)
+	rs, err := openReadSide(ctx, *path)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	runner, err := projections.NewRunner(st.DB(), st, nil)
-	if err != nil {
-		return err
-	}
-	// Applying the log is idempotent, so catching up beside a running service is safe
-	// and shows what happened a moment ago.
-	if _, err := runner.CatchUp(ctx); err != nil {
-		return fmt.Errorf("audit: catch up projections: %w", err)
-	}
-	reader := projections.NewReader(st.DB())
+	defer rs.close()
+	cfg, reader := rs.cfg, rs.reader
 	subject, a, b := pos[0], pos[1], pos[2]
 	var key string
 	switch subject {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"switchboard/adapters/config"
 	"time"
 
 	"switchboard/domain"
 	"switchboard/domain/command"
-	"switchboard/projections"
 )
 
 func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -20,23 +18,12 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadForStore(*path)
+	rs, err := openReadSide(ctx, *path)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	runner, err := projections.NewRunner(st.DB(), st, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := runner.CatchUp(ctx); err != nil {
-		return fmt.Errorf("dead letters: catch up projections: %w", err)
-	}
-	reader := projections.NewReader(st.DB())
+	defer rs.close()
+	st, reader := rs.store, rs.reader
 	letters, err := reader.DeadLetters(ctx)
 	if err != nil {
 		return err

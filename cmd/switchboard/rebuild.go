@@ -8,6 +8,7 @@ import (
 	"switchboard/adapters/config"
 	"time"
 
+	"switchboard/eventstore/sqlite"
 	"switchboard/projections"
 )
 
@@ -77,3 +78,36 @@ func (b *progressBar) finish() {
 		fmt.Fprintln(b.w)
 	}
 }
+
+// readSide is the event log and its projections, caught up, for the commands that run
+// beside the service (audit, dead-letters).
+type readSide struct {
+	cfg    *config.Config
+	store  *sqlite.Store
+	reader *projections.Reader
+}
+
+// openReadSide opens the store of the configuration at path and catches the projections
+// up. Applying the log is idempotent, so doing it beside a running service is safe and
+// shows what happened a moment ago.
+func openReadSide(ctx context.Context, path string) (*readSide, error) {
+	cfg, err := config.LoadForStore(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	runner, err := projections.NewRunner(st.DB(), st, nil)
+	if err == nil {
+		_, err = runner.CatchUp(ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("catch up projections: %w", err)
+	}
+	return &readSide{cfg: cfg, store: st, reader: projections.NewReader(st.DB())}, nil
+}
+
+func (r *readSide) close() { r.store.Close() }

@@ -1,10 +1,9 @@
 package hubspot
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/adapters/prom"
 )
 
 // metrics are the client's Prometheus collectors. Each client registers its own set
@@ -50,40 +49,27 @@ func newMetrics(reg prometheus.Registerer, workspace string) (*metrics, error) {
 		reg = prometheus.WrapRegistererWith(prometheus.Labels{"workspace": workspace}, reg)
 	}
 	var err error
-	m.requests, err = register(reg, m.requests)
+	m.requests, err = prom.Register(reg, m.requests, "hubspot")
 	if err != nil {
 		return nil, err
 	}
-	m.retries, err = register(reg, m.retries)
+	m.retries, err = prom.Register(reg, m.retries, "hubspot")
 	if err != nil {
 		return nil, err
 	}
-	m.rateLimited, err = register(reg, m.rateLimited)
+	m.rateLimited, err = prom.Register(reg, m.rateLimited, "hubspot")
 	if err != nil {
 		return nil, err
 	}
-	m.limiterWait, err = register(reg, m.limiterWait)
+	m.limiterWait, err = prom.Register(reg, m.limiterWait, "hubspot")
 	if err != nil {
 		return nil, err
 	}
-	m.batchSize, err = register(reg, m.batchSize)
+	m.batchSize, err = prom.Register(reg, m.batchSize, "hubspot")
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register hubspot metrics: %w", err)
-	}
-	return c, nil
 }
 
 func statusClass(status int) string {

@@ -1,10 +1,9 @@
 package webhooks
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/adapters/prom"
 )
 
 // Request outcomes, the "outcome" label of switchboard_webhook_requests_total.
@@ -49,32 +48,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.requests, err = register(reg, m.requests)
+	m.requests, err = prom.Register(reg, m.requests, "webhook")
 	if err != nil {
 		return nil, err
 	}
-	m.messages, err = register(reg, m.messages)
+	m.messages, err = prom.Register(reg, m.messages, "webhook")
 	if err != nil {
 		return nil, err
 	}
-	m.duration, err = register(reg, m.duration)
+	m.duration, err = prom.Register(reg, m.duration, "webhook")
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register adds c to reg, or reuses the collector already registered under the same
-// name, so that building a second Handler on one registry (tests, reloads) works.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("register webhook metrics: %w", err)
-	}
-	return c, nil
 }

@@ -7,7 +7,7 @@ import (
 
 const (
 	tenSecondWindow = 10 * time.Second
-	oneSecond  = time.Second
+	oneSecond       = time.Second
 )
 
 // window holds the admission times of one token inside a rolling window of length span.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"switchboard/adapters/config"
+	"switchboard/adapters/hubspot/emulator"
 	"switchboard/domain"
 )
 
@@ -111,6 +112,9 @@ func TestConcurrentFirstMessagesCreateOneContact(t *testing.T) {
 	}
 	if created != 1 {
 		t.Errorf("%d messages recorded ContactCreated, want 1", created)
+	}
+	if st := s.emu.Stats(); st.Requests[emulator.OpSearch] > 1 || st.Requests[emulator.OpCreate] > 1 {
+		t.Errorf("%d searches and %d creates for one new sender, want at most 1 each", st.Requests[emulator.OpSearch], st.Requests[emulator.OpCreate])
 	}
 }
 
@@ -462,5 +466,30 @@ func TestUsernamesMatchWithoutAtOrCase(t *testing.T) {
 				t.Errorf("%d contacts, want 1", n)
 			}
 		})
+	}
+}
+
+func TestCheckAsksHubSpotForEveryIdentifierProperty(t *testing.T) {
+	s := startStack(t, stackOptions{unique: []string{"telegram_user_id", "slack_user_id"}})
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--config", s.configPath}, &out, &errOut); code != 0 {
+		t.Fatalf("check exited %d: %s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{
+		"configuration is valid",
+		"workspace acme: HubSpot at " + s.hubspot.URL + " answers",
+		`property "telegram_user_id" exists and is unique`,
+		`WARNING property "instagram_username" is not unique`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	s.emu.RevokeToken(testEnv["HS_TOKEN"])
+	s.emu.AddToken("another")
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check", "--config", s.configPath}, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "does not answer") {
+		t.Errorf("check with a revoked token exited %d: %s", code, errOut.String())
 	}
 }

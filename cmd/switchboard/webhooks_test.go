@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"switchboard/adapters/meta"
 	"switchboard/adapters/samples"
 	"switchboard/domain"
 )
@@ -195,5 +197,53 @@ func TestForgedWebhooksRecordNothing(t *testing.T) {
 	})
 	if n := s.eventCount(); n != 0 {
 		t.Errorf("forged webhooks recorded %d events, want 0", n)
+	}
+}
+
+// TestOneRequestWithSeveralMessages: WhatsApp's real-shaped payload carrying several
+// messages (and a status) records each message once, through the real log; the same
+// request delivered again records nothing and still answers 200.
+func TestOneRequestWithSeveralMessages(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	body, err := os.ReadFile("../../adapters/meta/testdata/whatsapp_multi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() int {
+		req, _ := http.NewRequest("POST", s.url+"/webhooks/acme-wa", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Hub-Signature-256", meta.Sign(testEnv["META_SECRET"], body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	received := func() int {
+		evs, err := s.svc.store.ReadAll(t.Context(), 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range evs {
+			if e.Type == domain.EventMessageReceived {
+				n++
+			}
+		}
+		return n
+	}
+	if status := post(); status != http.StatusOK {
+		t.Fatalf("answered %d, want 200", status)
+	}
+	const want = 3 // the file holds three customer messages and one delivery status
+	if got := received(); got != want {
+		t.Fatalf("%d messages recorded, want %d (each message of the request once)", got, want)
+	}
+	if status := post(); status != http.StatusOK {
+		t.Fatalf("redelivery answered %d, want 200", status)
+	}
+	if got := received(); got != want {
+		t.Errorf("redelivery recorded %d messages in all, want still %d", got, want)
 	}
 }

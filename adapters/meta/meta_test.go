@@ -1,10 +1,8 @@
 package meta
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,10 +11,9 @@ import (
 	"unicode/utf8"
 
 	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/webhooks/golden"
 	"switchboard/domain"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // The vector of channels.md §2.2 (computed, Meta publishes none).
 func TestSignVector(t *testing.T) {
@@ -183,12 +180,12 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		prefix, _, _ := strings.Cut(name, "_")
 		t.Run(name, func(t *testing.T) {
-			b, err := parsers[prefix]("test-channel", read(t, filepath.Base(f)))
+			b, err := parsers[prefix]("test-channel", golden.Read(t, filepath.Base(f)))
 			got := map[string]any{"messages": b.Messages, "ignored": b.Ignored}
 			if err != nil {
 				got = map[string]any{"error": err.Error()}
 			}
-			compareGolden(t, name, got)
+			golden.Compare(t, name, got)
 		})
 	}
 }
@@ -239,44 +236,9 @@ func fuzzParser(f *testing.F, prefix string) {
 
 func mustParse(t *testing.T, parse func(string, []byte) (platform.Batch, error), name string) platform.Batch {
 	t.Helper()
-	b, err := parse("test-channel", read(t, name))
+	b, err := parse("test-channel", golden.Read(t, name))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return b
-}
-
-func read(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func compareGolden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, got)
-	}
 }

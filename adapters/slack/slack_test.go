@@ -1,10 +1,8 @@
 package slack
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +10,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"switchboard/adapters/webhooks/golden"
 	"switchboard/domain"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // Slack's published example (channels.md §6.2).
 const (
@@ -56,7 +53,7 @@ func TestSignPublishedVector(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	b, err := Parse("acme-slack", read(t, "message_im.json"))
+	b, err := Parse("acme-slack", golden.Read(t, "message_im.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,17 +65,17 @@ func TestParse(t *testing.T) {
 	if len(b.Messages) != 1 || b.Messages[0] != want {
 		t.Fatalf("got %+v\nwant %+v", b.Messages, want)
 	}
-	b, err = Parse("acme-slack", read(t, "url_verification.json"))
+	b, err = Parse("acme-slack", golden.Read(t, "url_verification.json"))
 	if err != nil || b.Reply != "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" || len(b.Messages) != 0 {
 		t.Errorf("url_verification: %+v, %v", b, err)
 	}
-	b, _ = Parse("acme-slack", read(t, "file_share.json"))
+	b, _ = Parse("acme-slack", golden.Read(t, "file_share.json"))
 	if len(b.Messages) != 1 || b.Messages[0].Text != "[image]" {
 		t.Errorf("file_share: %+v", b)
 	}
 	for _, name := range []string{"bot_message.json", "app_own_message.json", "message_changed.json", "message_deleted.json",
 		"channel_message.json", "app_mention.json", "app_rate_limited.json", "app_uninstalled.json"} {
-		b, err := Parse("acme-slack", read(t, name))
+		b, err := Parse("acme-slack", golden.Read(t, name))
 		if err != nil || len(b.Messages) != 0 || len(b.Ignored) != 1 {
 			t.Errorf("%s: %+v, %v; want ignored", name, b, err)
 		}
@@ -112,12 +109,12 @@ func TestGolden(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {
-			b, err := Parse("test-channel", read(t, filepath.Base(f)))
+			b, err := Parse("test-channel", golden.Read(t, filepath.Base(f)))
 			got := map[string]any{"messages": b.Messages, "ignored": b.Ignored, "reply": b.Reply}
 			if err != nil {
 				got = map[string]any{"error": err.Error()}
 			}
-			compareGolden(t, name, got)
+			golden.Compare(t, name, got)
 		})
 	}
 }
@@ -155,39 +152,4 @@ func FuzzParseSlack(f *testing.F) {
 			}
 		}
 	})
-}
-
-func read(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func compareGolden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, got)
-	}
 }

@@ -1,20 +1,17 @@
 package telegram
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"switchboard/adapters/webhooks/golden"
 	"switchboard/domain"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 func TestVerifySecret(t *testing.T) {
 	cases := []struct {
@@ -35,7 +32,7 @@ func TestVerifySecret(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	b, err := Parse("acme-tg", read(t, "private_text.json"))
+	b, err := Parse("acme-tg", golden.Read(t, "private_text.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,13 +48,13 @@ func TestParse(t *testing.T) {
 		t.Errorf("MessageID helper disagrees with Parse")
 	}
 	// 52-bit user ids survive exactly.
-	b, _ = Parse("acme-tg", read(t, "private_sticker.json"))
+	b, _ = Parse("acme-tg", golden.Read(t, "private_sticker.json"))
 	if len(b.Messages) != 1 || b.Messages[0].Sender.UserID != "7000000001234" || b.Messages[0].Text != "[sticker]" {
 		t.Errorf("sticker: %+v", b)
 	}
 	for _, name := range []string{"edited_message.json", "channel_post.json", "group_message.json", "bot_message.json",
 		"service_message.json", "group_new_chat_members.json", "my_chat_member.json", "callback_query.json"} {
-		b, err := Parse("acme-tg", read(t, name))
+		b, err := Parse("acme-tg", golden.Read(t, name))
 		if err != nil || len(b.Messages) != 0 || len(b.Ignored) != 1 {
 			t.Errorf("%s: %+v, %v; want ignored", name, b, err)
 		}
@@ -87,12 +84,12 @@ func TestGolden(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {
-			b, err := Parse("test-channel", read(t, filepath.Base(f)))
+			b, err := Parse("test-channel", golden.Read(t, filepath.Base(f)))
 			got := map[string]any{"messages": b.Messages, "ignored": b.Ignored}
 			if err != nil {
 				got = map[string]any{"error": err.Error()}
 			}
-			compareGolden(t, name, got)
+			golden.Compare(t, name, got)
 		})
 	}
 }
@@ -130,39 +127,4 @@ func FuzzParseTelegram(f *testing.F) {
 			}
 		}
 	})
-}
-
-func read(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func compareGolden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, got)
-	}
 }

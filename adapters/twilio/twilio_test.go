@@ -1,9 +1,6 @@
 package twilio
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -12,10 +9,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"switchboard/adapters/webhooks/golden"
 	"switchboard/domain"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // Twilio's published worked example (channels.md §1.3).
 func TestSignPublishedVector(t *testing.T) {
@@ -78,7 +74,7 @@ func TestRequestURL(t *testing.T) {
 }
 
 func TestMessages(t *testing.T) {
-	b, err := Parse("acme-wa-twilio", domain.KindWhatsApp, read(t, "whatsapp_text.form"))
+	b, err := Parse("acme-wa-twilio", domain.KindWhatsApp, golden.Read(t, "whatsapp_text.form"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +91,7 @@ func TestMessages(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", m, want)
 	}
 
-	b, err = Parse("acme-sms", domain.KindSMS, read(t, "sms_mms_no_body.form"))
+	b, err = Parse("acme-sms", domain.KindSMS, golden.Read(t, "sms_mms_no_body.form"))
 	if err != nil || len(b.Messages) != 1 || b.Messages[0].Text != "[image] [file]" {
 		t.Errorf("MMS without body: %+v, %v; want one message with text [image] [file]", b, err)
 	}
@@ -104,7 +100,7 @@ func TestMessages(t *testing.T) {
 		if strings.HasPrefix(name, "whatsapp") {
 			kind = domain.KindWhatsApp
 		}
-		b, err := Parse("c", kind, read(t, name))
+		b, err := Parse("c", kind, golden.Read(t, name))
 		if err != nil || len(b.Messages) != 0 || len(b.Ignored) != 1 {
 			t.Errorf("%s: %+v, %v; want ignored", name, b, err)
 		}
@@ -141,12 +137,12 @@ func TestGolden(t *testing.T) {
 			if strings.HasPrefix(name, "whatsapp") {
 				kind = domain.KindWhatsApp
 			}
-			b, err := Parse("test-channel", kind, read(t, filepath.Base(f)))
+			b, err := Parse("test-channel", kind, golden.Read(t, filepath.Base(f)))
 			got := map[string]any{"messages": b.Messages, "ignored": b.Ignored}
 			if err != nil {
 				got = map[string]any{"error": err.Error()}
 			}
-			compareGolden(t, name, got)
+			golden.Compare(t, name, got)
 		})
 	}
 }
@@ -190,39 +186,4 @@ func FuzzParseTwilio(f *testing.F) {
 			}
 		}
 	})
-}
-
-func read(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func compareGolden(t *testing.T, name string, v any) {
-	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", path, got)
-	}
 }

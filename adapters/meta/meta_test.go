@@ -10,8 +10,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"switchboard/adapters/webhooks/platform"
 	"switchboard/adapters/webhooks/golden"
+	"switchboard/adapters/webhooks/platform"
 	"switchboard/domain"
 )
 

@@ -18,6 +18,24 @@ type Entry struct {
 	Data          json.RawMessage `json:"data"`
 }
 
+// query runs q and scans every row with scan.
+func query[T any](ctx context.Context, db *sql.DB, scan func(*sql.Rows) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // Reader answers the audit API from the projection tables.
 type Reader struct{ db *sql.DB }
 
@@ -26,26 +44,21 @@ func NewReader(db *sql.DB) *Reader { return &Reader{db: db} }
 
 // Timeline returns the events indexed under one subject, oldest first.
 func (r *Reader) Timeline(ctx context.Context, subject, key string) ([]Entry, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT position, stream_id, version, type, occurred_at, correlation_id, data
+	out, err := query(ctx, r.db, func(rows *sql.Rows) (Entry, error) {
+		var e Entry
+		var data string
+		err := rows.Scan(&e.Position, &e.Stream, &e.Version, &e.Type, &e.OccurredAt, &e.CorrelationID, &data)
+		e.Data = json.RawMessage(data)
+		return e, err
+	}, `SELECT position, stream_id, version, type, occurred_at, correlation_id, data
 		FROM audit_entries WHERE subject = $1 AND subject_key = $2 ORDER BY position`, subject, key)
 	if err != nil {
 		return nil, fmt.Errorf("audit %s %s: %w", subject, key, err)
 	}
-	defer rows.Close()
-	out := []Entry{}
-	for rows.Next() {
-		var e Entry
-		var data string
-		if err := rows.Scan(&e.Position, &e.Stream, &e.Version, &e.Type, &e.OccurredAt, &e.CorrelationID, &data); err != nil {
-			return nil, err
-		}
-		e.Data = json.RawMessage(data)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// ContactKey is one row of the identifier→contact cache.
+// ContactKeyRow is one row of the identifier→contact cache.
 type ContactKeyRow struct {
 	MatchKey   string `json:"match_key"`
 	Workspace  string `json:"workspace"`
@@ -58,21 +71,12 @@ type ContactKeyRow struct {
 
 // KeysOfContact lists the match keys resolved to a contact.
 func (r *Reader) KeysOfContact(ctx context.Context, workspace, contactID string) ([]ContactKeyRow, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT match_key, workspace, lookup, identifier, contact_id, how, resolved_at
-		FROM contact_keys WHERE workspace = $1 AND contact_id = $2 ORDER BY match_key`, workspace, contactID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []ContactKeyRow{}
-	for rows.Next() {
+	return query(ctx, r.db, func(rows *sql.Rows) (ContactKeyRow, error) {
 		var k ContactKeyRow
-		if err := rows.Scan(&k.MatchKey, &k.Workspace, &k.Lookup, &k.Identifier, &k.ContactID, &k.How, &k.ResolvedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&k.MatchKey, &k.Workspace, &k.Lookup, &k.Identifier, &k.ContactID, &k.How, &k.ResolvedAt)
+		return k, err
+	}, `SELECT match_key, workspace, lookup, identifier, contact_id, how, resolved_at
+		FROM contact_keys WHERE workspace = $1 AND contact_id = $2 ORDER BY match_key`, workspace, contactID)
 }
 
 // UnlinkedRow is one unlinked conversation.
@@ -87,21 +91,12 @@ type UnlinkedRow struct {
 
 // Unlinked lists unlinked conversations after a position, oldest first.
 func (r *Reader) Unlinked(ctx context.Context, after int64, limit int) ([]UnlinkedRow, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT channel_id, message_id, reason, detail, occurred_at, position
-		FROM unlinked_conversations WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []UnlinkedRow{}
-	for rows.Next() {
+	return query(ctx, r.db, func(rows *sql.Rows) (UnlinkedRow, error) {
 		var u UnlinkedRow
-		if err := rows.Scan(&u.ChannelID, &u.MessageID, &u.Reason, &u.Detail, &u.OccurredAt, &u.Position); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&u.ChannelID, &u.MessageID, &u.Reason, &u.Detail, &u.OccurredAt, &u.Position)
+		return u, err
+	}, `SELECT channel_id, message_id, reason, detail, occurred_at, position
+		FROM unlinked_conversations WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
 }
 
 // AmbiguousRow is one resolution that chose among several contacts.
@@ -116,23 +111,14 @@ type AmbiguousRow struct {
 
 // Ambiguous lists ambiguous resolutions after a position, oldest first.
 func (r *Reader) Ambiguous(ctx context.Context, after int64, limit int) ([]AmbiguousRow, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT channel_id, message_id, contact_id, candidates, occurred_at, position
-		FROM ambiguous_resolutions WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []AmbiguousRow{}
-	for rows.Next() {
+	return query(ctx, r.db, func(rows *sql.Rows) (AmbiguousRow, error) {
 		var a AmbiguousRow
 		var c string
-		if err := rows.Scan(&a.ChannelID, &a.MessageID, &a.ContactID, &c, &a.OccurredAt, &a.Position); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&a.ChannelID, &a.MessageID, &a.ContactID, &c, &a.OccurredAt, &a.Position)
 		a.Candidates = json.RawMessage(c)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, `SELECT channel_id, message_id, contact_id, candidates, occurred_at, position
+		FROM ambiguous_resolutions WHERE position > $1 ORDER BY position LIMIT $2`, after, limit)
 }
 
 // DeadLetterRow is one message waiting for an operator.
@@ -151,22 +137,13 @@ type DeadLetterRow struct {
 // DeadLetters lists dead letters, oldest first. A dead letter's id is its correlation
 // id: stable, and unique per message.
 func (r *Reader) DeadLetters(ctx context.Context) ([]DeadLetterRow, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT correlation_id, channel_id, message_id, stage, reason, status, attempts, occurred_at
-		FROM dead_letters ORDER BY position`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []DeadLetterRow{}
-	for rows.Next() {
+	return query(ctx, r.db, func(rows *sql.Rows) (DeadLetterRow, error) {
 		var d DeadLetterRow
-		if err := rows.Scan(&d.CorrelationID, &d.ChannelID, &d.MessageID, &d.Stage, &d.Reason, &d.Status, &d.Attempts, &d.OccurredAt); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&d.CorrelationID, &d.ChannelID, &d.MessageID, &d.Stage, &d.Reason, &d.Status, &d.Attempts, &d.OccurredAt)
 		d.ID = d.CorrelationID
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, err
+	}, `SELECT correlation_id, channel_id, message_id, stage, reason, status, attempts, occurred_at
+		FROM dead_letters ORDER BY position`)
 }
 
 // DeadLetter finds one dead letter by id.

@@ -5,12 +5,16 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"switchboard/adapters/meta"
 	"switchboard/adapters/samples"
+	"switchboard/adapters/slack"
+	"switchboard/adapters/telegram"
+	"switchboard/adapters/twilio"
 	"switchboard/domain"
 )
 
@@ -245,5 +249,80 @@ func TestOneRequestWithSeveralMessages(t *testing.T) {
 	}
 	if got := received(); got != want {
 		t.Errorf("redelivery recorded %d messages in all, want still %d", got, want)
+	}
+}
+
+// TestRecordedPlatformPayloadsLandInHubSpot feeds each platform's real-shaped text
+// payload kept in testdata/, signed exactly as the platform signs it, through the
+// running service, and follows it to the HubSpot inbox.
+func TestRecordedPlatformPayloadsLandInHubSpot(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	formSigner := func(r *http.Request, body []byte) {
+		params, err := twilio.ParseForm(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set(twilio.SignatureHeader, twilio.Sign(testEnv["TWILIO_TOKEN"], r.URL.String(), params))
+	}
+	metaSigner := func(r *http.Request, body []byte) {
+		r.Header.Set(meta.SignatureHeader, meta.Sign(testEnv["META_SECRET"], body))
+	}
+	cases := []struct {
+		channel, file string
+		sign          func(*http.Request, []byte)
+		outcome       string
+	}{
+		{"acme-sms", "../../adapters/twilio/testdata/sms_text.form", formSigner, domain.EventContactCreated},
+		{"acme-wa-twilio", "../../adapters/twilio/testdata/whatsapp_text.form", formSigner, domain.EventContactCreated},
+		{"acme-wa", "../../adapters/meta/testdata/whatsapp_text.json", metaSigner, domain.EventContactCreated},
+		{"acme-fb", "../../adapters/meta/testdata/messenger_text.json", metaSigner, domain.EventConversationUnlinked},
+		{"acme-ig", "../../adapters/meta/testdata/instagram_text.json", metaSigner, domain.EventContactCreated},
+		{"acme-tg", "../../adapters/telegram/testdata/private_text.json", func(r *http.Request, _ []byte) {
+			r.Header.Set(telegram.SecretHeader, testEnv["TG_SECRET"])
+		}, domain.EventContactCreated},
+		{"acme-slack", "../../adapters/slack/testdata/message_im.json", func(r *http.Request, body []byte) {
+			ts := strconv.FormatInt(time.Now().Unix(), 10)
+			r.Header.Set("X-Slack-Request-Timestamp", ts)
+			r.Header.Set(slack.SignatureHeader, slack.Sign(testEnv["SLACK_SECRET"], ts, body))
+		}, domain.EventConversationUnlinked},
+	}
+	for _, tc := range cases {
+		t.Run(tc.channel, func(t *testing.T) {
+			body, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest("POST", s.url+"/webhooks/"+tc.channel, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			tc.sign(req, body)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("answered %d, want 200", resp.StatusCode)
+			}
+			id := findMessageID(t, s, tc.channel)
+			st := s.waitSettled(tc.channel, id)
+			if st.Outcome != tc.outcome {
+				t.Fatalf("outcome %s, want %s", st.Outcome, tc.outcome)
+			}
+			if tc.outcome == domain.EventContactCreated {
+				if _, ok := s.emu.Contact(st.ContactID); !ok {
+					t.Errorf("contact %s is not in HubSpot", st.ContactID)
+				}
+			}
+			for _, p := range s.emu.Published() {
+				if p.IntegrationIdempotencyID == domain.IdempotencyID(tc.channel, id) {
+					if p.AssociateWithContactID != st.ContactID {
+						t.Errorf("inbox message linked to %q, want %q", p.AssociateWithContactID, st.ContactID)
+					}
+					return
+				}
+			}
+			t.Errorf("no inbox message for %s/%s", tc.channel, id)
+		})
 	}
 }

@@ -180,7 +180,13 @@ func (p *ProfileLookup) profile(ctx context.Context, channelID string, gc graphC
 				msg = msg[:200]
 			}
 		}
-		return Profile{}, fmt.Errorf("%s: Graph API answered %s (code %d): %s", what, resp.Status, ge.Error.Code, msg)
+		err := fmt.Errorf("%s: Graph API answered %s (code %d): %s", what, resp.Status, ge.Error.Code, msg)
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			// A bad token, a missing permission or an unknown user: retrying cannot
+			// fix it, the operator must (a dead letter says so).
+			return Profile{}, fmt.Errorf("%w: %w", err, domain.ErrPermanent)
+		}
+		return Profile{}, err
 	}
 	var prof Profile
 	if err := json.Unmarshal(raw, &prof); err != nil {

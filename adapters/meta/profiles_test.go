@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -145,6 +146,24 @@ func TestSplitGraphBase(t *testing.T) {
 		b, v := splitGraphBase(in)
 		if b != want[0] || v != want[1] {
 			t.Errorf("splitGraphBase(%q) = %q, %q", in, b, v)
+		}
+	}
+}
+
+// TestProfileErrorsThatNoRetryFixesArePermanent: an invalid token or an unknown id must
+// reach the dead-letter list instead of being retried forever.
+func TestProfileErrorsThatNoRetryFixesArePermanent(t *testing.T) {
+	var calls atomic.Int32
+	srv := graphAPI(t, &calls)
+	cfg := &config.Config{Workspaces: []config.Workspace{{ID: "acme", Channels: []config.Channel{
+		{ID: "acme-ig", Kind: "instagram", APIBaseURL: srv.URL, Secrets: map[string]string{"access_token_env": "PAGE_TOKEN"}},
+		{ID: "acme-ig-revoked", Kind: "instagram", APIBaseURL: srv.URL, Secrets: map[string]string{"access_token_env": "OLD"}},
+	}}}}
+	p := NewProfileLookup(cfg, srv.Client())
+	for _, tc := range []struct{ channel, user string }{{"acme-ig-revoked", "1234567890123456"}, {"acme-ig", "404404"}} {
+		ch := domain.ChannelSettings{ID: tc.channel, Kind: domain.KindInstagram, Identifier: domain.IdentifyByUsername, Property: "ig"}
+		if _, err := p.CompleteSender(context.Background(), ch, domain.Sender{UserID: tc.user}); !errors.Is(err, domain.ErrPermanent) {
+			t.Errorf("%s/%s: err = %v, want a permanent error", tc.channel, tc.user, err)
 		}
 	}
 }

@@ -19,6 +19,13 @@ import (
 // DefaultAPIURL is the Slack Web API base.
 const DefaultAPIURL = "https://slack.com/api"
 
+// permanentSlackErrors are users.info errors no retry can fix.
+var permanentSlackErrors = map[string]bool{
+	"invalid_auth": true, "not_authed": true, "account_inactive": true, "token_revoked": true,
+	"token_expired": true, "no_permission": true, "missing_scope": true, "user_not_found": true,
+	"user_not_visible": true, "org_login_required": true, "ekm_access_denied": true,
+}
+
 // ProfileTTL is how long a users.info answer is reused.
 const ProfileTTL = 12 * time.Hour
 
@@ -151,6 +158,9 @@ func (p *ProfileLookup) user(ctx context.Context, channelID string, ac apiChanne
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
 			return User{}, fmt.Errorf("%s: Slack answered %s; retry after %s s", what, resp.Status, ra)
 		}
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+			return User{}, fmt.Errorf("%s: Slack answered %s: %w", what, resp.Status, domain.ErrPermanent)
+		}
 		return User{}, fmt.Errorf("%s: Slack answered %s", what, resp.Status)
 	}
 	var ans struct {
@@ -165,6 +175,11 @@ func (p *ProfileLookup) user(ctx context.Context, channelID string, ac apiChanne
 		reason := ans.Error
 		if reason == "" {
 			reason = "no user in the answer"
+		}
+		if permanentSlackErrors[reason] {
+			// Retrying cannot fix these: the operator must mend the token or scope (a
+			// dead letter says so), or the user is gone.
+			return User{}, fmt.Errorf("%s: Slack said %s: %w", what, reason, domain.ErrPermanent)
 		}
 		return User{}, fmt.Errorf("%s: Slack said %s", what, reason)
 	}

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,5 +80,34 @@ func TestProfileLookup(t *testing.T) {
 	noTok.Identifier = domain.IdentifyByUserID
 	if _, err := p.CompleteSender(ctx, noTok, domain.Sender{UserID: "U1"}); err != nil {
 		t.Errorf("no token, names only: %v", err)
+	}
+}
+
+// TestProfileErrorsThatNoRetryFixesArePermanent: a revoked token or an unknown user
+// must reach the dead-letter list, not be retried forever; a rate limit is retried.
+func TestProfileErrorsThatNoRetryFixesArePermanent(t *testing.T) {
+	var calls atomic.Int32
+	srv := slackAPI(t, &calls)
+	cfg := &config.Config{Workspaces: []config.Workspace{{ID: "acme", Channels: []config.Channel{
+		{ID: "good", Kind: "slack", APIBaseURL: srv.URL, Secrets: map[string]string{"bot_token_env": "xoxb-test"}},
+		{ID: "revoked", Kind: "slack", APIBaseURL: srv.URL, Secrets: map[string]string{"bot_token_env": "xoxb-revoked"}},
+	}}}}
+	p := NewProfileLookup(cfg, srv.Client())
+	byName := func(id string) domain.ChannelSettings {
+		return domain.ChannelSettings{ID: id, Kind: domain.KindSlack, Identifier: domain.IdentifyByUsername, Property: "slack_username"}
+	}
+	cases := []struct {
+		channel, user string
+		permanent     bool
+	}{
+		{"revoked", "U2147483697", true},
+		{"good", "UNKNOWN", true},
+		{"good", "URATE", false},
+	}
+	for _, tc := range cases {
+		_, err := p.CompleteSender(context.Background(), byName(tc.channel), domain.Sender{UserID: tc.user})
+		if err == nil || errors.Is(err, domain.ErrPermanent) != tc.permanent {
+			t.Errorf("%s/%s: err = %v, permanent want %t", tc.channel, tc.user, err, tc.permanent)
+		}
 	}
 }

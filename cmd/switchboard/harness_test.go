@@ -93,6 +93,8 @@ type stackOptions struct {
 	// tenSecondLimit and searchPerSecond are the client's HubSpot budgets (0: defaults).
 	tenSecondLimit  int
 	searchPerSecond float64
+	// profiles answers the platforms' profile APIs (default: platformProfiles).
+	profiles http.Handler
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {
@@ -112,7 +114,10 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	}
 	hs := httptest.NewServer(emu)
 	t.Cleanup(hs.Close)
-	profiles := httptest.NewServer(platformProfiles())
+	if opts.profiles == nil {
+		opts.profiles = platformProfiles()
+	}
+	profiles := httptest.NewServer(opts.profiles)
 	t.Cleanup(profiles.Close)
 	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml")}
 	raw := testConfigWith(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL, opts)

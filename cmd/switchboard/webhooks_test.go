@@ -326,3 +326,23 @@ func TestRecordedPlatformPayloadsLandInHubSpot(t *testing.T) {
 		})
 	}
 }
+
+// TestProfileAPIRefusalDeadLetters: an Instagram channel that resolves by username
+// cannot learn it when the Graph API refuses its token; the message waits in the
+// dead-letter list with the reason instead of being resolved by a wrong identifier.
+func TestProfileAPIRefusalDeadLetters(t *testing.T) {
+	s := startStack(t, stackOptions{profiles: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}`))
+	})})
+	if status := s.sendSample("acme-ig", samples.Sample{From: "1784", MessageID: "m_ig9"}, nil); status != http.StatusOK {
+		t.Fatalf("webhook answered %d", status)
+	}
+	st := s.waitSettled("acme-ig", "m_ig9")
+	if st.DeadLetter == nil || st.DeadLetter.Stage != domain.StageResolution || !strings.Contains(st.DeadLetter.Reason, "Invalid OAuth access token") {
+		t.Fatalf("dead letter %+v, want the resolution refused by the Graph API", st.DeadLetter)
+	}
+	if st.Outcome != "" || len(s.emu.Contacts()) != 0 {
+		t.Errorf("outcome %q with %d contacts: nothing may be resolved without the username", st.Outcome, len(s.emu.Contacts()))
+	}
+}

@@ -100,7 +100,13 @@ func (h *ResolveMessage) Handle(ctx context.Context, stream string) error {
 		// Resolving by a wrong identifier is worse than waiting: a failed profile
 		// lookup is retried, never skipped.
 		if sender, err = h.profiles.CompleteSender(ctx, ch, sender); err != nil {
-			return fmt.Errorf("resolve %s: complete sender from %s profile API: %w", stream, ch.Kind, err)
+			err = fmt.Errorf("complete sender from the %s profile API: %w", ch.Kind, err)
+			if !errors.Is(err, domain.ErrPermanent) {
+				return fmt.Errorf("resolve %s: %w", stream, err)
+			}
+			log.Error("resolution failed for good", "error", err)
+			out = append(out, outcome{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StageResolution, Reason: err.Error(), Attempts: 1}})
+			return h.record(ctx, stream, st, out)
 		}
 	}
 	id, unlinked := domain.Identify(ch, h.catalog.BlockList(ch.WorkspaceID), sender)

@@ -11,6 +11,7 @@ run:
 
 ## test: the whole test suite, always with the race detector
 test:
+	@echo "integration suites: none skipped — every suite runs on an embedded SQLite file and the bundled HubSpot emulator (no PostgreSQL or NATS backend exists yet)"
 	$(GO) test -race -count=1 $(PKGS)
 
 build:

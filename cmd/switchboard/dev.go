@@ -155,9 +155,17 @@ func seedDemo(emu *emulator.Server, cfg *config.Config) {
 		}
 	}
 	day := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	emu.CreateContactAt(map[string]string{"firstname": "Ana", "lastname": "Bento", "mobilephone": "(415) 555-2671", "instagram_username": "Ana_B"}, day)
-	emu.CreateContactAt(map[string]string{"firstname": "Luis", "lastname": "Ortega", "phone": "+52 55 1234 5678"}, day.Add(time.Hour))
-	emu.CreateContactAt(map[string]string{"firstname": "Maya", "lastname": "Chen", "email": "maya@example.com", "slack_user_id": "U0MAYA"}, day.Add(2*time.Hour))
+	for i, props := range []map[string]string{
+		{"firstname": "Ana", "lastname": "Bento", "mobilephone": "(415) 555-2671"},
+		{"firstname": "Luis", "lastname": "Ortega", "phone": "+52 55 1234 5678"},
+		{"firstname": "Maya", "lastname": "Chen", "email": "maya@example.com", "slack_user_id": "U0MAYA"},
+		{"firstname": "Pia", "lastname": "Sand", "messenger_psid": "PSID-PIA"},
+		// The demo's emulated Graph API names Instagram user 1784 "user_1784".
+		{"firstname": "Ivo", "lastname": "Lenz", "instagram_username": "@User_1784"},
+		{"firstname": "Jo", "lastname": "Brown", "phone": "0044 7911 123456"},
+	} {
+		emu.CreateContactAt(props, day.Add(time.Duration(i)*time.Hour))
+	}
 }
 
 func printDemo(w io.Writer, cfg *config.Config, addr, path string) {
@@ -169,9 +177,12 @@ Send a message through the command API (an SMS from a number HubSpot has as "(41
   curl -s -H 'Authorization: Bearer %[3]s' -d '{"channel_id":"acme-sms","message_id":"SM1","sender":{"phone":"+1 415 555 2671"},"text":"Hi, is my order ready?"}' http://%[1]s/v1/messages
 
 Send signed webhooks the way each platform does (in another terminal):
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-wa --from 5215512345678 --text hola
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-tg --from 777001 --name "Rui Costa" --text oi
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-slack --from U0MAYA --text hello
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-wa --from 5215512345678 --text hola             # Luis, typed +52 55 1234 5678
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-wa-twilio --from +447911123456 --text hiya     # Jo, typed 0044 7911 123456
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-fb --from PSID-PIA --text hey                  # Pia, by page-scoped id
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-ig --from 1784 --text ola                      # Ivo, username from the Graph API
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-slack --from U0MAYA --text hello               # Maya, by Slack user id
+  go run ./cmd/switchboard dev send --config %[4]s --channel acme-tg --from 777001 --name "Rui Costa" --text oi  # new: a contact is created
 
 Ask why:
   go run ./cmd/switchboard audit --config %[4]s message acme-sms SM1

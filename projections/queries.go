@@ -137,25 +137,25 @@ type DeadLetterRow struct {
 // DeadLetters lists dead letters, oldest first. A dead letter's id is its correlation
 // id: stable, and unique per message.
 func (r *Reader) DeadLetters(ctx context.Context) ([]DeadLetterRow, error) {
+	return r.deadLetters(ctx, "")
+}
+
+// DeadLetter finds one dead letter by id.
+func (r *Reader) DeadLetter(ctx context.Context, id string) (DeadLetterRow, bool, error) {
+	rows, err := r.deadLetters(ctx, id)
+	if err != nil || len(rows) == 0 {
+		return DeadLetterRow{}, false, err
+	}
+	return rows[0], true, nil
+}
+
+// deadLetters reads every dead letter, or only the one whose id is given.
+func (r *Reader) deadLetters(ctx context.Context, id string) ([]DeadLetterRow, error) {
 	return query(ctx, r.db, func(rows *sql.Rows) (DeadLetterRow, error) {
 		var d DeadLetterRow
 		err := rows.Scan(&d.CorrelationID, &d.ChannelID, &d.MessageID, &d.Stage, &d.Reason, &d.Status, &d.Attempts, &d.OccurredAt)
 		d.ID = d.CorrelationID
 		return d, err
 	}, `SELECT correlation_id, channel_id, message_id, stage, reason, status, attempts, occurred_at
-		FROM dead_letters ORDER BY position`)
-}
-
-// DeadLetter finds one dead letter by id.
-func (r *Reader) DeadLetter(ctx context.Context, id string) (DeadLetterRow, bool, error) {
-	all, err := r.DeadLetters(ctx)
-	if err != nil {
-		return DeadLetterRow{}, false, err
-	}
-	for _, d := range all {
-		if d.ID == id {
-			return d, true, nil
-		}
-	}
-	return DeadLetterRow{}, false, nil
+		FROM dead_letters WHERE $1 = '' OR correlation_id = $1 ORDER BY position`, id)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"switchboard/adapters/config"
@@ -126,7 +127,7 @@ func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	go func() { errs <- serve(ctx, cfg, newLogger(stderr, *level), ready) }()
 	select {
 	case addr := <-ready:
-		printDemo(stdout, cfg, addr, *path)
+		printDemo(stdout, cfg, addr, *path, selfCommand())
 	case err := <-errs:
 		return err
 	}
@@ -168,7 +169,7 @@ func seedDemo(emu *emulator.Server, cfg *config.Config) {
 	}
 }
 
-func printDemo(w io.Writer, cfg *config.Config, addr, path string) {
+func printDemo(w io.Writer, cfg *config.Config, addr, path, self string) {
 	token := demoGetenv(cfg.AdminTokenEnv)
 	fmt.Fprintf(w, `
 switchboard demo is serving on http://%[1]s  (emulated HubSpot on %[2]s)
@@ -177,21 +178,32 @@ Send a message through the command API (an SMS from a number HubSpot has as "(41
   curl -s -H 'Authorization: Bearer %[3]s' -d '{"channel_id":"acme-sms","message_id":"SM1","sender":{"phone":"+1 415 555 2671"},"text":"Hi, is my order ready?"}' http://%[1]s/v1/messages
 
 Send signed webhooks the way each platform does (in another terminal):
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-wa --from 5215512345678 --text hola             # Luis, typed +52 55 1234 5678
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-wa-twilio --from +447911123456 --text hiya     # Jo, typed 0044 7911 123456
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-fb --from PSID-PIA --text hey                  # Pia, by page-scoped id
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-ig --from 1784 --text ola                      # Ivo, username from the Graph API
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-slack --from U0MAYA --text hello               # Maya, by Slack user id
-  go run ./cmd/switchboard dev send --config %[4]s --channel acme-tg --from 777001 --name "Rui Costa" --text oi  # new: a contact is created
+  %[5]s dev send --config %[4]s --channel acme-wa --from 5215512345678 --text hola             # Luis, typed +52 55 1234 5678
+  %[5]s dev send --config %[4]s --channel acme-wa-twilio --from +447911123456 --text hiya     # Jo, typed 0044 7911 123456
+  %[5]s dev send --config %[4]s --channel acme-fb --from PSID-PIA --text hey                  # Pia, by page-scoped id
+  %[5]s dev send --config %[4]s --channel acme-ig --from 1784 --text ola                      # Ivo, username from the Graph API
+  %[5]s dev send --config %[4]s --channel acme-slack --from U0MAYA --text hello               # Maya, by Slack user id
+  %[5]s dev send --config %[4]s --channel acme-tg --from 777001 --name "Rui Costa" --text oi  # new: a contact is created
 
 Ask why:
-  go run ./cmd/switchboard audit --config %[4]s message acme-sms SM1
+  %[5]s audit --config %[4]s message acme-sms SM1
   curl -s -H 'Authorization: Bearer %[3]s' http://%[1]s/v1/messages/acme-sms/SM1
 
 See what the emulated HubSpot holds (these two paths are the emulator's own, not HubSpot's):
   curl -s %[2]s/_emulator/contacts
   curl -s %[2]s/_emulator/inbox
-`, addr, cfg.Workspaces[0].HubSpot.BaseURL, token, path)
+`, addr, cfg.Workspaces[0].HubSpot.BaseURL, token, path, self)
+}
+
+// selfCommand is how the printed demo commands call switchboard again: the binary
+// itself when it was built to stay (`make run` builds bin/switchboard, so the commands
+// reuse it instead of compiling SQLite a second time with other flags), and `go run`
+// when this binary sits in go run's temporary directory, which is gone once it exits.
+func selfCommand() string {
+	if exe := os.Args[0]; !strings.Contains(exe, "go-build") {
+		return exe
+	}
+	return "go run ./cmd/switchboard"
 }
 
 // inspectable adds the emulator's own read-only views (not HubSpot endpoints) so a

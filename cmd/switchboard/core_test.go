@@ -493,3 +493,40 @@ func TestCheckAsksHubSpotForEveryIdentifierProperty(t *testing.T) {
 		t.Errorf("check with a revoked token exited %d: %s", code, errOut.String())
 	}
 }
+
+// One person's messages are resolved one after the other however the number was typed:
+// they share one thread, so a later message must not be resolved — and published —
+// before an earlier one. Different people, and one person on two channels (two
+// threads), go side by side.
+func TestOneSendersMessagesShareAResolutionPartition(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	msgs := []struct {
+		channel, id string
+		sender      map[string]any
+	}{
+		{"acme-sms", "P1", map[string]any{"phone": "+1 415 555 2671"}},
+		{"acme-sms", "P2", map[string]any{"phone": "(415) 555-2671"}},
+		{"acme-sms", "P3", map[string]any{"phone": "415.555.2671"}},
+		{"acme-sms", "P4", map[string]any{"phone": "+1 415 555 2672"}},
+		{"acme-wa", "P5", map[string]any{"phone": "14155552671"}},
+		{"acme-tg", "P6", map[string]any{"user_id": "42", "first_name": "Rui"}},
+		{"acme-tg", "P7", map[string]any{"user_id": " 42", "first_name": "Rui"}},
+	}
+	partition := map[string]string{}
+	for _, m := range msgs {
+		s.post(map[string]any{"channel_id": m.channel, "message_id": m.id, "sender": m.sender, "text": "hi"}, http.StatusAccepted)
+		partition[m.id] = s.svc.senderPartition(s.messageEvents(m.channel, m.id)[0])
+	}
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"P1", "P2", true}, {"P1", "P3", true}, {"P6", "P7", true},
+		{"P1", "P4", false}, // another number
+		{"P1", "P5", false}, // the same number on another channel: another thread
+	} {
+		if got := partition[c.a] == partition[c.b]; got != c.same {
+			t.Errorf("%s and %s in one partition = %v, want %v (%q, %q)", c.a, c.b, got, c.same, partition[c.a], partition[c.b])
+		}
+	}
+}

@@ -161,7 +161,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	}
 	metrics := follow.NewMetrics(s.registry)
 	s.reactors = []*follow.Reactor{
-		{Name: reactorResolver, Store: s.store, Checkpoints: checkpoints, Accept: acceptResolution, Partition: senderPartition,
+		{Name: reactorResolver, Store: s.store, Checkpoints: checkpoints, Accept: acceptResolution, Partition: s.senderPartition,
 			Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error {
 				return s.resolve.Handle(ctx, e.StreamID)
 			},
@@ -215,7 +215,10 @@ func stageOf(e domain.RecordedEvent) string {
 
 // senderPartition resolves one sender's messages in arrival order, so their outcomes —
 // and so their inbox messages — keep that order; different senders run side by side.
-func senderPartition(e domain.RecordedEvent) string {
+// A sender is its normalized identifier on the channel, the same one its thread is
+// keyed by: "+1 415 555 2671" and "(415) 555-2671" are one person in one thread and
+// must not overtake each other.
+func (s *service) senderPartition(e domain.RecordedEvent) string {
 	if e.Type != domain.EventMessageReceived {
 		return e.StreamID
 	}
@@ -223,8 +226,13 @@ func senderPartition(e domain.RecordedEvent) string {
 	if domain.Decode(e, &p) != nil {
 		return e.StreamID
 	}
-	s := p.Sender
-	return p.ChannelID + "|" + s.Phone + "|" + s.UserID + "|" + s.Username + "|" + s.BSUID
+	if ch, ok := s.catalog.Channel(p.ChannelID); ok {
+		if id, unlinked := domain.Identify(ch, s.catalog.BlockList(ch.WorkspaceID), p.Sender); unlinked == nil {
+			return p.ChannelID + "|" + id.Identifier
+		}
+	}
+	snd := p.Sender
+	return p.ChannelID + "|" + snd.Phone + "|" + snd.UserID + "|" + snd.Username + "|" + snd.BSUID
 }
 
 // threadPartition publishes one thread's messages in log order — the order their

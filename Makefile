@@ -6,7 +6,7 @@ FUZZTIME ?= 60s
 .PHONY: run test build fuzz bench lint clean
 
 # The demo compiles SQLite's C source at -O1 without debug information: on an empty Go
-# build cache that brings `make run` to serving in about 33 s instead of 52 s, and the
+# build cache that brings `make run` to serving in about 35 s instead of 52 s, and the
 # demo loses nothing that matters (appends are fsync-bound; see docs/performance.md).
 # `make build` and the tests keep Go's default -O2 -g.
 DEMO_CGO_CFLAGS ?= -O1 -g0

@@ -54,6 +54,8 @@ type service struct {
 	http      *httpapi.Server
 	readyLag  int64
 	pollEvery time.Duration
+	// drainTimeout bounds how long shutdown waits for requests in flight.
+	drainTimeout time.Duration
 }
 
 type serviceOptions struct {
@@ -65,6 +67,8 @@ type serviceOptions struct {
 	PollEvery time.Duration
 	// HTTPClient reaches HubSpot and the platforms' profile APIs.
 	HTTPClient *http.Client
+	// DrainTimeout bounds how long shutdown waits for requests in flight (default 10 s).
+	DrainTimeout time.Duration
 }
 
 // hubspotClients holds one HubSpot client per workspace.
@@ -108,11 +112,14 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	if opts.PollEvery <= 0 {
 		opts.PollEvery = time.Second
 	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 10 * time.Second
+	}
 	if cfg.Bus.Driver != "gochannel" {
 		return nil, fmt.Errorf("%s: bus.driver %q: this build wakes followers in-process only; use {driver: gochannel}", cfg.Path, cfg.Bus.Driver)
 	}
 	s := &service{cfg: cfg, log: opts.Logger, registry: prometheus.NewRegistry(), catalog: cfg.Catalog(),
-		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery}
+		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery, drainTimeout: opts.DrainTimeout}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
 	if s.sqlite, err = openStore(cfg, sqlite.WithNow(opts.Now)); err != nil {
@@ -258,45 +265,62 @@ func (s *service) positions() map[string]int64 {
 	return out
 }
 
-// run serves HTTP on ln and runs every follower until ctx ends, then shuts down.
+// run serves HTTP on ln and runs every follower until ctx ends, then shuts down in
+// the order that loses nothing: stop accepting and let in-flight requests finish
+// (bounded by drainTimeout) while the store is open, then stop the followers. The
+// caller closes the store only after run returns.
 func (s *service) run(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The followers outlive ctx: a request still being answered may have appended an
+	// event they are about to take, and nothing is gained by stopping them first.
+	fctx, stopFollowers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFollowers()
 	if _, err := s.runner.CatchUp(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before serving: nothing was accepted, nothing to drain
+		}
 		return fmt.Errorf("catch up projections: %w", err)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(s.reactors)+2)
-	wake, err := notify.Wake(ctx, s.bus)
+	wake, err := notify.Wake(fctx, s.bus)
 	if err != nil {
 		return err
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs <- s.runner.Run(ctx, wake, s.pollEvery)
+		errs <- s.runner.Run(fctx, wake, s.pollEvery)
 	}()
 	for _, r := range s.reactors {
-		if r.Wake, err = notify.Wake(ctx, s.bus); err != nil {
+		if r.Wake, err = notify.Wake(fctx, s.bus); err != nil {
 			return err
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- r.Run(ctx)
+			errs <- r.Run(fctx)
 		}()
 	}
 	srv := &http.Server{Handler: s.http, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() {
-		<-ctx.Done()
-		shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
-		defer stop()
-		_ = srv.Shutdown(shutdown)
-	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	s.log.Info("switchboard serving", "listen", ln.Addr().String(), "store", s.cfg.Store.DSN, "workspaces", len(s.cfg.Workspaces))
-	serveErr := srv.Serve(ln)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	// Serve returns as soon as Shutdown begins; Shutdown itself is what waits for the
+	// requests in flight, so it must finish before the store can close.
+	s.log.Info("switchboard draining", "in_flight_bound", s.drainTimeout.String())
+	shutdown, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
+	if err := srv.Shutdown(shutdown); err != nil {
+		s.log.Warn("drain bound reached: closing the connections still open", "error", err)
+		_ = srv.Close()
+	}
 	cancel()
+	stopFollowers()
 	wg.Wait()
 	close(errs)
 	var all []error
@@ -308,6 +332,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		all = append(all, serveErr)
 	}
+	s.log.Info("switchboard stopped")
 	return errors.Join(all...)
 }
 

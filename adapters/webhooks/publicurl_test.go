@@ -170,3 +170,66 @@ func TestTwilioPublicURLWarning(t *testing.T) {
 		t.Errorf("warned although public_url is set: %s", logs.String())
 	}
 }
+
+// A Twilio account whose Webhook Rule signs with a SharedKey and HMAC-SHA256: the
+// channel's shared_key_secret_env verifies it; the Auth Token never does.
+func TestTwilioSharedKeySHA256(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "switchboard.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const anchor = "auth_token_env: ACME_TWILIO_TOKEN\n        inbox: {channel_id: \"1001\", channel_account_id: \"2001\"}"
+	if !bytes.Contains(raw, []byte(anchor)) {
+		t.Fatal("test configuration changed: acme-sms not found")
+	}
+	raw = bytes.Replace(raw, []byte(anchor), []byte("shared_key_secret_env: ACME_TWILIO_SHARED_KEY\n        "+anchor), 1)
+	getenv := func(k string) string {
+		if k == "ACME_TWILIO_SHARED_KEY" {
+			return "shared-key-secret"
+		}
+		return testEnv[k]
+	}
+	cfg, err := config.Parse("switchboard.yaml", raw, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	h, err := webhooks.New(cfg, rec, webhooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readFile(t, "../twilio/testdata/sms_text.form")
+	form, _ := url.ParseQuery(string(body))
+	const target = "http://10.0.0.5:8080/webhooks/acme-sms"
+	send := func(key string, alg twilio.Algorithm, settings string) int {
+		sig, err := twilio.SignWith(alg, key, target, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(twilio.SignatureHeader, sig)
+		if settings != "" {
+			req.Header.Set(twilio.SignatureSettingsHeader, settings)
+		}
+		return serve(h, req)
+	}
+	const settings = "key=webhooks_sharedkey_0123,algorithm=HMAC_SHA256"
+	if code := send("shared-key-secret", twilio.HMACSHA256, settings); code != http.StatusOK || rec.count() != 1 {
+		t.Errorf("SharedKey HMAC-SHA256: %d, %d recorded", code, rec.count())
+	}
+	if code := send(testEnv["ACME_TWILIO_TOKEN"], twilio.HMACSHA256, settings); code != http.StatusUnauthorized {
+		t.Errorf("settings header, signed with the Auth Token: %d, want 401", code)
+	}
+	if code := send("shared-key-secret", twilio.HMACSHA256, ""); code != http.StatusUnauthorized {
+		t.Errorf("SharedKey signature without the settings header: %d, want 401", code)
+	}
+	if code := send(testEnv["ACME_TWILIO_TOKEN"], twilio.HMACSHA1, ""); code != http.StatusOK {
+		t.Errorf("Auth Token HMAC-SHA1 still accepted: %d", code)
+	}
+	// A channel without a SharedKey secret refuses SharedKey-signed requests.
+	req := signedTwilio(t, "http://10.0.0.5:8080/webhooks/acme-wa-twilio", "http://10.0.0.5:8080/webhooks/acme-wa-twilio", "203.0.113.7:1", map[string]string{twilio.SignatureSettingsHeader: settings})
+	if code := serve(h, req); code != http.StatusUnauthorized {
+		t.Errorf("no shared_key_secret_env: %d, want 401", code)
+	}
+}

@@ -29,6 +29,7 @@ FUZZ_TARGETS = \
 	./domain FuzzNormalizePhone \
 	./domain FuzzNormalizeUsername \
 	./adapters/twilio FuzzParseTwilio \
+	./adapters/twilio FuzzSignatureMatchesReference \
 	./adapters/meta FuzzParseWhatsApp \
 	./adapters/meta FuzzParseMessenger \
 	./adapters/meta FuzzParseInstagram \

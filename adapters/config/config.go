@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -24,10 +25,17 @@ type Config struct {
 	Bus           Bus         `yaml:"bus"`
 	Workspaces    []Workspace `yaml:"workspaces"`
 
+	// PublicURL is the base URL where the platforms reach the service; TrustedProxies
+	// the CIDRs whose X-Forwarded-* headers count (nil: loopback). See public.go.
+	PublicURL      string   `yaml:"public_url"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
 	// Path is the file the configuration was read from, for messages.
 	Path string `yaml:"-"`
 	// AdminToken is the value of AdminTokenEnv.
 	AdminToken string `yaml:"-"`
+	// TrustedProxyPrefixes is TrustedProxies parsed (nil when the key is absent).
+	TrustedProxyPrefixes []netip.Prefix `yaml:"-"`
 
 	skipSecrets bool
 }
@@ -98,6 +106,9 @@ type Channel struct {
 	SecretTokenEnv   string `yaml:"secret_token_env"`
 	SigningSecretEnv string `yaml:"signing_secret_env"`
 	BotTokenEnv      string `yaml:"bot_token_env"`
+	// SharedKeySecretEnv (Twilio channels) names the secret of the SharedKey a Twilio
+	// Webhook Setting signs with instead of the Auth Token (HMAC-SHA1 or HMAC-SHA256).
+	SharedKeySecretEnv string `yaml:"shared_key_secret_env"`
 
 	// Secrets holds the resolved value of every *_env key that is set, by key name
 	// (for example Secrets["auth_token_env"]).
@@ -232,6 +243,8 @@ func (ch *Channel) envKeys() map[string]string {
 		"secret_token_env":   ch.SecretTokenEnv,
 		"signing_secret_env": ch.SigningSecretEnv,
 		"bot_token_env":      ch.BotTokenEnv,
+
+		"shared_key_secret_env": ch.SharedKeySecretEnv,
 	}
 }
 
@@ -255,6 +268,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 		}
 		return v
 	}
+	ps = append(ps, c.webhookAuthProblems(getenv)...)
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not a host:port address; use for example 127.0.0.1:8080", c.Listen)
 	}

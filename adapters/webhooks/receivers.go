@@ -9,6 +9,7 @@ import (
 
 	"switchboard/adapters/config"
 	"switchboard/adapters/meta"
+	"switchboard/adapters/publicurl"
 	"switchboard/adapters/slack"
 	"switchboard/adapters/telegram"
 	"switchboard/adapters/twilio"
@@ -36,11 +37,12 @@ type handshaker interface {
 
 var errNoSecret = errors.New("the channel has no secret configured to verify its webhooks")
 
-func newReceiver(ch config.Channel) (receiver, error) {
+func newReceiver(ch config.Channel, urls *publicurl.Resolver) (receiver, error) {
 	kind := domain.ChannelKind(ch.Kind)
 	switch {
 	case kind == domain.KindSMS, kind == domain.KindWhatsApp && ch.Provider == "twilio":
-		return &twilioReceiver{channelID: ch.ID, kind: kind, token: ch.Secret("auth_token_env"), publicURL: ch.PublicURL}, nil
+		keys := twilio.Keys{AuthToken: ch.Secret("auth_token_env"), SharedKeySecret: ch.Secret("shared_key_secret_env")}
+		return &twilioReceiver{channelID: ch.ID, kind: kind, keys: keys, publicURL: ch.PublicURL, urls: urls}, nil
 	case kind == domain.KindWhatsApp && (ch.Provider == "cloud" || ch.Provider == ""):
 		return &metaReceiver{channelID: ch.ID, secret: ch.Secret("app_secret_env"), verifyToken: ch.Secret("verify_token_env"), parseFn: meta.ParseWhatsApp}, nil
 	case kind == domain.KindMessenger:
@@ -61,32 +63,20 @@ func newReceiver(ch config.Channel) (receiver, error) {
 type twilioReceiver struct {
 	channelID string
 	kind      domain.ChannelKind
-	token     string
+	keys      twilio.Keys
 	publicURL string
+	urls      *publicurl.Resolver
 }
 
 func (t *twilioReceiver) authenticate(r *http.Request, body []byte, _ time.Time) error {
-	if t.token == "" {
-		return fmt.Errorf("%w (auth_token_env)", errNoSecret)
+	signedURL, from := t.urls.URL(r, t.publicURL)
+	err := twilio.Verify(t.keys, signedURL, r.Header, body)
+	if errors.Is(err, twilio.ErrMismatch) {
+		// Name where the URL came from: a proxy that changes scheme, host or path is
+		// the usual cause, and the fix (public_url) depends on seeing what was checked.
+		return fmt.Errorf("%w; the URL is %s (behind a proxy that rewrites the URL, set public_url: the channel's, or the top-level base)", err, from)
 	}
-	sig := r.Header.Get(twilio.SignatureHeader)
-	if sig == "" {
-		return errors.New("X-Twilio-Signature header is missing")
-	}
-	form, err := twilio.ParseForm(body)
-	if err != nil {
-		return err
-	}
-	signedURL := t.publicURL
-	if signedURL == "" {
-		signedURL = twilio.RequestURL(r)
-	}
-	if !twilio.Valid(t.token, signedURL, form, sig) {
-		// Name the URL: a proxy that changes scheme, host or path is the usual cause,
-		// and the fix (public_url) depends on seeing which URL was checked.
-		return fmt.Errorf("X-Twilio-Signature does not match the parameters signed for %s (behind a proxy that rewrites the URL, set the channel's public_url)", signedURL)
-	}
-	return nil
+	return err
 }
 
 func (t *twilioReceiver) parse(body []byte) (platform.Batch, error) {

@@ -33,6 +33,7 @@ import (
 
 	"switchboard/adapters/config"
 	"switchboard/adapters/meta"
+	"switchboard/adapters/publicurl"
 	"switchboard/adapters/slack"
 	"switchboard/adapters/webhooks/platform"
 	"switchboard/domain"
@@ -115,9 +116,13 @@ func New(cfg *config.Config, rec Recorder, opts Options) (*Handler, error) {
 		channels: map[string]*channel{},
 		profiles: NewProfiles(cfg, opts.HTTPClient),
 	}
+	urls, err := publicurl.New(cfg.PublicURL, cfg.TrustedProxyPrefixes)
+	if err != nil {
+		return nil, fmt.Errorf("new webhooks handler: %w", err)
+	}
 	for _, w := range cfg.Workspaces {
 		for _, c := range w.Channels {
-			recv, err := newReceiver(c)
+			recv, err := newReceiver(c, urls)
 			if err != nil {
 				return nil, fmt.Errorf("new webhooks handler: %w", err)
 			}
@@ -132,6 +137,11 @@ func New(cfg *config.Config, rec Recorder, opts Options) (*Handler, error) {
 				}
 			}
 			h.channels[c.ID] = &channel{id: c.ID, kind: domain.ChannelKind(c.Kind), provider: c.Provider, maxBody: limit, recv: recv}
+			if _, signsURL := recv.(*twilioReceiver); signsURL && c.PublicURL == "" && !urls.HasBase() {
+				opts.Logger.LogAttrs(context.Background(), slog.LevelWarn,
+					"Twilio channel has no public URL: its signatures are checked against a URL rebuilt from the request (X-Forwarded-* honoured from trusted_proxies only); set the channel's public_url or the top-level public_url",
+					slog.String("channel_id", c.ID), slog.String("kind", c.Kind))
+			}
 		}
 	}
 	h.mux = http.NewServeMux()

@@ -1,4 +1,4 @@
-package platform
+package inbound
 
 import (
 	"encoding/json"
@@ -76,5 +76,22 @@ func TestPlaceholders(t *testing.T) {
 	}
 	if got := CleanText("ok\xffok"); got != "ok\uFFFDok" {
 		t.Errorf("CleanText = %q", got)
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc…"},
+		{"ééé", 3, "é…"}, // never half a character
+		{"abc", 0, "…"},
+	} {
+		if got := Excerpt(tc.in, tc.n); got != tc.want {
+			t.Errorf("Excerpt(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
 	}
 }

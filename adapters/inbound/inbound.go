@@ -2,8 +2,8 @@
 // telegram, slack) for what comes in from a platform: what one verified and parsed
 // webhook request yields (Batch of domain.InboundMessage), the error that says a body
 // is not what the platform sends (Malformed), the JSON shapes platforms disagree on
-// (ID, Timestamp), how media without text is shown, and the small cache the profile
-// lookups keep.
+// (ID, Timestamp), how media without text is shown, the bound on a recorded text
+// (TruncateText), and the small cache the profile lookups keep.
 //
 // It lives beside the platform packages rather than inside adapters/webhooks on
 // purpose: it imports nothing but the domain, and neither adapters/webhooks (which
@@ -230,4 +230,24 @@ func Excerpt(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// TruncateText returns text unchanged when it fits in limit bytes. Otherwise it returns
+// its beginning, cut on a character boundary, followed by a marker that says it was
+// cut and how long it was, the whole at most limit bytes; and true. Webhook receivers
+// keep a text over the command path's bound (domain/command.MaxTextLength) this way:
+// the platform has been or will be told "received", so refusing it would lose it.
+func TruncateText(text string, limit int) (string, bool) {
+	if len(text) <= limit {
+		return text, false
+	}
+	marker := fmt.Sprintf("\n[truncated by switchboard: the message had %d bytes]", len(text))
+	keep := limit - len(marker)
+	if keep < 0 {
+		return Excerpt(text, limit-len("…")), true
+	}
+	for keep > 0 && !utf8.RuneStart(text[keep]) {
+		keep--
+	}
+	return text[:keep] + marker, true
 }

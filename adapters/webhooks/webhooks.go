@@ -12,6 +12,10 @@
 // headers are read only once the request is authenticated on that platform's channel:
 // an unauthenticated client cannot make the log grow by more than a line per request.
 //
+// A message text longer than the command path records (domain/command.MaxTextLength)
+// is kept, truncated with a marker (inbound.TruncateText), and recorded with
+// TextTruncated set; refusing it after the platform was told "received" would lose it.
+//
 // What each answer means to the platform:
 //   - 200 (Twilio: empty TwiML; Slack url_verification: the challenge): every message
 //     is durably recorded or was already recorded, or the request carries no customer
@@ -203,6 +207,11 @@ func (h *Handler) serveReceive(w http.ResponseWriter, r *http.Request, ch *chann
 		attrs := []slog.Attr{slog.String("message_id", bound(m.MessageID))}
 		if m.PlatformEventID != "" {
 			attrs = append(attrs, slog.String("platform_event_id", bound(m.PlatformEventID)))
+		}
+		if text, cut := inbound.TruncateText(m.Text, command.MaxTextLength); cut {
+			log.LogAttrs(ctx, slog.LevelWarn, "message text is longer than switchboard records; keeping its beginning with a marker",
+				append(attrs, slog.Int("text_bytes", len(m.Text)), slog.Int("limit_bytes", command.MaxTextLength))...)
+			m.Text, m.TextTruncated = text, true
 		}
 		receipt, err := h.rec.Handle(ctx, m)
 		switch {

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -28,7 +29,7 @@ func TestReceiver(t *testing.T) {
 	if err := r.Authenticate(req, body, now); err != nil {
 		t.Errorf("signed request refused: %v", err)
 	}
-	if err := r.Authenticate(req, body, now.Add(6*time.Minute)); err != ErrStale {
+	if err := r.Authenticate(req, body, now.Add(6*time.Minute)); !errors.Is(err, ErrStale) {
 		t.Errorf("stale: %v", err)
 	}
 	b, err := r.Parse(body)

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,7 +35,7 @@ func TestReceiver(t *testing.T) {
 	if err := r.Authenticate(req, body, time.Time{}); err == nil {
 		t.Error("a signature made with another token was accepted")
 	}
-	if err := (&Receiver{channelID: "sms", kind: "sms"}).Authenticate(req, body, time.Time{}); err != ErrNoAuthToken {
+	if err := (&Receiver{channelID: "sms", kind: "sms"}).Authenticate(req, body, time.Time{}); !errors.Is(err, ErrNoAuthToken) {
 		t.Errorf("no token: %v, want ErrNoAuthToken", err)
 	}
 	b, err := r.Parse(body)

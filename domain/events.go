@@ -45,6 +45,9 @@ type MessageReceived struct {
 	Text            string      `json:"text"`
 	Source          string      `json:"source,omitempty"`
 	PlatformEventID string      `json:"platform_event_id,omitempty"`
+	// TextTruncated says the platform sent a longer text than switchboard records:
+	// Text is its beginning and a marker (see InboundMessage.TextTruncated).
+	TextTruncated bool `json:"text_truncated,omitempty"`
 }
 
 // SenderIdentified records which identifier came in, how it was normalized, and which

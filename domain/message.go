@@ -30,6 +30,9 @@ type InboundMessage struct {
 	// PlatformEventID is a second deduplication key some platforms add (Slack's
 	// event_id, Telegram's update_id): kept for the audit trail.
 	PlatformEventID string `json:"platform_event_id,omitempty"`
+	// TextTruncated says Text is the beginning of a longer text, cut by the receiver
+	// to the recorded bound with a marker, so the audit can tell.
+	TextTruncated bool `json:"text_truncated,omitempty"`
 }
 
 // Names returns first and last name, taking the first word of a display name as the

@@ -3,7 +3,7 @@ package meta
 import (
 	"strings"
 
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
 	"switchboard/domain"
 )
 
@@ -19,21 +19,21 @@ type fbPayload struct {
 }
 
 type fbEntry struct {
-	ID        platform.ID `json:"id"`
-	Messaging []fbEvent   `json:"messaging"`
+	ID        inbound.ID `json:"id"`
+	Messaging []fbEvent  `json:"messaging"`
 	// Standby (handover protocol: another app owns the thread) is deliberately not
 	// decoded: those messages belong to the primary receiver.
 }
 
 type fbEvent struct {
 	Sender struct {
-		ID platform.ID `json:"id"`
+		ID inbound.ID `json:"id"`
 	} `json:"sender"`
 	Recipient struct {
-		ID platform.ID `json:"id"`
+		ID inbound.ID `json:"id"`
 	} `json:"recipient"`
-	Timestamp platform.Timestamp `json:"timestamp"`
-	Message   *fbMessage         `json:"message"`
+	Timestamp inbound.Timestamp `json:"timestamp"`
+	Message   *fbMessage        `json:"message"`
 	Postback  *struct {
 		Mid   string `json:"mid"`
 		Title string `json:"title"`
@@ -62,7 +62,7 @@ type fbMessage struct {
 // a title (the customer tapped a button such as "Get Started") is recorded with the
 // title as its text, because it opens a conversation just as a message does.
 // Names are not in the payload: ProfileLookup asks the Graph API later.
-func ParseMessenger(channelID string, body []byte) (platform.Batch, error) {
+func ParseMessenger(channelID string, body []byte) (inbound.Batch, error) {
 	return parseMessaging(channelID, domain.KindMessenger, MessengerObject, body)
 }
 
@@ -70,14 +70,14 @@ func ParseMessenger(channelID string, body []byte) (platform.Batch, error) {
 // channelID, as ParseMessenger does; the sender id is the Instagram-scoped id (IGSID).
 // Deleted (unsent) and unsupported messages are ignored as well. The username is not in
 // the payload: ProfileLookup asks the profile API when the channel resolves by it.
-func ParseInstagram(channelID string, body []byte) (platform.Batch, error) {
+func ParseInstagram(channelID string, body []byte) (inbound.Batch, error) {
 	return parseMessaging(channelID, domain.KindInstagram, InstagramObject, body)
 }
 
-func parseMessaging(channelID string, kind domain.ChannelKind, object string, body []byte) (platform.Batch, error) {
-	var b platform.Batch
+func parseMessaging(channelID string, kind domain.ChannelKind, object string, body []byte) (inbound.Batch, error) {
+	var b inbound.Batch
 	var p fbPayload
-	if err := platform.DecodeObject(body, &p); err != nil {
+	if err := inbound.DecodeObject(body, &p); err != nil {
 		return b, err
 	}
 	if p.Object != object {
@@ -90,7 +90,7 @@ func parseMessaging(channelID string, kind domain.ChannelKind, object string, bo
 		for _, ev := range e.Messaging {
 			msg, ignored, err := fbInbound(channelID, kind, ev)
 			if err != nil {
-				return platform.Batch{}, err
+				return inbound.Batch{}, err
 			}
 			if ignored != "" {
 				b.Ignore(ignored)
@@ -118,7 +118,7 @@ func fbInbound(channelID string, kind domain.ChannelKind, ev fbEvent) (domain.In
 			for _, a := range m.Attachments {
 				kinds = append(kinds, a.Type)
 			}
-			text = platform.JoinPlaceholders(kinds)
+			text = inbound.JoinPlaceholders(kinds)
 		}
 		if text == "" {
 			return domain.InboundMessage{}, "empty_message", nil
@@ -140,18 +140,18 @@ func fbInbound(channelID string, kind domain.ChannelKind, ev fbEvent) (domain.In
 		return domain.InboundMessage{}, "event", nil
 	}
 	if strings.TrimSpace(mid) == "" {
-		return domain.InboundMessage{}, "", platform.Malformedf("a %s message has no id (message.mid)", kind)
+		return domain.InboundMessage{}, "", inbound.Malformedf("a %s message has no id (message.mid)", kind)
 	}
 	psid := strings.TrimSpace(string(ev.Sender.ID))
 	if psid == "" {
-		return domain.InboundMessage{}, "", platform.Malformedf("%s message %s has no sender.id", kind, mid)
+		return domain.InboundMessage{}, "", inbound.Malformedf("%s message %s has no sender.id", kind, mid)
 	}
 	return domain.InboundMessage{
 		ChannelID: channelID,
 		MessageID: mid,
 		SentAt:    ev.Timestamp.Millis(),
 		Sender:    domain.Sender{UserID: psid},
-		Text:      platform.CleanText(text),
+		Text:      inbound.CleanText(text),
 		Source:    "webhook:" + string(kind),
 	}, "", nil
 }

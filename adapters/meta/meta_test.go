@@ -10,8 +10,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"switchboard/adapters/webhooks/golden"
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
+	"switchboard/adapters/inbound/golden"
 	"switchboard/domain"
 )
 
@@ -129,7 +129,7 @@ func TestMessaging(t *testing.T) {
 	if len(b.Messages) != 1 || b.Messages[0].Text != "Olá! 👋 Do you ship to Lisbon?" || b.Messages[0].Source != "webhook:instagram" || b.Messages[0].Sender.UserID != "1234567890123456" {
 		t.Errorf("instagram text: %+v", b)
 	}
-	for name, parse := range map[string]func(string, []byte) (platform.Batch, error){
+	for name, parse := range map[string]func(string, []byte) (inbound.Batch, error){
 		"messenger_echo.json": ParseMessenger, "messenger_delivery_read.json": ParseMessenger,
 		"messenger_reaction.json": ParseMessenger, "messenger_edit.json": ParseMessenger,
 		"messenger_postback_no_title.json": ParseMessenger, "instagram_echo.json": ParseInstagram,
@@ -151,7 +151,7 @@ func TestMalformed(t *testing.T) {
 		"message no sender": `{"object":"page","entry":[{"messaging":[{"message":{"mid":"m1","text":"hi"}}]}]}`,
 		"trailing garbage":  `{"object":"page"}}`,
 	} {
-		if b, err := ParseMessenger("c", []byte(body)); err == nil || !platform.IsMalformed(err) {
+		if b, err := ParseMessenger("c", []byte(body)); err == nil || !inbound.IsMalformed(err) {
 			t.Errorf("messenger %s: %+v, %v; want a Malformed error", name, b, err)
 		}
 	}
@@ -167,7 +167,7 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-var parsers = map[string]func(string, []byte) (platform.Batch, error){
+var parsers = map[string]func(string, []byte) (inbound.Batch, error){
 	"whatsapp": ParseWhatsApp, "messenger": ParseMessenger, "instagram": ParseInstagram,
 }
 
@@ -234,7 +234,7 @@ func fuzzParser(f *testing.F, prefix string) {
 	})
 }
 
-func mustParse(t *testing.T, parse func(string, []byte) (platform.Batch, error), name string) platform.Batch {
+func mustParse(t *testing.T, parse func(string, []byte) (inbound.Batch, error), name string) inbound.Batch {
 	t.Helper()
 	b, err := parse("test-channel", golden.Read(t, name))
 	if err != nil {

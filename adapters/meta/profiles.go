@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"switchboard/adapters/config"
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
 	"switchboard/domain"
-	"switchboard/domain/command"
 )
 
 // DefaultGraphURL is the Graph API host for Messenger and for Instagram through the
@@ -39,7 +38,7 @@ type Profile struct {
 	Username  string `json:"username"`
 }
 
-// ProfileLookup is the command.ProfileLookup of Messenger and Instagram channels: it
+// ProfileLookup is the domain.ProfileLookup of Messenger and Instagram channels: it
 // asks the Graph User Profile API for what their webhooks do not carry (Messenger first
 // and last names; Instagram username and name) and caches the answers in memory.
 //
@@ -49,7 +48,7 @@ type Profile struct {
 type ProfileLookup struct {
 	client   *http.Client
 	channels map[string]graphChannel
-	cache    *platform.Cache[Profile]
+	cache    *inbound.Cache[Profile]
 }
 
 type graphChannel struct {
@@ -59,7 +58,7 @@ type graphChannel struct {
 	token   string
 }
 
-var _ command.ProfileLookup = (*ProfileLookup)(nil)
+var _ domain.ProfileLookup = (*ProfileLookup)(nil)
 
 // NewProfileLookup prepares lookups for every messenger and instagram channel of cfg.
 // client may be nil (a client with a 10 s timeout).
@@ -67,7 +66,7 @@ func NewProfileLookup(cfg *config.Config, client *http.Client) *ProfileLookup {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	p := &ProfileLookup{client: client, channels: map[string]graphChannel{}, cache: platform.NewCache[Profile](ProfileTTL, 50000, nil)}
+	p := &ProfileLookup{client: client, channels: map[string]graphChannel{}, cache: inbound.NewCache[Profile](ProfileTTL, 50000, nil)}
 	if cfg == nil {
 		return p
 	}

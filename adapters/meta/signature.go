@@ -12,6 +12,8 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+
+	"switchboard/adapters/inbound"
 )
 
 // SignatureHeader carries "sha256=" + hex HMAC-SHA256(app secret, raw body).
@@ -59,12 +61,13 @@ func Verify(appSecret string, body []byte, header string) error {
 	return nil
 }
 
-// Errors of Handshake.
+// Errors of Handshake. ErrNotSubscribe and ErrNoChallenge are *inbound.Malformed: the
+// request is not a handshake at all.
 var (
-	ErrNotSubscribe  = errors.New(`hub.mode is not "subscribe": not a Meta verification request`)
-	ErrNoChallenge   = errors.New("hub.challenge is missing or too long")
-	ErrWrongToken    = errors.New("hub.verify_token does not match the channel's verify token")
-	ErrNoVerifyToken = errors.New("the channel has no verify token configured (verify_token_env)")
+	ErrNotSubscribe  error = &inbound.Malformed{Reason: `hub.mode is not "subscribe": not a Meta verification request`}
+	ErrNoChallenge   error = &inbound.Malformed{Reason: "hub.challenge is missing or too long"}
+	ErrWrongToken          = errors.New("hub.verify_token does not match the channel's verify token")
+	ErrNoVerifyToken       = errors.New("the channel has no verify token configured (verify_token_env)")
 )
 
 // maxChallengeBytes bounds what we echo: Meta's challenge is a short number, and a
@@ -74,7 +77,8 @@ const maxChallengeBytes = 512
 // Handshake answers Meta's verification request (GET ?hub.mode=subscribe
 // &hub.verify_token=…&hub.challenge=…): it returns the challenge to echo when the
 // token is the channel's verify token. ErrWrongToken and ErrNoVerifyToken deserve a
-// 403; the other errors mean the request is not a handshake at all (400).
+// 403; the other errors (*inbound.Malformed) mean the request is not a handshake at
+// all (400).
 func Handshake(query url.Values, verifyToken string) (string, error) {
 	if query.Get("hub.mode") != "subscribe" {
 		return "", ErrNotSubscribe

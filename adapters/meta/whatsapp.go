@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
 	"switchboard/domain"
 )
 
@@ -17,8 +17,8 @@ type waPayload struct {
 }
 
 type waEntry struct {
-	ID      platform.ID `json:"id"`
-	Changes []waChange  `json:"changes"`
+	ID      inbound.ID `json:"id"`
+	Changes []waChange `json:"changes"`
 }
 
 type waChange struct {
@@ -31,7 +31,7 @@ type waChange struct {
 
 type waValue struct {
 	Metadata struct {
-		PhoneNumberID platform.ID `json:"phone_number_id"`
+		PhoneNumberID inbound.ID `json:"phone_number_id"`
 	} `json:"metadata"`
 	Contacts []waContact       `json:"contacts"`
 	Messages []waMessage       `json:"messages"`
@@ -40,8 +40,8 @@ type waValue struct {
 }
 
 type waContact struct {
-	WaID    platform.ID `json:"wa_id"`
-	UserID  string      `json:"user_id"`
+	WaID    inbound.ID `json:"wa_id"`
+	UserID  string     `json:"user_id"`
 	Profile struct {
 		Name     string `json:"name"`
 		Username string `json:"username"`
@@ -54,9 +54,9 @@ type waMedia struct {
 
 type waMessage struct {
 	ID          string                 `json:"id"`
-	From        platform.ID            `json:"from"`
+	From        inbound.ID             `json:"from"`
 	FromUserID  string                 `json:"from_user_id"`
-	Timestamp   platform.Timestamp     `json:"timestamp"`
+	Timestamp   inbound.Timestamp      `json:"timestamp"`
 	Type        string                 `json:"type"`
 	Text        *struct{ Body string } `json:"text"`
 	Image       *waMedia               `json:"image"`
@@ -90,10 +90,10 @@ var waIgnoredTypes = map[string]bool{
 // The sender's phone is the wa_id/from digits as given, without '+': the domain reads
 // digits on a WhatsApp channel as a wa_id and must never see them parsed with a region.
 // A sender known only by a business-scoped user id (BSUID) has an empty phone.
-func ParseWhatsApp(channelID string, body []byte) (platform.Batch, error) {
-	var b platform.Batch
+func ParseWhatsApp(channelID string, body []byte) (inbound.Batch, error) {
+	var b inbound.Batch
 	var p waPayload
-	if err := platform.DecodeObject(body, &p); err != nil {
+	if err := inbound.DecodeObject(body, &p); err != nil {
 		return b, err
 	}
 	if p.Object != WhatsAppObject {
@@ -110,8 +110,8 @@ func ParseWhatsApp(channelID string, body []byte) (platform.Batch, error) {
 				continue
 			}
 			var v waValue
-			if err := platform.DecodeObject(c.Value, &v); err != nil {
-				return platform.Batch{}, err
+			if err := inbound.DecodeObject(c.Value, &v); err != nil {
+				return inbound.Batch{}, err
 			}
 			for range v.Statuses {
 				b.Ignore("status")
@@ -122,7 +122,7 @@ func ParseWhatsApp(channelID string, body []byte) (platform.Batch, error) {
 			for _, m := range v.Messages {
 				msg, ignored, err := waInbound(channelID, m, v.Contacts)
 				if err != nil {
-					return platform.Batch{}, err
+					return inbound.Batch{}, err
 				}
 				if ignored != "" {
 					b.Ignore(ignored)
@@ -144,18 +144,18 @@ func waInbound(channelID string, m waMessage, contacts []waContact) (domain.Inbo
 		return domain.InboundMessage{}, "unsupported", nil
 	}
 	if strings.TrimSpace(m.ID) == "" {
-		return domain.InboundMessage{}, "", platform.Malformedf("a WhatsApp message has no id (messages[].id)")
+		return domain.InboundMessage{}, "", inbound.Malformedf("a WhatsApp message has no id (messages[].id)")
 	}
 	s := waSender(m, contacts)
 	if s.Phone == "" && s.BSUID == "" {
-		return domain.InboundMessage{}, "", platform.Malformedf("WhatsApp message %s has no sender (neither from nor from_user_id)", m.ID)
+		return domain.InboundMessage{}, "", inbound.Malformedf("WhatsApp message %s has no sender (neither from nor from_user_id)", m.ID)
 	}
 	return domain.InboundMessage{
 		ChannelID: channelID,
 		MessageID: m.ID,
 		SentAt:    m.Timestamp.Seconds(),
 		Sender:    s,
-		Text:      platform.CleanText(waText(typ, m)),
+		Text:      inbound.CleanText(waText(typ, m)),
 		Source:    "webhook:" + string(domain.KindWhatsApp),
 	}, "", nil
 }
@@ -209,7 +209,7 @@ func waText(typ string, m waMessage) string {
 		if c := strings.TrimSpace(media[typ].Caption); c != "" {
 			return media[typ].Caption
 		}
-		return platform.MediaPlaceholder(typ)
+		return inbound.MediaPlaceholder(typ)
 	case typ == "interactive" && m.Interactive != nil:
 		if r := m.Interactive.ButtonReply; r != nil && r.Title != "" {
 			return r.Title
@@ -231,7 +231,7 @@ func waText(typ string, m waMessage) string {
 	if typ == "" {
 		typ = "message"
 	}
-	return platform.MediaPlaceholder(typ)
+	return inbound.MediaPlaceholder(typ)
 }
 
 func isDigits(s string) bool {

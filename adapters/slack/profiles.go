@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"switchboard/adapters/config"
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
 	"switchboard/domain"
-	"switchboard/domain/command"
 )
 
 // DefaultAPIURL is the Slack Web API base.
@@ -44,14 +43,14 @@ type User struct {
 	} `json:"profile"`
 }
 
-// ProfileLookup is the command.ProfileLookup of Slack channels: users.info with the
+// ProfileLookup is the domain.ProfileLookup of Slack channels: users.info with the
 // bot token gives the username (name), first and last or real name, and the email
 // (with the users:read.email scope). Answers are cached in memory. It runs in the
 // resolver, never while Slack waits for the webhook answer (Slack allows 3 s).
 type ProfileLookup struct {
 	client   *http.Client
 	channels map[string]apiChannel
-	cache    *platform.Cache[User]
+	cache    *inbound.Cache[User]
 }
 
 type apiChannel struct {
@@ -59,7 +58,7 @@ type apiChannel struct {
 	token   string
 }
 
-var _ command.ProfileLookup = (*ProfileLookup)(nil)
+var _ domain.ProfileLookup = (*ProfileLookup)(nil)
 
 // NewProfileLookup prepares lookups for every slack channel of cfg. client may be nil
 // (a client with a 10 s timeout).
@@ -67,7 +66,7 @@ func NewProfileLookup(cfg *config.Config, client *http.Client) *ProfileLookup {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	p := &ProfileLookup{client: client, channels: map[string]apiChannel{}, cache: platform.NewCache[User](ProfileTTL, 50000, nil)}
+	p := &ProfileLookup{client: client, channels: map[string]apiChannel{}, cache: inbound.NewCache[User](ProfileTTL, 50000, nil)}
 	if cfg == nil {
 		return p
 	}

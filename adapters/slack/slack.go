@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
 	"switchboard/domain"
 )
 
@@ -104,22 +104,22 @@ var customerSubtypes = map[string]bool{"": true, "file_share": true}
 // "{event.channel}:{event.ts}" and the envelope's event_id as PlatformEventID.
 // Everything else is acknowledged and ignored. Names and email are not in the
 // payload: ProfileLookup asks users.info later.
-func Parse(channelID string, body []byte) (platform.Batch, error) {
-	var b platform.Batch
+func Parse(channelID string, body []byte) (inbound.Batch, error) {
+	var b inbound.Batch
 	var env envelope
-	if err := platform.DecodeObject(body, &env); err != nil {
+	if err := inbound.DecodeObject(body, &env); err != nil {
 		return b, err
 	}
 	switch env.Type {
 	case "url_verification":
 		if env.Challenge == "" {
-			return b, platform.Malformedf("url_verification without a challenge")
+			return b, inbound.Malformedf("url_verification without a challenge")
 		}
 		b.Reply = env.Challenge
 		return b, nil
 	case "event_callback":
 	case "":
-		return b, platform.Malformedf("type is missing: not a Slack Events API request")
+		return b, inbound.Malformedf("type is missing: not a Slack Events API request")
 	default:
 		b.Ignore("type:" + env.Type)
 		return b, nil
@@ -127,7 +127,7 @@ func Parse(channelID string, body []byte) (platform.Batch, error) {
 	e := env.Event
 	switch {
 	case e == nil:
-		return b, platform.Malformedf("event_callback without an event")
+		return b, inbound.Malformedf("event_callback without an event")
 	case e.Type != "message":
 		b.Ignore("event:" + e.Type)
 		return b, nil
@@ -145,22 +145,22 @@ func Parse(channelID string, body []byte) (platform.Batch, error) {
 		return b, nil
 	}
 	if e.Channel == "" || e.TS == "" {
-		return platform.Batch{}, platform.Malformedf("message event %s has no channel or ts", env.EventID)
+		return inbound.Batch{}, inbound.Malformedf("message event %s has no channel or ts", env.EventID)
 	}
 	text := e.Text
 	if strings.TrimSpace(text) == "" {
 		kinds := make([]string, 0, len(e.Files))
 		for _, f := range e.Files {
-			kinds = append(kinds, platform.MediaKindFromContentType(f.Mimetype))
+			kinds = append(kinds, inbound.MediaKindFromContentType(f.Mimetype))
 		}
-		text = platform.JoinPlaceholders(kinds)
+		text = inbound.JoinPlaceholders(kinds)
 	}
 	b.Messages = append(b.Messages, domain.InboundMessage{
 		ChannelID:       channelID,
 		MessageID:       e.Channel + ":" + e.TS,
 		SentAt:          parseTS(e.TS),
 		Sender:          domain.Sender{UserID: e.User},
-		Text:            platform.CleanText(text),
+		Text:            inbound.CleanText(text),
 		Source:          "webhook:" + string(domain.KindSlack),
 		PlatformEventID: env.EventID,
 	})

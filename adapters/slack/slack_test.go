@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"switchboard/adapters/webhooks/golden"
+	"switchboard/adapters/inbound/golden"
 	"switchboard/domain"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
 	"switchboard/domain"
 )
 
@@ -39,8 +39,8 @@ func VerifySecret(secret, header string) error {
 }
 
 type update struct {
-	UpdateID *platform.ID `json:"update_id"`
-	Message  *message     `json:"message"`
+	UpdateID *inbound.ID `json:"update_id"`
+	Message  *message    `json:"message"`
 	// Edits, channel posts, callback queries, membership changes and the rest are
 	// told apart only by name: they are acknowledged and ignored.
 	EditedMessage     json.RawMessage `json:"edited_message"`
@@ -53,23 +53,23 @@ type update struct {
 }
 
 type user struct {
-	ID        platform.ID `json:"id"`
-	IsBot     bool        `json:"is_bot"`
-	FirstName string      `json:"first_name"`
-	LastName  string      `json:"last_name"`
-	Username  string      `json:"username"`
+	ID        inbound.ID `json:"id"`
+	IsBot     bool       `json:"is_bot"`
+	FirstName string     `json:"first_name"`
+	LastName  string     `json:"last_name"`
+	Username  string     `json:"username"`
 }
 
 type message struct {
-	MessageID platform.ID `json:"message_id"`
-	From      *user       `json:"from"`
+	MessageID inbound.ID `json:"message_id"`
+	From      *user      `json:"from"`
 	Chat      struct {
-		ID   platform.ID `json:"id"`
-		Type string      `json:"type"`
+		ID   inbound.ID `json:"id"`
+		Type string     `json:"type"`
 	} `json:"chat"`
-	Date    platform.Timestamp `json:"date"`
-	Text    string             `json:"text"`
-	Caption string             `json:"caption"`
+	Date    inbound.Timestamp `json:"date"`
+	Text    string            `json:"text"`
+	Caption string            `json:"caption"`
 
 	Photo     json.RawMessage `json:"photo"`
 	Sticker   json.RawMessage `json:"sticker"`
@@ -110,14 +110,14 @@ func (m *message) mediaKind() string {
 // chat from a person is a customer message; its id is "{chat.id}:{message_id}"
 // (message ids are per chat) and update_id is kept as PlatformEventID. Edits, channel
 // posts, group chats, bots and service messages are ignored.
-func Parse(channelID string, body []byte) (platform.Batch, error) {
-	var b platform.Batch
+func Parse(channelID string, body []byte) (inbound.Batch, error) {
+	var b inbound.Batch
 	var u update
-	if err := platform.DecodeObject(body, &u); err != nil {
+	if err := inbound.DecodeObject(body, &u); err != nil {
 		return b, err
 	}
 	if u.UpdateID == nil || *u.UpdateID == "" {
-		return b, platform.Malformedf("update_id is missing: not a Telegram Update")
+		return b, inbound.Malformedf("update_id is missing: not a Telegram Update")
 	}
 	m := u.Message
 	if m == nil {
@@ -146,10 +146,10 @@ func Parse(channelID string, body []byte) (platform.Batch, error) {
 			b.Ignore("service")
 			return b, nil
 		}
-		text = platform.MediaPlaceholder(kind)
+		text = inbound.MediaPlaceholder(kind)
 	}
 	if m.Chat.ID == "" || m.MessageID == "" || m.From.ID == "" {
-		return platform.Batch{}, platform.Malformedf("update %s: a message needs message_id, chat.id and from.id", *u.UpdateID)
+		return inbound.Batch{}, inbound.Malformedf("update %s: a message needs message_id, chat.id and from.id", *u.UpdateID)
 	}
 	b.Messages = append(b.Messages, domain.InboundMessage{
 		ChannelID: channelID,
@@ -161,7 +161,7 @@ func Parse(channelID string, body []byte) (platform.Batch, error) {
 			FirstName: strings.TrimSpace(m.From.FirstName),
 			LastName:  strings.TrimSpace(m.From.LastName),
 		},
-		Text:            platform.CleanText(text),
+		Text:            inbound.CleanText(text),
 		Source:          "webhook:" + string(domain.KindTelegram),
 		PlatformEventID: string(*u.UpdateID),
 	})

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"switchboard/adapters/webhooks/golden"
+	"switchboard/adapters/inbound/golden"
 	"switchboard/domain"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/inbound"
 	"switchboard/domain"
 )
 
@@ -20,17 +20,17 @@ const EmptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
 func ParseForm(body []byte) (url.Values, error) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, &platform.Malformed{Reason: "body is not application/x-www-form-urlencoded", Err: err}
+		return nil, &inbound.Malformed{Reason: "body is not application/x-www-form-urlencoded", Err: err}
 	}
 	return form, nil
 }
 
 // Parse reads a Twilio messaging webhook body for the channel channelID of the given
 // kind (sms, or whatsapp with provider twilio).
-func Parse(channelID string, kind domain.ChannelKind, body []byte) (platform.Batch, error) {
+func Parse(channelID string, kind domain.ChannelKind, body []byte) (inbound.Batch, error) {
 	form, err := ParseForm(body)
 	if err != nil {
-		return platform.Batch{}, err
+		return inbound.Batch{}, err
 	}
 	return Messages(channelID, kind, form)
 }
@@ -41,15 +41,15 @@ func Parse(channelID string, kind domain.ChannelKind, body []byte) (platform.Bat
 // stamps the time of receipt. Status callbacks for outbound messages (MessageStatus
 // set and no content, or a status other than received) are ignored. An MMS without
 // Body is still a message: its text is one placeholder per attachment ("[image]").
-func Messages(channelID string, kind domain.ChannelKind, form url.Values) (platform.Batch, error) {
-	var b platform.Batch
+func Messages(channelID string, kind domain.ChannelKind, form url.Values) (inbound.Batch, error) {
+	var b inbound.Batch
 	sid := first(form, "MessageSid", "SmsMessageSid", "SmsSid")
-	body := platform.CleanText(form.Get("Body"))
+	body := inbound.CleanText(form.Get("Body"))
 	numMedia := 0
 	if v := strings.TrimSpace(form.Get("NumMedia")); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 100 {
-			return b, platform.Malformedf("NumMedia %q is not a count of attachments", v)
+			return b, inbound.Malformedf("NumMedia %q is not a count of attachments", v)
 		}
 		numMedia = n
 	}
@@ -60,15 +60,15 @@ func Messages(channelID string, kind domain.ChannelKind, form url.Values) (platf
 		}
 	}
 	if sid == "" {
-		return b, platform.Malformedf("MessageSid is missing: not a Twilio messaging webhook")
+		return b, inbound.Malformedf("MessageSid is missing: not a Twilio messaging webhook")
 	}
 	text := body
 	if text == "" && numMedia > 0 {
 		kinds := make([]string, 0, numMedia)
 		for i := 0; i < numMedia; i++ {
-			kinds = append(kinds, platform.MediaKindFromContentType(form.Get(fmt.Sprintf("MediaContentType%d", i))))
+			kinds = append(kinds, inbound.MediaKindFromContentType(form.Get(fmt.Sprintf("MediaContentType%d", i))))
 		}
-		text = platform.JoinPlaceholders(kinds)
+		text = inbound.JoinPlaceholders(kinds)
 	}
 	// A blank SMS (Body="" and no media) is still recorded: the customer did write,
 	// and dropping it would hide the conversation.
@@ -91,13 +91,13 @@ func senderOf(kind domain.ChannelKind, form url.Values) (domain.Sender, error) {
 	from := strings.TrimSpace(form.Get("From"))
 	if kind != domain.KindWhatsApp {
 		if from == "" {
-			return domain.Sender{}, platform.Malformedf("From is missing: the sender's number")
+			return domain.Sender{}, inbound.Malformedf("From is missing: the sender's number")
 		}
 		// Alphanumeric senders and short codes stay as they are: the domain unlinks them
 		// with the reason "no phone number".
 		return domain.Sender{Phone: from}, nil
 	}
-	s := domain.Sender{DisplayName: platform.CleanText(strings.TrimSpace(form.Get("ProfileName")))}
+	s := domain.Sender{DisplayName: inbound.CleanText(strings.TrimSpace(form.Get("ProfileName")))}
 	addr := stripWhatsApp(from)
 	waID := strings.TrimSpace(form.Get("WaId"))
 	switch {
@@ -111,7 +111,7 @@ func senderOf(kind domain.ChannelKind, form url.Values) (domain.Sender, error) {
 		s.BSUID = ext
 	}
 	if s.Phone == "" && s.BSUID == "" {
-		return s, platform.Malformedf("From %q carries no WhatsApp number and there is no WaId or ExternalUserId", from)
+		return s, inbound.Malformedf("From %q carries no WhatsApp number and there is no WaId or ExternalUserId", from)
 	}
 	return s, nil
 }

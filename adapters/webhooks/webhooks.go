@@ -1,8 +1,20 @@
 // Package webhooks hosts the platforms' webhook receivers at POST /webhooks/{channel_id}
-// (and GET for Meta's verification handshake). It dispatches each request by the
-// channel's kind and provider to the platform package (twilio, meta, telegram, slack),
-// which verifies and parses it; the resulting messages go through the command path
-// (Recorder) and the platform is answered only after the recorder returned.
+// (and GET for Meta's verification handshake). It owns the HTTP flow: routing by
+// channel, the body limit, the command path (Recorder, which deduplicates), metrics and
+// logs. What differs by platform is asked of the channel's Receiver, an interface
+// declared here and implemented by each platform package (twilio, meta, telegram,
+// slack) with its own signature checks; the platform packages never import this one
+// (their shared types are in adapters/inbound). The platform is answered only after
+// the recorder returned.
+//
+// Every value a request brings that is logged or echoed (the channel id of the path,
+// errors quoting input, platform headers) is cut to a few hundred bytes, and platform
+// headers are read only once the request is authenticated on that platform's channel:
+// an unauthenticated client cannot make the log grow by more than a line per request.
+//
+// A message text longer than the command path records (domain/command.MaxTextLength)
+// is kept, truncated with a marker (inbound.TruncateText), and recorded with
+// TextTruncated set; refusing it after the platform was told "received" would lose it.
 //
 // What each answer means to the platform:
 //   - 200 (Twilio: empty TwiML; Slack url_verification: the challenge): every message
@@ -32,10 +44,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/adapters/config"
-	"switchboard/adapters/meta"
+	"switchboard/adapters/inbound"
 	"switchboard/adapters/publicurl"
-	"switchboard/adapters/slack"
-	"switchboard/adapters/webhooks/platform"
+	"switchboard/adapters/twilio"
 	"switchboard/domain"
 	"switchboard/domain/command"
 )
@@ -46,13 +57,12 @@ type Recorder interface {
 	Handle(ctx context.Context, m domain.InboundMessage) (command.Receipt, error)
 }
 
-// DefaultMaxBodyBytes bounds webhook bodies unless Options says otherwise.
+// DefaultMaxBodyBytes is the body limit of the platforms that send the least (Twilio,
+// Telegram); each Receiver states its own (Meta 3 MB, Slack 2 MiB).
 const DefaultMaxBodyBytes = 1 << 20
 
-// whatsAppMaxBodyBytes is Meta's documented maximum WhatsApp payload (3 MB). With the
-// default limit a WhatsApp Cloud channel still accepts that much: refusing a genuine
-// batch would make Meta redeliver it, refused each time, for 7 days.
-const whatsAppMaxBodyBytes = 3 << 20
+// maxLoggedBytes bounds each value a request brings into a log line or an answer.
+const maxLoggedBytes = 256
 
 // Options tune a Handler; the zero value works.
 type Options struct {
@@ -60,12 +70,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock, for Slack's timestamp window; nil is time.Now.
 	Now func() time.Time
-	// MaxBodyBytes bounds a request body (413 above it); 0 is DefaultMaxBodyBytes, and
-	// then WhatsApp Cloud channels get Meta's 3 MB.
+	// MaxBodyBytes bounds every channel's request body (413 above it); 0 is each
+	// platform's own limit (Receiver.MaxBodyBytes).
 	MaxBodyBytes int64
-	// HTTPClient is used by the profile lookups (Handler.Profiles); nil is a client
-	// with a 10 s timeout.
-	HTTPClient *http.Client
 	// Registerer receives the webhook metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
@@ -78,7 +85,6 @@ type Handler struct {
 	now      func() time.Time
 	metrics  *metrics
 	channels map[string]*channel
-	profiles command.ProfileLookup
 }
 
 type channel struct {
@@ -86,7 +92,7 @@ type channel struct {
 	kind     domain.ChannelKind
 	provider string
 	maxBody  int64
-	recv     receiver
+	recv     Receiver
 }
 
 // New builds the receivers of every channel in cfg. It refuses a nil configuration or
@@ -114,7 +120,6 @@ func New(cfg *config.Config, rec Recorder, opts Options) (*Handler, error) {
 	h := &Handler{
 		rec: rec, log: opts.Logger, now: opts.Now, metrics: m,
 		channels: map[string]*channel{},
-		profiles: NewProfiles(cfg, opts.HTTPClient),
 	}
 	urls, err := publicurl.New(cfg.PublicURL, cfg.TrustedProxyPrefixes)
 	if err != nil {
@@ -131,13 +136,10 @@ func New(cfg *config.Config, rec Recorder, opts Options) (*Handler, error) {
 			}
 			limit := opts.MaxBodyBytes
 			if limit <= 0 {
-				limit = DefaultMaxBodyBytes
-				if _, isMeta := recv.(*metaReceiver); isMeta && domain.ChannelKind(c.Kind) == domain.KindWhatsApp {
-					limit = whatsAppMaxBodyBytes
-				}
+				limit = recv.MaxBodyBytes()
 			}
 			h.channels[c.ID] = &channel{id: c.ID, kind: domain.ChannelKind(c.Kind), provider: c.Provider, maxBody: limit, recv: recv}
-			if _, signsURL := recv.(*twilioReceiver); signsURL && c.PublicURL == "" && !urls.HasBase() {
+			if _, signsURL := recv.(*twilio.Receiver); signsURL && c.PublicURL == "" && !urls.HasBase() {
 				opts.Logger.LogAttrs(context.Background(), slog.LevelWarn,
 					"Twilio channel has no public URL: its signatures are checked against a URL rebuilt from the request (X-Forwarded-* honoured from trusted_proxies only); set the channel's public_url or the top-level public_url",
 					slog.String("channel_id", c.ID), slog.String("kind", c.Kind))
@@ -153,27 +155,20 @@ func New(cfg *config.Config, rec Recorder, opts Options) (*Handler, error) {
 // ServeHTTP serves /webhooks/{channel_id}.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// Profiles is the profile lookup of every configured channel (NewProfiles with
-// Options.HTTPClient), for the resolver. Webhook requests never call it.
-func (h *Handler) Profiles() command.ProfileLookup { return h.profiles }
-
 func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.PathValue("channel_id")
 	ch, ok := h.channels[id]
 	if !ok {
 		h.metrics.requests.WithLabelValues("unknown", OutcomeUnknownChannel).Inc()
-		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook for an unknown channel", slog.String("channel_id", id), slog.String("remote", r.RemoteAddr))
-		http.Error(w, fmt.Sprintf("unknown channel %q: no channel with this id is configured", id), http.StatusNotFound)
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "webhook for an unknown channel", slog.String("channel_id", bound(id)), slog.String("remote", bound(r.RemoteAddr)))
+		unknownChannel(w, id)
 		return
 	}
 	kind := string(ch.kind)
 	log := h.log.With(slog.String("channel_id", ch.id), slog.String("kind", kind))
 	if ch.provider != "" {
 		log = log.With(slog.String("provider", ch.provider))
-	}
-	if n := r.Header.Get(slack.RetryNumHeader); n != "" {
-		log = log.With(slog.String("slack_retry", n), slog.String("slack_retry_reason", r.Header.Get("X-Slack-Retry-Reason")))
 	}
 	outcome := h.serveReceive(w, r, ch, log)
 	h.metrics.requests.WithLabelValues(kind, outcome).Inc()
@@ -190,36 +185,46 @@ func (h *Handler) serveReceive(w http.ResponseWriter, r *http.Request, ch *chann
 			http.Error(w, "body is larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes", http.StatusRequestEntityTooLarge)
 			return OutcomeTooLarge
 		}
-		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: body could not be read", slog.String("error", err.Error()))
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: body could not be read", slog.String("error", bound(err.Error())))
 		http.Error(w, "body could not be read", http.StatusBadRequest)
 		return OutcomeMalformed
 	}
-	if err := ch.recv.authenticate(r, body, h.now()); err != nil {
-		if platform.IsMalformed(err) {
-			log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: malformed body", slog.String("error", err.Error()))
-			http.Error(w, "malformed body: "+err.Error(), http.StatusBadRequest)
+	if err := ch.recv.Authenticate(r, body, h.now()); err != nil {
+		if inbound.IsMalformed(err) {
+			log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: malformed body", slog.String("error", bound(err.Error())))
+			http.Error(w, "malformed body: "+bound(err.Error()), http.StatusBadRequest)
 			return OutcomeMalformed
 		}
 		// Warn, not debug: a wrong secret silently disables Meta and Slack
 		// subscriptions over time, so operators must see it.
-		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: not authenticated", slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: not authenticated", slog.String("error", bound(err.Error())), slog.String("remote", bound(r.RemoteAddr)))
 		http.Error(w, "unauthorized: the request's signature or secret token was not accepted", http.StatusUnauthorized)
 		return OutcomeUnauthorized
 	}
-	batch, err := ch.recv.parse(body)
+	if a, ok := ch.recv.(Annotator); ok {
+		if attrs := a.LogAttrs(r); len(attrs) > 0 {
+			log = slog.New(log.Handler().WithAttrs(boundAttrs(attrs)))
+		}
+	}
+	batch, err := ch.recv.Parse(body)
 	if err != nil {
-		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: malformed body", slog.String("error", err.Error()))
-		http.Error(w, "malformed body: "+err.Error(), http.StatusBadRequest)
+		log.LogAttrs(ctx, slog.LevelWarn, "webhook refused: malformed body", slog.String("error", bound(err.Error())))
+		http.Error(w, "malformed body: "+bound(err.Error()), http.StatusBadRequest)
 		return OutcomeMalformed
 	}
 
 	var accepted, duplicates, invalid int
 	for _, m := range batch.Messages {
-		receipt, err := h.rec.Handle(ctx, m)
-		attrs := []slog.Attr{slog.String("message_id", m.MessageID)}
+		attrs := []slog.Attr{slog.String("message_id", bound(m.MessageID))}
 		if m.PlatformEventID != "" {
-			attrs = append(attrs, slog.String("platform_event_id", m.PlatformEventID))
+			attrs = append(attrs, slog.String("platform_event_id", bound(m.PlatformEventID)))
 		}
+		if text, cut := inbound.TruncateText(m.Text, command.MaxTextLength); cut {
+			log.LogAttrs(ctx, slog.LevelWarn, "message text is longer than switchboard records; keeping its beginning with a marker",
+				append(attrs, slog.Int("text_bytes", len(m.Text)), slog.Int("limit_bytes", command.MaxTextLength))...)
+			m.Text, m.TextTruncated = text, true
+		}
+		receipt, err := h.rec.Handle(ctx, m)
 		switch {
 		case err != nil && domain.ErrorCode(err) == domain.CodeInvalid:
 			// The message can never be valid (too long, not UTF-8, no sender field):
@@ -227,11 +232,11 @@ func (h *Handler) serveReceive(w http.ResponseWriter, r *http.Request, ch *chann
 			invalid++
 			h.metrics.messages.WithLabelValues(string(ch.kind), OutcomeInvalid).Inc()
 			log.LogAttrs(ctx, slog.LevelWarn, "message refused by the recorder as invalid; acknowledged so the platform does not retry it",
-				append(attrs, slog.String("error", err.Error()))...)
+				append(attrs, slog.String("error", bound(err.Error())))...)
 		case err != nil:
 			h.metrics.messages.WithLabelValues(string(ch.kind), OutcomeError).Inc()
 			log.LogAttrs(ctx, slog.LevelError, "message not recorded; answering 500 so the platform retries",
-				append(attrs, slog.String("error", err.Error()))...)
+				append(attrs, slog.String("error", bound(err.Error())))...)
 			http.Error(w, "the message could not be recorded; retry later", http.StatusInternalServerError)
 			return OutcomeError
 		case receipt.Duplicate:
@@ -249,7 +254,7 @@ func (h *Handler) serveReceive(w http.ResponseWriter, r *http.Request, ch *chann
 	if len(batch.Ignored) > 0 {
 		log.LogAttrs(ctx, slog.LevelDebug, "acknowledged without a customer message", slog.Any("ignored", batch.Ignored))
 	}
-	ch.recv.acknowledge(w, batch)
+	ch.recv.Acknowledge(w, batch)
 	switch {
 	case accepted > 0:
 		return OutcomeAccepted
@@ -266,27 +271,27 @@ func (h *Handler) handshake(w http.ResponseWriter, r *http.Request) {
 	ch, ok := h.channels[id]
 	if !ok {
 		h.metrics.requests.WithLabelValues("unknown", OutcomeUnknownChannel).Inc()
-		http.Error(w, fmt.Sprintf("unknown channel %q: no channel with this id is configured", id), http.StatusNotFound)
+		unknownChannel(w, id)
 		return
 	}
 	kind := string(ch.kind)
 	log := h.log.With(slog.String("channel_id", ch.id), slog.String("kind", kind))
-	hs, ok := ch.recv.(handshaker)
+	hs, ok := ch.recv.(Handshaker)
 	if !ok {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "channel "+id+" receives webhooks by POST only; GET is Meta's verification handshake", http.StatusMethodNotAllowed)
+		http.Error(w, "channel "+ch.id+" receives webhooks by POST only; GET is Meta's verification handshake", http.StatusMethodNotAllowed)
 		return
 	}
-	challenge, err := hs.handshake(r.URL.Query())
+	challenge, err := hs.Handshake(r.URL.Query())
 	switch {
-	case errors.Is(err, meta.ErrWrongToken), errors.Is(err, meta.ErrNoVerifyToken):
-		h.metrics.requests.WithLabelValues(kind, OutcomeForbidden).Inc()
-		log.LogAttrs(r.Context(), slog.LevelWarn, "verification handshake refused", slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
-		http.Error(w, "forbidden: hub.verify_token is not this channel's verify token", http.StatusForbidden)
+	case inbound.IsMalformed(err):
+		h.metrics.requests.WithLabelValues(kind, OutcomeMalformed).Inc()
+		http.Error(w, "not a verification request: "+bound(err.Error()), http.StatusBadRequest)
 		return
 	case err != nil:
-		h.metrics.requests.WithLabelValues(kind, OutcomeMalformed).Inc()
-		http.Error(w, "not a verification request: "+err.Error(), http.StatusBadRequest)
+		h.metrics.requests.WithLabelValues(kind, OutcomeForbidden).Inc()
+		log.LogAttrs(r.Context(), slog.LevelWarn, "verification handshake refused", slog.String("error", bound(err.Error())), slog.String("remote", bound(r.RemoteAddr)))
+		http.Error(w, "forbidden: hub.verify_token is not this channel's verify token", http.StatusForbidden)
 		return
 	}
 	h.metrics.requests.WithLabelValues(kind, OutcomeVerified).Inc()
@@ -295,4 +300,22 @@ func (h *Handler) handshake(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, challenge)
+}
+
+func unknownChannel(w http.ResponseWriter, id string) {
+	http.Error(w, fmt.Sprintf("unknown channel %q: no channel with this id is configured", bound(id)), http.StatusNotFound)
+}
+
+// bound cuts a value a request brought before it is logged or echoed.
+func bound(s string) string { return inbound.Excerpt(s, maxLoggedBytes) }
+
+func boundAttrs(attrs []slog.Attr) []slog.Attr {
+	out := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		if a.Value.Kind() == slog.KindString {
+			a.Value = slog.StringValue(bound(a.Value.String()))
+		}
+		out[i] = a
+	}
+	return out
 }

@@ -179,7 +179,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 			},
 			PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 	}
-	hooks, err := webhooks.New(cfg, s.record, webhooks.Options{Logger: opts.Logger, Now: opts.Now, HTTPClient: opts.HTTPClient, Registerer: s.registry})
+	hooks, err := webhooks.New(cfg, s.record, webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
 	if err != nil {
 		return nil, err
 	}

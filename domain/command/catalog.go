@@ -3,8 +3,6 @@
 package command
 
 import (
-	"context"
-
 	"switchboard/domain"
 )
 
@@ -21,12 +19,9 @@ type Directories interface {
 	Directory(workspaceID string) (domain.ContactDirectory, error)
 }
 
-// ProfileLookup asks a platform's profile API for what its webhook does not carry
-// (Instagram usernames, Slack names and email, Messenger names). It returns the sender
-// completed; fields it cannot learn stay as they were.
-type ProfileLookup interface {
-	CompleteSender(ctx context.Context, ch domain.ChannelSettings, s domain.Sender) (domain.Sender, error)
-}
+// ProfileLookup is the domain's port to the platforms' profile APIs, named here for
+// the handlers that take it.
+type ProfileLookup = domain.ProfileLookup
 
 // Receipt answers a recorded message.
 type Receipt struct {

@@ -47,7 +47,7 @@ func (h *RecordMessage) Handle(ctx context.Context, msg domain.InboundMessage) (
 	ev, err := domain.NewEvent(h.newID(), domain.EventMessageReceived, domain.MessageReceived{
 		WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, ChannelKind: ch.Kind,
 		MessageID: msg.MessageID, SentAt: msg.SentAt.UTC(), Sender: msg.Sender, Text: msg.Text,
-		Source: msg.Source, PlatformEventID: msg.PlatformEventID,
+		Source: msg.Source, PlatformEventID: msg.PlatformEventID, TextTruncated: msg.TextTruncated,
 	}, h.now(), correlationID)
 	if err != nil {
 		return Receipt{}, err

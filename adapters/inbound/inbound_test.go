@@ -1,9 +1,12 @@
-package platform
+package inbound
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestID(t *testing.T) {
@@ -76,5 +79,60 @@ func TestPlaceholders(t *testing.T) {
 	}
 	if got := CleanText("ok\xffok"); got != "ok\uFFFDok" {
 		t.Errorf("CleanText = %q", got)
+	}
+}
+
+func TestTruncateText(t *testing.T) {
+	const limit = 100
+	for _, tc := range []struct {
+		name, text string
+		cut        bool
+	}{
+		{"empty", "", false},
+		{"at the limit", strings.Repeat("a", limit), false},
+		{"one byte over", strings.Repeat("a", limit+1), true},
+		{"three-byte characters", strings.Repeat("漢", 40), true},
+		{"four-byte characters", strings.Repeat("😀", 30), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, cut := TruncateText(tc.text, limit)
+			if cut != tc.cut {
+				t.Fatalf("cut = %v, want %v", cut, tc.cut)
+			}
+			if !cut {
+				if got != tc.text {
+					t.Errorf("changed a text that fits: %q", got)
+				}
+				return
+			}
+			marker := fmt.Sprintf("\n[truncated by switchboard: the message had %d bytes]", len(tc.text))
+			if len(got) > limit || !utf8.ValidString(got) || !strings.HasSuffix(got, marker) {
+				t.Errorf("got %q (%d bytes), want at most %d valid bytes ending in the marker", got, len(got), limit)
+			}
+			if kept := strings.TrimSuffix(got, marker); !strings.HasPrefix(tc.text, kept) || len(kept) < limit-len(marker)-3 {
+				t.Errorf("kept %q, not the text's beginning", kept)
+			}
+		})
+	}
+	// A limit smaller than the marker still bounds the text.
+	if got, cut := TruncateText(strings.Repeat("é", 50), 10); !cut || len(got) > 10 || !utf8.ValidString(got) {
+		t.Errorf("tiny limit: %q", got)
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc…"},
+		{"ééé", 3, "é…"}, // never half a character
+		{"abc", 0, "…"},
+	} {
+		if got := Excerpt(tc.in, tc.n); got != tc.want {
+			t.Errorf("Excerpt(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
 	}
 }

@@ -1,11 +1,18 @@
-// Package platform is the vocabulary shared by the per-platform webhook packages
-// (twilio, meta, telegram, slack) and the webhooks dispatcher that hosts them: what a
-// parsed request yields, how media without text is shown, the JSON shapes platforms
-// disagree on, and the small cache the profile lookups keep.
+// Package inbound is the vocabulary of the platform adapters (adapters/twilio, meta,
+// telegram, slack) for what comes in from a platform: what one verified and parsed
+// webhook request yields (Batch of domain.InboundMessage), the error that says a body
+// is not what the platform sends (Malformed), the JSON shapes platforms disagree on
+// (ID, Timestamp), how media without text is shown, the bound on a recorded text
+// (TruncateText), and the small cache the profile lookups keep.
 //
-// It imports nothing but the domain, so every platform package may use it without
-// creating an import cycle with adapters/webhooks.
-package platform
+// It lives beside the platform packages rather than inside adapters/webhooks on
+// purpose: it imports nothing but the domain, and neither adapters/webhooks (which
+// hosts the platforms' receivers over HTTP and imports every platform package) nor
+// any platform package is imported by it, so no adapter imports a package of another
+// adapter that imports it back. What a receiver must do is stated by the interface
+// adapters/webhooks declares (webhooks.Receiver); the platform packages satisfy it
+// with these types without importing webhooks.
+package inbound
 
 import (
 	"bytes"
@@ -209,9 +216,38 @@ func CleanText(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-func truncate(s string, n int) string {
+func truncate(s string, n int) string { return Excerpt(s, n) }
+
+// Excerpt returns s cut to at most n bytes on a character boundary, with "…" added when
+// something was cut: for quoting request values in errors and logs, where a client
+// could otherwise write megabytes.
+func Excerpt(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	cut := max(n, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// TruncateText returns text unchanged when it fits in limit bytes. Otherwise it returns
+// its beginning, cut on a character boundary, followed by a marker that says it was
+// cut and how long it was, the whole at most limit bytes; and true. Webhook receivers
+// keep a text over the command path's bound (domain/command.MaxTextLength) this way:
+// the platform has been or will be told "received", so refusing it would lose it.
+func TruncateText(text string, limit int) (string, bool) {
+	if len(text) <= limit {
+		return text, false
+	}
+	marker := fmt.Sprintf("\n[truncated by switchboard: the message had %d bytes]", len(text))
+	keep := limit - len(marker)
+	if keep < 0 {
+		return Excerpt(text, limit-len("…")), true
+	}
+	for keep > 0 && !utf8.RuneStart(text[keep]) {
+		keep--
+	}
+	return text[:keep] + marker, true
 }

@@ -146,7 +146,9 @@ type checkInput struct {
 // and fills rep: SPEC rule 8 (exactly once: one log entry, one inbox message, one
 // contact per person) and rule 10 (nothing acknowledged lost).
 func check(ctx context.Context, rep *Report, in checkInput) error {
-	violate := func(format string, args ...any) { rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...)) }
+	violate := func(format string, args ...any) {
+		rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...))
+	}
 
 	for _, a := range in.attempts {
 		rep.Requests++

@@ -21,10 +21,10 @@ type Report struct {
 	Kills, EmulatorRestarts                   int
 	Faults, HubSpotRequests                   map[string]int
 
-	Contacts, InboxMessages, Unlinked, DeadLettered int
-	Lost, DuplicateLogEntries, DuplicatePublications  int
-	DuplicateContacts                                 int
-	ProjectionTables, ProjectionDiffs                 int
+	Contacts, InboxMessages, Unlinked, DeadLettered  int
+	Lost, DuplicateLogEntries, DuplicatePublications int
+	DuplicateContacts                                int
+	ProjectionTables, ProjectionDiffs                int
 
 	// Violations are the broken invariants, one sentence each.
 	Violations []string

@@ -380,7 +380,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := emu.stop(); err != nil {
 		return rep, err
 	}
-	rep.Faults = copyCounts(emu.faults)
+	rep.Faults, rep.HubSpotRequests = copyCounts(emu.faults), copyCounts(emu.requests)
 	rep.Elapsed = time.Since(began)
 	if !rep.Failed() && cfg.Dir == "" && !cfg.KeepDir {
 		os.RemoveAll(dir)

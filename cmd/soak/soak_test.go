@@ -65,8 +65,8 @@ func TestSoakShort(t *testing.T) {
 	if rep.Kills != 3 || rep.EmulatorRestarts != 1 {
 		t.Errorf("seed %d: %d kills and %d emulator restarts, want 3 and 1", rep.Seed, rep.Kills, rep.EmulatorRestarts)
 	}
-	if rep.Acknowledged == 0 {
-		t.Errorf("seed %d: nothing was acknowledged", rep.Seed)
+	if rep.Acknowledged == 0 || sumCounts(rep.Faults) == 0 {
+		t.Errorf("seed %d: %d messages acknowledged, faults %v: the run exercised nothing", rep.Seed, rep.Acknowledged, rep.Faults)
 	}
 	if rep.Failed() {
 		t.Fatalf("invariants broken, %s\n%s", rep.Summary(), strings.Join(rep.Violations, "\n"))
@@ -98,10 +98,13 @@ func TestTwentyNewSendersMakeTwentyContacts(t *testing.T) {
 	rep := runSoak(t, Config{
 		Seed: testSeed(t, 20), Span: time.Second, Concurrency: 2 * senders * perChannel, Plan: plan,
 		Faults: map[string]float64{"apply-502": 0.25, "apply-reset": 0.25}, FaultOps: []string{"create"},
-		SearchLag: 2 * time.Second, SettleTimeout: 45 * time.Second,
+		SearchLag: 2 * time.Second, SettleTimeout: 45 * time.Second, SettleWithFaults: true,
 	})
 	if rep.Acknowledged != senders*perChannel*2 {
 		t.Errorf("seed %d: %d of %d messages acknowledged", rep.Seed, rep.Acknowledged, senders*perChannel*2)
+	}
+	if rep.Faults["apply-502"]+rep.Faults["apply-reset"] == 0 {
+		t.Errorf("seed %d: no create was applied and then failed; the test proves nothing (faults %v)", rep.Seed, rep.Faults)
 	}
 	if rep.Contacts != senders {
 		t.Errorf("seed %d: %d contacts for %d senders, want exactly %d (faults %v)", rep.Seed, rep.Contacts, senders, senders, rep.Faults)

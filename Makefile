@@ -58,7 +58,7 @@ SOAK_FLAGS ?=
 soak:
 	$(GO) run ./cmd/soak $(if $(SEED),-seed $(SEED)) -duration $(DURATION) $(SOAK_FLAGS)
 
-## soak-short: the bounded soak and the 20-new-senders test (about 30 s)
+## soak-short: the bounded soak and the 20-new-senders test, with -race (about 40 s)
 soak-short:
 	SWITCHBOARD_SOAK_SHORT=1 $(GO) test -race -count=1 -v -run 'TestSoakShort|TestTwentyNewSenders' ./cmd/soak/
 

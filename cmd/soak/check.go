@@ -268,6 +268,19 @@ func check(ctx context.Context, rep *Report, in checkInput) error {
 		}
 	}
 
+	// A race or a panic in a child is a failure even when the data came out right.
+	for _, name := range []string{"service.log", "emulator.log"} {
+		raw, err := os.ReadFile(filepath.Join(in.dir, name))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
+		for _, mark := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: "} {
+			if n := strings.Count(string(raw), mark); n > 0 {
+				violate("process failure: %s holds %q %d times", name, mark, n)
+			}
+		}
+	}
+
 	return checkProjections(ctx, rep, in, violate)
 }
 

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
@@ -352,6 +353,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, faultErr
 	}
 	attempts, acked, refused := tr.snapshot()
+	if err := writeAttempts(filepath.Join(dir, "requests.jsonl"), attempts); err != nil {
+		return rep, err
+	}
 	progress("traffic done in %s: %d requests, %d of %d acknowledged", time.Since(start).Round(time.Millisecond), len(attempts), len(acked), len(plan))
 
 	if !cfg.SettleWithFaults {
@@ -404,4 +408,21 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	case <-time.After(time.Until(t)):
 		return true
 	}
+}
+
+// writeAttempts keeps every request the traffic made and its answer, one JSON object a
+// line, beside the store and the logs, for reading a failed run after the fact.
+func writeAttempts(path string, attempts []attempt) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("record requests: %w", err)
+	}
+	enc := json.NewEncoder(f)
+	for _, a := range attempts {
+		if err := enc.Encode(a); err != nil {
+			f.Close()
+			return fmt.Errorf("record requests: %w", err)
+		}
+	}
+	return f.Close()
 }

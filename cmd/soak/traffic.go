@@ -51,15 +51,14 @@ func (m *plannedMessage) key() string { return m.Channel + "/" + m.MessageID }
 
 // attempt is one HTTP request the harness made and what came back.
 type attempt struct {
-	Key      string
-	Start    time.Time
-	Elapsed  time.Duration
-	Status   int // 0: no answer (connection refused, reset, timeout)
-	Err      string
-	Body     string
-	Redeliv  bool // a deliberate duplicate, not a retry of an unanswered request
-	Attempt  int
-	ViaCount int
+	Key     string
+	Start   time.Time
+	Elapsed time.Duration
+	Status  int // 0: no answer (connection refused, reset, timeout)
+	Err     string
+	Body    string
+	Redeliv bool // a deliberate duplicate, not a retry of an unanswered request
+	Attempt int
 }
 
 // traffic sends a plan and records every attempt.

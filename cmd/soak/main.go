@@ -27,6 +27,7 @@ func main() {
 	race := fs.Bool("race", false, "build the service with the race detector")
 	settle := fs.Duration("settle", 3*time.Minute, "how long to wait after the traffic for every acknowledged message to land")
 	keep := fs.Bool("keep", false, "keep the run's directory even when it passes")
+	settleFaults := fs.Bool("settle-with-faults", false, "keep HubSpot's faults on while waiting for the acknowledged messages to land (default: a healthy HubSpot bounds the wait)")
 	_ = fs.Parse(os.Args[1:])
 
 	kills := 0
@@ -41,7 +42,7 @@ func main() {
 		Seed: *seed, Messages: max(1, int(duration.Seconds()**rate)), Span: *duration, Concurrency: *conc,
 		Kills: kills, EmulatorRestarts: restarts, FaultRate: *faultRate, ApplyShare: *applyShare, StallShare: *stallShare,
 		SearchLag: *lag, DuplicateShare: *dups, RedeliverShare: *redeliver, SettleTimeout: *settle, Race: *race,
-		KeepDir: *keep, Progress: os.Stderr,
+		KeepDir: *keep, SettleWithFaults: *settleFaults, Progress: os.Stderr,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

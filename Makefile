@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 FUZZTIME ?= 60s
 
-.PHONY: run test build fuzz bench lint clean
+.PHONY: run test build fuzz bench lint clean soak soak-short
 
 # The demo compiles SQLite's C source at -O1 without debug information: on an empty Go
 # build cache that brings `make run` to serving in about 35 s instead of 52 s, and the
@@ -47,6 +47,21 @@ fuzz:
 ## bench: the benchmarks recorded in docs/performance.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./eventstore/sqlite/ ./domain/ ./domain/command/
+
+# `make soak` runs the real binary against the emulator under kill -9, emulator restarts
+# and HubSpot faults, then checks SPEC rules 8 and 10 (docs/reliability.md). A failing
+# run prints its seed; rerun it with SEED=. SOAK_FLAGS passes more (go run ./cmd/soak -h).
+SEED ?=
+DURATION ?= 2m
+SOAK_FLAGS ?=
+
+## soak: the long fault-injection run (DURATION, default 2m; SEED to replay a run)
+soak:
+	$(GO) run ./cmd/soak $(if $(SEED),-seed $(SEED)) -duration $(DURATION) $(SOAK_FLAGS)
+
+## soak-short: the bounded soak and the 20-new-senders test, with -race (about 40 s)
+soak-short:
+	SWITCHBOARD_SOAK_SHORT=1 $(GO) test -race -count=1 -v -run 'TestSoakShort|TestTwentyNewSenders' ./cmd/soak/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

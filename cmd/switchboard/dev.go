@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,21 +38,111 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dev hubspot", "dev hubspot [--listen 127.0.0.1:8090] [--search-lag 2s] [--region US]", stderr)
+	fs := newFlags("dev hubspot", "dev hubspot [--listen 127.0.0.1:8090] [--search-lag 2s] [--region US] [--state FILE]\n"+
+		"                       [--ten-second-limit N] [--search-per-second N] [--fault KIND=RATE]... [--fault-ops OP,...] [--stall-for D] [--seed N]", stderr)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the emulated HubSpot on")
 	lag := fs.Duration("search-lag", 2*time.Second, "how long new and changed contacts stay invisible to search")
 	region := fs.String("region", "US", "the portal's default region for phone numbers typed without a country code")
+	tenSecond := fs.Int("ten-second-limit", 110, "requests a token may make in any rolling 10 seconds, search excluded (HubSpot's OAuth app limit)")
+	searchPerSecond := fs.Int("search-per-second", 5, "search requests a token may make in any rolling second")
+	seed := fs.Int64("seed", 0, "seed of the fault draws and generated message ids (same seed, same requests in the same order: same faults)")
+	state := fs.String("state", "", "file the emulator loads its data from at start (when it exists) and saves it to when it stops, so a restart keeps contacts, inbox messages and idempotency")
+	stallFor := fs.Duration("stall-for", 0, "how long the stall and apply-stall faults hold a request (default 10s, the HubSpot client's timeout)")
+	faultOps := fs.String("fault-ops", "", "comma-separated operations the faults apply to (default all): "+strings.Join(emulatorOps, ", "))
+	faults := emulator.Faults{Rates: map[string]float64{}}
+	fs.Func("fault", "KIND=RATE: fail this share (0..1) of requests with KIND, one of "+strings.Join(emulator.FaultKinds, ", ")+
+		" (repeatable; the apply- kinds apply the write, then lose the answer)", func(v string) error {
+		kind, rate, ok := strings.Cut(v, "=")
+		r, err := strconv.ParseFloat(rate, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("want KIND=RATE, for example apply-502=0.05, got %q", v)
+		}
+		faults.Rates[kind] += r
+		return nil
+	})
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	emu := emulator.New(emulator.Options{SearchLag: *lag, Region: *region})
+	faults.StallFor = *stallFor
+	if *faultOps != "" {
+		for _, op := range strings.Split(*faultOps, ",") {
+			op = strings.TrimSpace(op)
+			if !slices.Contains(emulatorOps, op) {
+				return fmt.Errorf("%w: --fault-ops: operation %q is unknown; use %s", errUsage, op, strings.Join(emulatorOps, ", "))
+			}
+			faults.Operations = append(faults.Operations, op)
+		}
+	}
+	if err := faults.Validate(); err != nil {
+		return fmt.Errorf("%w: --fault: %v", errUsage, err)
+	}
+	if *tenSecond <= 0 || *searchPerSecond <= 0 {
+		return fmt.Errorf("%w: --ten-second-limit and --search-per-second must be positive, got %d and %d", errUsage, *tenSecond, *searchPerSecond)
+	}
+	emu := emulator.New(emulator.Options{SearchLag: *lag, Region: *region, TenSecondLimit: *tenSecond, SearchPerSecond: *searchPerSecond, Seed: *seed})
 	defer emu.Close()
+	emu.SetFaults(faults)
+	loaded := ""
+	if *state != "" {
+		found, err := emu.LoadFile(*state)
+		if err != nil {
+			return fmt.Errorf("dev hubspot: %w", err)
+		}
+		if found {
+			loaded = fmt.Sprintf("; loaded %d contacts and %d inbox messages from %s", len(emu.Contacts()), len(emu.Published()), *state)
+		}
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("dev hubspot: listen %s: %w", *listen, err)
 	}
-	fmt.Fprintf(stdout, "emulated HubSpot on http://%s (search lag %s, region %s); its state: /_emulator/contacts, /_emulator/inbox\n", ln.Addr(), *lag, *region)
-	return serveUntil(ctx, ln, inspectable(emu))
+	fmt.Fprintf(stdout, "emulated HubSpot on http://%s (search lag %s, region %s, %d requests/10 s, %d searches/s%s%s); its state: /_emulator/contacts, /_emulator/inbox, /_emulator/stats\n",
+		ln.Addr(), *lag, *region, *tenSecond, *searchPerSecond, describeFaults(faults), loaded)
+	srv := &http.Server{Handler: inspectable(emu), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("dev hubspot: serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Stalled requests are released first so the shutdown does not wait them out; the
+	// state is saved once the handlers in flight have finished, so that every write a
+	// client was told about is in the file.
+	emu.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if *state != "" {
+		if err := emu.SaveFile(*state); err != nil {
+			return fmt.Errorf("dev hubspot: %w", err)
+		}
+	}
+	return nil
+}
+
+// emulatorOps are the operation names --fault-ops accepts.
+var emulatorOps = []string{emulator.OpCreate, emulator.OpRead, emulator.OpList, emulator.OpUpdate, emulator.OpArchive,
+	emulator.OpBatchRead, emulator.OpBatchUpsert, emulator.OpSearch, emulator.OpMerge, emulator.OpProperties,
+	emulator.OpPublish, emulator.OpGetMessage}
+
+func describeFaults(f emulator.Faults) string {
+	var parts []string
+	for _, k := range emulator.FaultKinds {
+		if r := f.Rates[k]; r > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.3g", k, r))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	out := "; faults: " + strings.Join(parts, ", ")
+	if len(f.Operations) > 0 {
+		out += " on " + strings.Join(f.Operations, ", ")
+	}
+	return out
 }
 
 // serveUntil serves h on ln until ctx ends.
@@ -212,6 +304,7 @@ func inspectable(emu *emulator.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_emulator/contacts", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Contacts()) })
 	mux.HandleFunc("GET /_emulator/inbox", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Published()) })
+	mux.HandleFunc("GET /_emulator/stats", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Stats()) })
 	mux.Handle("/", emu)
 	return mux
 }

@@ -25,7 +25,15 @@
 //
 // Every request goes through, in order: routing (unknown path: 404 JSON), the bearer
 // token (401 INVALID_AUTHENTICATION), fault injection (SetFaults), the per-token rate
-// limits (429), then the handler. A request refused at any step changes nothing.
+// limits (429), then the handler. A request refused at any step changes nothing, with
+// one deliberate exception: the "apply-" faults (apply-502, apply-reset, apply-stall)
+// run the handler and commit its write, then lose the answer — a 502, a TCP reset, or a
+// stall past the client's timeout — as real networks do.
+//
+// Save and Load (SaveFile, LoadFile) keep the data across a restart of the emulator:
+// contacts with their search-index history, properties, inbox messages and their
+// idempotency keys, threads. `switchboard dev hubspot --state FILE` loads FILE at start
+// and saves it when it stops.
 //
 // Where HubSpot documents nothing (see /work/shared/reference/hubspot.md §10), the
 // emulator decides as follows; each is an inference, not observed HubSpot behaviour:

@@ -1,7 +1,10 @@
 package emulator
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -94,6 +97,8 @@ type Stats struct {
 	Unauthorized int
 	RateLimited  int
 	Faulted      int
+	// FaultsByKind counts the injected faults by kind (keys are FaultKinds).
+	FaultsByKind map[string]int
 }
 
 type statsState struct {
@@ -102,11 +107,19 @@ type statsState struct {
 	unauthorized    int
 	rateLimited     int
 	faulted         int
+	faultsByKind    map[string]int
 	maxSearchSecond int
 	maxTenSeconds   int
 }
 
-func (st *statsState) reset() { *st = statsState{requests: map[string]int{}} }
+func (st *statsState) reset() {
+	*st = statsState{requests: map[string]int{}, faultsByKind: map[string]int{}}
+}
+
+func (st *statsState) fault(kind string) {
+	st.faulted++
+	st.faultsByKind[kind]++
+}
 
 func (st *statsState) count(rt route) {
 	st.requests[rt.op]++
@@ -123,12 +136,17 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.requests {
 		req[k] = v
 	}
+	byKind := make(map[string]int, len(s.stats.faultsByKind))
+	for k, v := range s.stats.faultsByKind {
+		byKind[k] = v
+	}
 	return Stats{
 		Requests:     req,
 		CRMCalls:     s.stats.crm,
 		Unauthorized: s.stats.unauthorized,
 		RateLimited:  s.stats.rateLimited,
 		Faulted:      s.stats.faulted,
+		FaultsByKind: byKind,
 	}
 }
 
@@ -160,33 +178,97 @@ func (s *Server) ResetStats() {
 	}
 }
 
-// Fault kinds for Faults.Kinds.
+// Fault kinds for Faults.Kinds and Faults.Rates. The first five fail before the handler
+// runs, so the request changes nothing; the "apply-" kinds run the handler first, so the
+// write is committed (a contact created, a message published) and only its answer is
+// lost, which is what a real network does to a client and what a client must survive.
 const (
 	Fault429   = "429"
 	Fault502   = "502"
 	Fault503   = "503"
 	FaultStall = "stall"
+	// FaultReset drops the connection with a TCP reset before the handler runs.
+	FaultReset = "reset"
+	// FaultApply502 applies the request, then answers 502 (an edge that lost the answer).
+	FaultApply502 = "apply-502"
+	// FaultApplyReset applies the request, then resets the connection without answering.
+	FaultApplyReset = "apply-reset"
+	// FaultApplyStall applies the request, then holds it for StallFor before answering
+	// 504 or dropping the connection: past a client's timeout, the client gives up on
+	// a write that happened.
+	FaultApplyStall = "apply-stall"
 )
 
-// Faults make a share of requests fail the way HubSpot fails under load. A faulted
-// request never reaches its handler: it creates, changes and publishes nothing.
+// FaultKinds lists every fault kind, in the order Rates are drawn.
+var FaultKinds = []string{Fault429, Fault502, Fault503, FaultStall, FaultReset, FaultApply502, FaultApplyReset, FaultApplyStall}
+
+func knownFault(kind string) bool {
+	for _, k := range FaultKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// appliesFirst reports whether kind lets the handler run before failing.
+func appliesFirst(kind string) bool {
+	return kind == FaultApply502 || kind == FaultApplyReset || kind == FaultApplyStall
+}
+
+// Faults make a share of requests fail the way HubSpot and the network between fail
+// under load. A request failed by a kind without the "apply-" prefix never reaches its
+// handler: it creates, changes and publishes nothing. An "apply-" kind's request does.
 type Faults struct {
-	// Rate is the share of requests (0..1) that fail.
+	// Rate is the share of requests (0..1) that fail with a kind drawn uniformly from Kinds.
 	Rate float64
 	// Kinds are drawn from uniformly: "429" (HubSpot's TEN_SECONDLY_ROLLING body, or the
-	// SECONDLY body on search), "502", "503" (gateway HTML pages), "stall". Default:
-	// 429, 502, 503.
+	// SECONDLY body on search), "502", "503" (gateway HTML pages), "stall", or any other
+	// of FaultKinds. Default: 429, 502, 503.
 	Kinds []string
-	// StallFor is how long a "stall" holds the request before answering 504 or dropping
-	// the connection (drawn half and half; default 10 s). Close ends stalls early.
+	// Rates gives kinds their own per-request probability, drawn before Rate: with
+	// {"429": 0.1, "apply-502": 0.05} a tenth of requests get 429 and a twentieth are
+	// applied and answered 502. The probabilities must sum to at most 1.
+	Rates map[string]float64
+	// StallFor is how long a "stall" or "apply-stall" holds the request before answering
+	// 504 or dropping the connection (drawn half and half; default 10 s, the HubSpot
+	// client's default timeout). Close ends stalls early.
 	StallFor time.Duration
 	// Operations limits faults to these operations (Op constants); empty means all.
 	Operations []string
 }
 
+// Validate says what is wrong with f: an unknown kind, a probability outside 0..1, or
+// probabilities that sum above 1.
+func (f Faults) Validate() error {
+	if f.Rate < 0 || f.Rate > 1 {
+		return fmt.Errorf("%w: fault rate %g is outside 0..1", ErrInvalid, f.Rate)
+	}
+	for _, k := range f.Kinds {
+		if !knownFault(k) {
+			return fmt.Errorf("%w: fault kind %q is unknown; use one of %s", ErrInvalid, k, strings.Join(FaultKinds, ", "))
+		}
+	}
+	sum := 0.0
+	for k, r := range f.Rates {
+		if !knownFault(k) {
+			return fmt.Errorf("%w: fault kind %q is unknown; use one of %s", ErrInvalid, k, strings.Join(FaultKinds, ", "))
+		}
+		if r < 0 || r > 1 {
+			return fmt.Errorf("%w: fault %s rate %g is outside 0..1", ErrInvalid, k, r)
+		}
+		sum += r
+	}
+	if sum > 1+1e-9 {
+		return fmt.Errorf("%w: fault rates sum to %g, more than 1", ErrInvalid, sum)
+	}
+	return nil
+}
+
 // SetFaults replaces the fault configuration; Faults{} turns faults off. The sequence
 // of choices is drawn from a generator seeded with Options.Seed, so a run with the same
-// requests in the same order fails the same requests.
+// requests in the same order fails the same requests. Unknown kinds are never drawn
+// (check with Faults.Validate).
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -196,13 +278,18 @@ func (s *Server) SetFaults(f Faults) {
 	if f.StallFor <= 0 {
 		f.StallFor = 10 * time.Second
 	}
+	rates := map[string]float64{}
+	for k, r := range f.Rates {
+		rates[k] = r
+	}
+	f.Rates = rates
 	s.faults = f
 }
 
 // drawFault decides whether this request fails and how ("" for no fault).
 func (s *Server) drawFault(op string) string {
 	f := s.faults
-	if f.Rate <= 0 {
+	if f.Rate <= 0 && len(f.Rates) == 0 {
 		return ""
 	}
 	if len(f.Operations) > 0 {
@@ -214,10 +301,46 @@ func (s *Server) drawFault(op string) string {
 			return ""
 		}
 	}
-	if s.faultRng.Float64() >= f.Rate {
+	if len(f.Rates) > 0 {
+		u, cum := s.faultRng.Float64(), 0.0
+		for _, k := range FaultKinds {
+			cum += f.Rates[k]
+			if u < cum {
+				return k
+			}
+		}
+	}
+	if f.Rate <= 0 || s.faultRng.Float64() >= f.Rate {
 		return ""
 	}
-	return f.Kinds[s.faultRng.Intn(len(f.Kinds))]
+	k := f.Kinds[s.faultRng.Intn(len(f.Kinds))]
+	if !knownFault(k) {
+		return ""
+	}
+	return k
+}
+
+// discardWriter takes a handler's answer that an "apply-" fault will not deliver.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// reset closes the client's connection with a TCP RST (SO_LINGER 0), the way a proxy or
+// a crashed peer drops it, so the client reads "connection reset by peer", not an EOF
+// after a clean close. Without a hijackable connection it answers 502.
+func reset(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			_ = conn.Close()
+			return
+		}
+	}
+	writeGatewayPage(w, http.StatusBadGateway)
 }
 
 // stall holds the request, then answers 504 or drops the connection without answer.

@@ -195,7 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fault := s.drawFault(rt.op)
 	if fault == Fault429 {
-		s.stats.faulted++
+		s.stats.fault(fault)
 		s.mu.Unlock()
 		if rt.search {
 			writeSecondlyLimit(w)
@@ -219,10 +219,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fault != "" {
-		s.stats.faulted++
+		s.stats.fault(fault)
 	}
 	stallFor := s.faults.StallFor
-	dropOnStall := fault == FaultStall && s.faultRng.Intn(2) == 0
+	dropOnStall := (fault == FaultStall || fault == FaultApplyStall) && s.faultRng.Intn(2) == 0
 	s.mu.Unlock()
 
 	if !rt.search {
@@ -238,8 +238,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case FaultStall:
 		s.stall(w, r, stallFor, dropOnStall)
 		return
+	case FaultReset:
+		reset(w)
+		return
 	}
-	rt.handler(w, r, params)
+	if !appliesFirst(fault) {
+		rt.handler(w, r, params)
+		return
+	}
+	rt.handler(&discardWriter{h: http.Header{}}, r, params)
+	switch fault {
+	case FaultApply502:
+		writeGatewayPage(w, http.StatusBadGateway)
+	case FaultApplyReset:
+		reset(w)
+	case FaultApplyStall:
+		s.stall(w, r, stallFor, dropOnStall)
+	}
 }
 
 func bearer(r *http.Request) string {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runDevHubSpot serves `dev hubspot` with args in-process until the returned stop is
+// called; stop waits for it to finish (and save its state).
+func runDevHubSpot(t *testing.T, args ...string) (base string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out, errOut bytes.Buffer
+	go func() { done <- cmdDevHubSpot(ctx, append([]string{"--listen", addr}, args...), &out, &errOut) }()
+	base = "http://" + addr
+	waitFor(t, "dev hubspot to listen", 10*time.Second, func() bool {
+		res, err := http.Get(base + "/_emulator/contacts")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil
+	})
+	return base, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("dev hubspot: %v (stderr %s)", err, errOut.String())
+		}
+	}
+}
+
+func TestDevHubSpotStateSurvivesRestart(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "hubspot.json")
+	base, stop := runDevHubSpot(t, "--state", state, "--search-lag", "0s", "--fault", "apply-502=1", "--fault-ops", "create")
+	req, _ := http.NewRequest("POST", base+"/crm/v3/objects/contacts", strings.NewReader(`{"properties":{"email":"ana@example.com"}}`))
+	req.Header.Set("Authorization", "Bearer t")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadGateway {
+		t.Fatalf("create with --fault apply-502=1 answered %d", res.StatusCode)
+	}
+	stop()
+
+	base, stop = runDevHubSpot(t, "--state", state)
+	defer stop()
+	res, err = http.Get(base + "/_emulator/contacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var contacts []struct{ Properties map[string]string }
+	if err := json.NewDecoder(res.Body).Decode(&contacts); err != nil {
+		t.Fatal(err)
+	}
+	if len(contacts) != 1 || contacts[0].Properties["email"] != "ana@example.com" {
+		t.Fatalf("after restart the emulator holds %+v, want the contact the 502'd create made", contacts)
+	}
+}
+
+func TestDevHubSpotRefusesBadFaults(t *testing.T) {
+	for _, args := range [][]string{
+		{"--fault", "apply-418=0.1"},
+		{"--fault", "429"},
+		{"--fault", "429=0.7", "--fault", "502=0.7"},
+		{"--fault-ops", "create,frobnicate"},
+		{"--ten-second-limit", "0"},
+	} {
+		var out, errOut bytes.Buffer
+		err := cmdDevHubSpot(context.Background(), append([]string{"--listen", "127.0.0.1:0"}, args...), &out, &errOut)
+		if err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

@@ -109,6 +109,8 @@ type InboxPublisher interface {
 	Publish(ctx context.Context, m InboxMessage) (PublishedMessage, error)
 }
 
-// ErrPermanent marks a HubSpot failure that no retry can fix (400, 401, 403, 404 on
-// publication): the work goes to the dead-letter list instead.
+// ErrPermanent marks a failure of HubSpot or a platform's API that no retry can fix
+// (400, 401, 403, a 404 on publication): the work goes to the dead-letter list instead.
+// Every other error of a port is transient and is retried. An *ExternalError carrying
+// Permanent matches it, with the HTTP status of the refusal.
 var ErrPermanent = errors.New("permanent failure")

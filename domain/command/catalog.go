@@ -1,12 +1,12 @@
-// Package command holds switchboard's command handlers: each turns one command into
-// events through the domain rules and the ports, and none sees SQL or HTTP.
+// Package command is switchboard's application layer: each command or query is a plain
+// value with one handler in a file of its own; NewApp builds every handler once and
+// wraps it with the logging and metrics decorators; the routes say which events of the
+// log each handler reacts to and in which partition. Handlers turn a command into
+// events through the domain's decisions (domain.DecideResolution) and its ports; none
+// sees SQL or HTTP, and every stream goes through a Repository.
 package command
 
-import (
-	"context"
-
-	"switchboard/domain"
-)
+import "switchboard/domain"
 
 // Catalog answers what the configuration says about channels and workspaces.
 type Catalog interface {
@@ -21,12 +21,8 @@ type Directories interface {
 	Directory(workspaceID string) (domain.ContactDirectory, error)
 }
 
-// ProfileLookup asks a platform's profile API for what its webhook does not carry
-// (Instagram usernames, Slack names and email, Messenger names). It returns the sender
-// completed; fields it cannot learn stay as they were.
-type ProfileLookup interface {
-	CompleteSender(ctx context.Context, ch domain.ChannelSettings, s domain.Sender) (domain.Sender, error)
-}
+// ProfileLookup is kept until the adapters move to domain.ProfileLookup.
+type ProfileLookup = domain.ProfileLookup
 
 // Receipt answers a recorded message.
 type Receipt struct {

@@ -47,3 +47,45 @@ func ErrorCode(err error) string {
 	}
 	return CodeInternal
 }
+
+// ExternalError is a failure of a system outside switchboard (HubSpot, a platform's
+// API) in the domain's terms: whether a retry can fix it, and the HTTP status of the
+// refusal, which a dead letter records. errors.Is(err, ErrPermanent) is true when it is
+// permanent. Adapters produce it (errors.As finds it on their own error types), so the
+// command layer decides without knowing any adapter.
+type ExternalError struct {
+	// System is what answered: "hubspot", "slack", "graph".
+	System string
+	// Op is the operation that failed, where the adapter names it.
+	Op string
+	// Status is the HTTP status of the answer, 0 when there was none (a timeout).
+	Status int
+	// Permanent is true when no retry can fix it (a revoked token, a missing scope).
+	Permanent bool
+	Err       error
+}
+
+func (e *ExternalError) Error() string {
+	msg := e.System
+	if e.Op != "" {
+		msg += " " + e.Op
+	}
+	if e.Err != nil {
+		return msg + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("%s answered %d", msg, e.Status)
+}
+
+func (e *ExternalError) Unwrap() error { return e.Err }
+
+func (e *ExternalError) Is(target error) bool { return target == ErrPermanent && e.Permanent }
+
+// StatusOf returns the HTTP status an external system answered err with, 0 when err
+// carries none.
+func StatusOf(err error) int {
+	var e *ExternalError
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}

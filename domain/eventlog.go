@@ -84,8 +84,20 @@ type AppendResult struct {
 // assigned so that a reader following ReadAll never skips an event that commits later
 // with a lower position.
 type EventStore interface {
+	// Append adds events to stream atomically, all or none, if the stream is at the
+	// expected version (AnyVersion: whatever it is). Errors:
+	//   - one matching ErrWrongExpectedVersion (a *WrongExpectedVersionError naming
+	//     the stream and its actual version) when another writer moved the stream
+	//     first: nothing was appended, and the caller decides — read again and decide
+	//     again, or let the other writer's answer stand;
+	//   - ctx's error when ctx ended before the append committed;
+	//   - any other error (the database failed): the append may not have happened and
+	//     is safe to repeat with the same event ids, since re-appending stored ids at
+	//     their place is a no-op (AlreadyStored).
+	// Appending no events is allowed and appends nothing.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
-	// ReadStream returns the stream's events with version > afterVersion, oldest first.
+	// ReadStream returns the stream's events with version > afterVersion, oldest first;
+	// a stream that does not exist is no events and no error.
 	ReadStream(ctx context.Context, stream string, afterVersion int64) ([]RecordedEvent, error)
 	// ReadAll returns up to limit events with position > afterPosition, in position order.
 	ReadAll(ctx context.Context, afterPosition int64, limit int) ([]RecordedEvent, error)

@@ -41,7 +41,12 @@ type PhoneQuery struct {
 	NationalNumbers []string
 }
 
-// ContactDirectory is one workspace's HubSpot CRM, as resolution needs it.
+// ContactDirectory is one workspace's HubSpot CRM, as resolution needs it. Every
+// method's errors fall in two classes, which the resolver acts on: an error matching
+// ErrPermanent (a revoked token, a missing scope, a property that does not exist; an
+// *ExternalError gives the HTTP status) makes the message a dead letter; any other
+// error is transient (rate limits past the client's own retries, 5xx, timeouts, ctx
+// ending) and the message is retried. The methods below name their other errors.
 type ContactDirectory interface {
 	FindByPhone(ctx context.Context, q PhoneQuery) (LookupResult, error)
 	// FindByProperty finds contacts whose property holds one of values: the spellings
@@ -50,7 +55,9 @@ type ContactDirectory interface {
 	FindByProperty(ctx context.Context, property string, values ...string) (LookupResult, error)
 	// CreateContact creates a contact. When HubSpot answers that the contact exists (409
 	// on a unique value) it returns that contact's id with ErrContactExists wrapped in a
-	// *ContactExistsError.
+	// *ContactExistsError. A transient error here may hide a contact HubSpot did
+	// create (the answer was lost): the caller must look the contact up again before
+	// creating again, never just repeat the create.
 	CreateContact(ctx context.Context, properties map[string]string) (Contact, error)
 	// GetContact reads one contact by id with the given properties; ErrContactNotFound
 	// when it is deleted or unknown.
@@ -104,11 +111,18 @@ type PublishedMessage struct {
 	ConversationID string `json:"conversation_thread_id"`
 }
 
-// InboxPublisher publishes into one workspace's HubSpot inboxes.
+// InboxPublisher publishes into one workspace's HubSpot inboxes. Publish is
+// idempotent on m.IdempotencyID: publishing again what HubSpot already holds answers
+// the message it holds, so a retry after a lost answer makes no second inbox message.
+// An error matching ErrPermanent (401, 403, a channel or account that does not exist,
+// a message HubSpot refuses as invalid; an *ExternalError gives the status) makes the
+// publication a dead letter; any other error is transient and is retried.
 type InboxPublisher interface {
 	Publish(ctx context.Context, m InboxMessage) (PublishedMessage, error)
 }
 
-// ErrPermanent marks a HubSpot failure that no retry can fix (400, 401, 403, 404 on
-// publication): the work goes to the dead-letter list instead.
+// ErrPermanent marks a failure of HubSpot or a platform's API that no retry can fix
+// (400, 401, 403, a 404 on publication): the work goes to the dead-letter list instead.
+// Every other error of a port is transient and is retried. An *ExternalError carrying
+// Permanent matches it, with the HTTP status of the refusal.
 var ErrPermanent = errors.New("permanent failure")

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"switchboard/domain"
+	"switchboard/domain/command"
 	"switchboard/projections"
 )
 
@@ -32,16 +33,7 @@ type Timeline struct {
 
 func (s *Server) auditMessage(w http.ResponseWriter, r *http.Request) {
 	ch, msg := r.PathValue("channel"), r.PathValue("message_id")
-	evs, err := s.d.Store.ReadStream(r.Context(), domain.MessageStream(ch, msg), 0)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if len(evs) == 0 {
-		s.fail(w, r, domain.NotFound("no message %q recorded on channel %q", msg, ch))
-		return
-	}
-	st, err := domain.FoldMessage(evs)
+	st, err := s.d.Messages.Handle(r.Context(), command.GetMessage{ChannelID: ch, MessageID: msg})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -225,7 +217,7 @@ func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, domain.NotFound("no dead letter with id %q (it may have been retried already)", id))
 		return
 	}
-	stage, err := s.d.Retrier.Handle(r.Context(), domain.MessageStream(d.ChannelID, d.MessageID), "api")
+	stage, err := s.d.Retrier.Handle(r.Context(), command.RetryDeadLetter{Stream: domain.MessageStream(d.ChannelID, d.MessageID), RequestedBy: "api"})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -30,13 +30,19 @@ type Recorder interface {
 
 // Retrier asks for a dead letter to be retried (command.RetryDeadLetter).
 type Retrier interface {
-	Handle(ctx context.Context, stream, requestedBy string) (string, error)
+	Handle(ctx context.Context, cmd command.RetryDeadLetter) (string, error)
+}
+
+// Messages reads one message's state from its own stream (command.GetMessage).
+type Messages interface {
+	Handle(ctx context.Context, q command.GetMessage) (domain.MessageState, error)
 }
 
 // Deps are the server's collaborators. Webhooks may be nil.
 type Deps struct {
 	Recorder   Recorder
 	Retrier    Retrier
+	Messages   Messages
 	Store      domain.EventStore
 	Reader     *projections.Reader
 	Catalog    command.Catalog
@@ -65,8 +71,8 @@ type Server struct {
 
 // New builds the handler; it refuses missing dependencies.
 func New(d Deps) (*Server, error) {
-	if d.Recorder == nil || d.Retrier == nil || d.Store == nil || d.Reader == nil || d.Catalog == nil || d.Positions == nil {
-		return nil, errors.New("httpapi: recorder, retrier, store, reader, catalog and positions are required")
+	if d.Recorder == nil || d.Retrier == nil || d.Messages == nil || d.Store == nil || d.Reader == nil || d.Catalog == nil || d.Positions == nil {
+		return nil, errors.New("httpapi: recorder, retrier, messages, store, reader, catalog and positions are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)

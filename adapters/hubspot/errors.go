@@ -181,5 +181,14 @@ func existingID(message string) string {
 	return ""
 }
 
-// HTTPStatus is the status HubSpot answered, for dead letters and logs.
-func (e *APIError) HTTPStatus() int { return e.Status }
+// As maps HubSpot's answer onto the domain's terms: errors.As(err, &ext) with ext a
+// *domain.ExternalError finds the status and whether a retry can fix it, which is what
+// the command layer decides on (dead letters record the status).
+func (e *APIError) As(target any) bool {
+	t, ok := target.(**domain.ExternalError)
+	if !ok {
+		return false
+	}
+	*t = &domain.ExternalError{System: "hubspot", Status: e.Status, Permanent: e.permanent, Err: e}
+	return true
+}

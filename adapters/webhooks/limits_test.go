@@ -109,12 +109,12 @@ func TestSlackLongMessageIsKeptTruncated(t *testing.T) {
 	t.Cleanup(func() { _ = store.Close() })
 	var n atomic.Int64
 	newID := func() string { return fmt.Sprintf("id-%d", n.Add(1)) }
-	rec, err := command.NewRecordMessage(store, cfg.Catalog(), newID, func() time.Time { return fixedNow })
+	record, err := command.NewRecordMessageHandler(store, cfg.Catalog(), newID, func() time.Time { return fixedNow })
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	h, err := webhooks.New(cfg, rec, webhooks.Options{Now: func() time.Time { return fixedNow },
+	h, err := webhooks.New(cfg, command.Inbound{Record: record}, webhooks.Options{Now: func() time.Time { return fixedNow },
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -515,7 +515,7 @@ func TestOneSendersMessagesShareAResolutionPartition(t *testing.T) {
 	partition := map[string]string{}
 	for _, m := range msgs {
 		s.post(map[string]any{"channel_id": m.channel, "message_id": m.id, "sender": m.sender, "text": "hi"}, http.StatusAccepted)
-		partition[m.id] = s.svc.senderPartition(s.messageEvents(m.channel, m.id)[0])
+		partition[m.id] = s.svc.app.Routes.Resolve.Partition(s.messageEvents(m.channel, m.id)[0])
 	}
 	for _, c := range []struct {
 		a, b string

@@ -48,7 +48,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 			ids = append(ids, d.ID)
 		}
 	}
-	retry, err := command.NewRetryDeadLetter(st, newID, time.Now)
+	retry, err := command.NewRetryDeadLetterHandler(st, newID, time.Now)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 		if !ok {
 			return domain.NotFound("no dead letter with id %q (list them with `switchboard dead-letters`)", id)
 		}
-		stage, err := retry.Handle(ctx, domain.MessageStream(d.ChannelID, d.MessageID), "cli")
+		stage, err := retry.Handle(ctx, command.RetryDeadLetter{Stream: domain.MessageStream(d.ChannelID, d.MessageID), RequestedBy: "cli"})
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"switchboard/adapters/config"
 	"switchboard/adapters/httpapi"
 	"switchboard/adapters/hubspot"
+	"switchboard/adapters/prom"
 	"switchboard/adapters/webhooks"
 	"switchboard/domain"
 	"switchboard/domain/command"
@@ -26,12 +27,6 @@ import (
 	"switchboard/eventstore/notify"
 	"switchboard/eventstore/sqlite"
 	"switchboard/projections"
-)
-
-// Reactor names key their checkpoints: renaming one replays the whole log through it.
-const (
-	reactorResolver  = "resolver"
-	reactorPublisher = "publisher"
 )
 
 // service is switchboard wired together: the only place that knows every adapter.
@@ -44,10 +39,7 @@ type service struct {
 	bus       *gochannel.GoChannel
 	catalog   *config.Catalog
 	hubspot   hubspotClients
-	record    *command.RecordMessage
-	resolve   *command.ResolveMessage
-	publish   *command.PublishMessage
-	retry     *command.RetryDeadLetter
+	app       *command.App
 	runner    *projections.Runner
 	reader    *projections.Reader
 	reactors  []*follow.Reactor
@@ -145,17 +137,13 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		s.hubspot[w.ID] = c
 	}
 
-	if s.record, err = command.NewRecordMessage(s.store, s.catalog, opts.NewID, opts.Now); err != nil {
+	appMetrics, err := prom.NewHandlerMetrics(s.registry)
+	if err != nil {
 		return nil, err
 	}
-	if s.resolve, err = command.NewResolveMessage(command.ResolveDeps{Store: s.store, Catalog: s.catalog, Directories: s.hubspot,
-		Profiles: webhooks.NewProfiles(cfg, opts.HTTPClient), NewID: opts.NewID, Now: opts.Now, Logger: opts.Logger}); err != nil {
-		return nil, err
-	}
-	if s.publish, err = command.NewPublishMessage(s.store, s.catalog, s.hubspot, opts.NewID, opts.Now, opts.Logger); err != nil {
-		return nil, err
-	}
-	if s.retry, err = command.NewRetryDeadLetter(s.store, opts.NewID, opts.Now); err != nil {
+	if s.app, err = command.NewApp(command.AppDeps{Store: s.store, Catalog: s.catalog, Directories: s.hubspot, Inboxes: s.hubspot,
+		Profiles: webhooks.NewProfiles(cfg, opts.HTTPClient), NewID: opts.NewID, Now: opts.Now,
+		Logger: opts.Logger, Metrics: appMetrics}); err != nil {
 		return nil, err
 	}
 	if s.runner, err = projections.NewRunner(s.sqlite.DB(), s.store, opts.Logger); err != nil {
@@ -167,23 +155,19 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		return nil, err
 	}
 	metrics := follow.NewMetrics(s.registry)
+	resolve, publish := s.app.Routes.Resolve, s.app.Routes.Publish
 	s.reactors = []*follow.Reactor{
-		{Name: reactorResolver, Store: s.store, Checkpoints: checkpoints, Accept: acceptResolution, Partition: s.senderPartition,
-			Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error {
-				return s.resolve.Handle(ctx, e.StreamID)
-			},
-			PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
-		{Name: reactorPublisher, Store: s.store, Checkpoints: checkpoints, Accept: acceptPublication, Partition: s.threadPartition,
-			Handle: func(ctx context.Context, e domain.RecordedEvent, attempt int) error {
-				return s.publish.Handle(ctx, e.StreamID, attempt)
-			},
-			PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
+		{Name: resolve.Name(), Store: s.store, Checkpoints: checkpoints, Accept: resolve.Accept, Partition: resolve.Partition,
+			Handle: resolve.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
+		{Name: publish.Name(), Store: s.store, Checkpoints: checkpoints, Accept: publish.Accept, Partition: publish.Partition,
+			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 	}
-	hooks, err := webhooks.New(cfg, s.record, webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
+	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
 	if err != nil {
 		return nil, err
 	}
-	s.http, err = httpapi.New(httpapi.Deps{Recorder: s.record, Retrier: s.retry, Store: s.store, Reader: s.reader, Catalog: s.catalog,
+	s.http, err = httpapi.New(httpapi.Deps{Recorder: s.app.Inbound(), Retrier: s.app.Commands.RetryDeadLetter,
+		Messages: s.app.Queries.Message, Store: s.store, Reader: s.reader, Catalog: s.catalog,
 		Workspaces: func(id string) bool { _, ok := cfg.Workspace(id); return ok },
 		Positions:  s.positions, AdminToken: cfg.AdminToken, Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
 		ReadyLag: s.readyLag, Logger: opts.Logger})
@@ -192,69 +176,6 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	}
 	ok = true
 	return s, nil
-}
-
-// acceptResolution selects what the resolver reacts to: new messages and operators'
-// retries of a dead-lettered resolution.
-func acceptResolution(e domain.RecordedEvent) bool {
-	return e.Type == domain.EventMessageReceived || (e.Type == domain.EventRetryRequested && stageOf(e) == domain.StageResolution)
-}
-
-// acceptPublication selects resolutions (each is published once) and operators'
-// retries of a dead-lettered publication.
-func acceptPublication(e domain.RecordedEvent) bool {
-	switch e.Type {
-	case domain.EventContactMatched, domain.EventContactCreated, domain.EventConversationUnlinked:
-		return true
-	case domain.EventRetryRequested:
-		return stageOf(e) == domain.StagePublication
-	}
-	return false
-}
-
-func stageOf(e domain.RecordedEvent) string {
-	var p domain.RetryRequested
-	if domain.Decode(e, &p) != nil {
-		return ""
-	}
-	return p.Stage
-}
-
-// senderPartition resolves one sender's messages in arrival order, so their outcomes —
-// and so their inbox messages — keep that order; different senders run side by side.
-// A sender is its normalized identifier on the channel, the same one its thread is
-// keyed by: "+1 415 555 2671" and "(415) 555-2671" are one person in one thread and
-// must not overtake each other.
-func (s *service) senderPartition(e domain.RecordedEvent) string {
-	if e.Type != domain.EventMessageReceived {
-		return e.StreamID
-	}
-	var p domain.MessageReceived
-	if domain.Decode(e, &p) != nil {
-		return e.StreamID
-	}
-	if ch, ok := s.catalog.Channel(p.ChannelID); ok {
-		if id, unlinked := domain.Identify(ch, s.catalog.BlockList(ch.WorkspaceID), p.Sender); unlinked == nil {
-			return p.ChannelID + "|" + id.Identifier
-		}
-	}
-	snd := p.Sender
-	return p.ChannelID + "|" + snd.Phone + "|" + snd.UserID + "|" + snd.Username + "|" + snd.BSUID
-}
-
-// threadPartition publishes one thread's messages in log order — the order their
-// resolutions were recorded, which is arrival order per sender — while threads go side
-// by side, so a thread stuck on HubSpot retries holds only itself.
-func (s *service) threadPartition(e domain.RecordedEvent) string {
-	evs, err := s.store.ReadStream(context.Background(), e.StreamID, 0)
-	if err != nil || len(evs) == 0 {
-		return e.StreamID
-	}
-	st, err := domain.FoldMessage(evs)
-	if err != nil {
-		return e.StreamID
-	}
-	return domain.ThreadID(st.Received.ChannelID, st)
 }
 
 func (s *service) positions() map[string]int64 {

@@ -57,18 +57,18 @@ type instantDirs struct{ d *instantDirectory }
 
 func (i instantDirs) Directory(string) (domain.ContactDirectory, error) { return i.d, nil }
 
-func benchHandlers(b *testing.B) (*command.RecordMessage, *command.ResolveMessage, *instantDirectory) {
+func benchHandlers(b *testing.B) (*command.RecordMessageHandler, *command.ResolveMessageHandler, *instantDirectory) {
 	st, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
 	dir := &instantDirectory{contacts: map[string]domain.Contact{}}
-	rec, err := command.NewRecordMessage(st, catalog{}, newID, time.Now)
+	rec, err := command.NewRecordMessageHandler(st, catalog{}, newID, time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	res, err := command.NewResolveMessage(command.ResolveDeps{Store: st, Catalog: catalog{}, Directories: instantDirs{dir}, NewID: newID, Now: time.Now})
+	res, err := command.NewResolveMessageHandler(command.ResolveDeps{Store: st, Catalog: catalog{}, Directories: instantDirs{dir}, NewID: newID, Now: time.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,12 +76,12 @@ func benchHandlers(b *testing.B) (*command.RecordMessage, *command.ResolveMessag
 }
 
 // runCommand records one SMS and resolves it: the whole command path of one message.
-func runCommand(b *testing.B, rec *command.RecordMessage, res *command.ResolveMessage, id, phone string) {
-	if _, err := rec.Handle(context.Background(), domain.InboundMessage{ChannelID: "sms", MessageID: id,
-		Sender: domain.Sender{Phone: phone}, Text: "benchmark message of a typical length, about sixty bytes", Source: "api"}); err != nil {
+func runCommand(b *testing.B, rec *command.RecordMessageHandler, res *command.ResolveMessageHandler, id, phone string) {
+	if _, err := rec.Handle(context.Background(), command.RecordMessage{Message: domain.InboundMessage{ChannelID: "sms", MessageID: id,
+		Sender: domain.Sender{Phone: phone}, Text: "benchmark message of a typical length, about sixty bytes", Source: "api"}}); err != nil {
 		b.Fatal(err)
 	}
-	if err := res.Handle(context.Background(), domain.MessageStream("sms", id)); err != nil {
+	if err := res.Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", id)}); err != nil {
 		b.Fatal(err)
 	}
 }

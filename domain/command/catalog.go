@@ -1,10 +1,12 @@
-// Package command holds switchboard's command handlers: each turns one command into
-// events through the domain rules and the ports, and none sees SQL or HTTP.
+// Package command is switchboard's application layer: each command or query is a plain
+// value with one handler in a file of its own; NewApp builds every handler once and
+// wraps it with the logging and metrics decorators; the routes say which events of the
+// log each handler reacts to and in which partition. Handlers turn a command into
+// events through the domain's decisions (domain.DecideResolution) and its ports; none
+// sees SQL or HTTP, and every stream goes through a Repository.
 package command
 
-import (
-	"switchboard/domain"
-)
+import "switchboard/domain"
 
 // Catalog answers what the configuration says about channels and workspaces.
 type Catalog interface {
@@ -19,8 +21,7 @@ type Directories interface {
 	Directory(workspaceID string) (domain.ContactDirectory, error)
 }
 
-// ProfileLookup is the domain's port to the platforms' profile APIs, named here for
-// the handlers that take it.
+// ProfileLookup is kept until the adapters move to domain.ProfileLookup.
 type ProfileLookup = domain.ProfileLookup
 
 // Receipt answers a recorded message.

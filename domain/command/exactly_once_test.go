@@ -85,14 +85,14 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // resolver is one "process": its own handler, with its own in-process key locks, on
 // the fixture's clock that sleeping advances.
-func (f *fixture) resolver(t *testing.T) *command.ResolveMessage {
+func (f *fixture) resolver(t *testing.T) *command.ResolveMessageHandler {
 	t.Helper()
 	return f.resolverOn(t, f.clock.Now, f.clock.Sleep)
 }
 
-func (f *fixture) resolverOn(t *testing.T, now func() time.Time, sleep func(context.Context, time.Duration) error) *command.ResolveMessage {
+func (f *fixture) resolverOn(t *testing.T, now func() time.Time, sleep func(context.Context, time.Duration) error) *command.ResolveMessageHandler {
 	t.Helper()
-	r, err := command.NewResolveMessage(command.ResolveDeps{Store: f.store, Catalog: catalog{}, Directories: f.dir,
+	r, err := command.NewResolveMessageHandler(command.ResolveDeps{Store: f.store, Catalog: catalog{}, Directories: f.dir,
 		NewID: newID, Now: now, Sleep: sleep})
 	if err != nil {
 		t.Fatal(err)
@@ -102,11 +102,11 @@ func (f *fixture) resolverOn(t *testing.T, now func() time.Time, sleep func(cont
 
 func (f *fixture) record(t *testing.T, channel, id string, s domain.Sender) string {
 	t.Helper()
-	rec, err := command.NewRecordMessage(f.store, catalog{}, newID, f.clock.Now)
+	rec, err := command.NewRecordMessageHandler(f.store, catalog{}, newID, f.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := rec.Handle(context.Background(), domain.InboundMessage{ChannelID: channel, MessageID: id, Sender: s, Text: "hi", Source: "api"})
+	r, err := rec.Handle(context.Background(), command.RecordMessage{Message: domain.InboundMessage{ChannelID: channel, MessageID: id, Sender: s, Text: "hi", Source: "api"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,15 +145,15 @@ func TestResolversInSeveralProcessesCreateOneContact(t *testing.T) {
 		streams = append(streams, domain.MessageStream(ch, fmt.Sprint(i)))
 	}
 	// Real time: waiters sleeping on a shared fake clock would expire the holder's lease.
-	real := func() *command.ResolveMessage { return f.resolverOn(t, time.Now, nil) }
-	procs := []*command.ResolveMessage{real(), real(), real()}
+	real := func() *command.ResolveMessageHandler { return f.resolverOn(t, time.Now, nil) }
+	procs := []*command.ResolveMessageHandler{real(), real(), real()}
 	var wg sync.WaitGroup
 	for i, s := range streams {
 		for dup := range 2 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := procs[(i+dup)%len(procs)].Handle(context.Background(), s); err != nil {
+				if err := procs[(i+dup)%len(procs)].Handle(context.Background(), command.ResolveMessage{Stream: s}); err != nil {
 					t.Errorf("resolve %s: %v", s, err)
 				}
 			}()
@@ -195,7 +195,7 @@ func TestCrashedClaimIsTakenOverAfterItsLease(t *testing.T) {
 	}
 	f.record(t, "sms", "m1", domain.Sender{Phone: "+16285550111"})
 	start := f.clock.Now()
-	if err := f.resolver(t).Handle(context.Background(), domain.MessageStream("sms", "m1")); err != nil {
+	if err := f.resolver(t).Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", "m1")}); err != nil {
 		t.Fatal(err)
 	}
 	if waited := f.clock.Now().Sub(start); waited < domain.ClaimLease {
@@ -219,7 +219,7 @@ func TestCrashAfterCreateFindsTheContact(t *testing.T) {
 	}
 	made := f.emu.CreateContact(map[string]string{"phone": "+16285550122"})
 	f.record(t, "sms", "m1", domain.Sender{Phone: "(628) 555-0122"})
-	if err := f.resolver(t).Handle(context.Background(), domain.MessageStream("sms", "m1")); err != nil {
+	if err := f.resolver(t).Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", "m1")}); err != nil {
 		t.Fatal(err)
 	}
 	st := f.state(t, "sms", "m1")
@@ -243,7 +243,7 @@ func TestCrashAfterKeyResolvedRestoresTheCreation(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.emu.ResetStats()
-	if err := f.resolver(t).Handle(context.Background(), domain.MessageStream("tg", "1:1")); err != nil {
+	if err := f.resolver(t).Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("tg", "1:1")}); err != nil {
 		t.Fatal(err)
 	}
 	st := f.state(t, "tg", "1:1")
@@ -260,7 +260,7 @@ func TestCrashAfterKeyResolvedRestoresTheCreation(t *testing.T) {
 func TestPublicationRunTwiceLandsOnce(t *testing.T) {
 	f := newFixture(t, 0)
 	f.record(t, "tg", "5:5", domain.Sender{UserID: "77"})
-	if err := f.resolver(t).Handle(context.Background(), domain.MessageStream("tg", "5:5")); err != nil {
+	if err := f.resolver(t).Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("tg", "5:5")}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -268,7 +268,7 @@ func TestPublicationRunTwiceLandsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := command.NewPublishMessage(f.store, catalog{}, f.dir, newID, f.clock.Now, nil)
+			p, err := command.NewPublishMessageHandler(f.store, catalog{}, f.dir, newID, f.clock.Now, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -276,7 +276,7 @@ func TestPublicationRunTwiceLandsOnce(t *testing.T) {
 			// A lost append race is an error the reactor retries; the retry finds the
 			// message published and does nothing.
 			for attempt := 1; attempt <= 3; attempt++ {
-				if p.Handle(context.Background(), domain.MessageStream("tg", "5:5"), attempt) == nil {
+				if p.Handle(context.Background(), command.PublishMessage{Stream: domain.MessageStream("tg", "5:5"), Attempt: attempt}) == nil {
 					return
 				}
 			}
@@ -326,14 +326,14 @@ func TestWaitingForAClaimDoesNotBlockItsHolder(t *testing.T) {
 	flaky.fails.Store(1)
 	// Real time: a fake clock that sleeping advances would let the waiter run the lease
 	// out in a busy loop before the holder is scheduled at all.
-	r, err := command.NewResolveMessage(command.ResolveDeps{Store: f.store, Catalog: catalog{}, Directories: flakyPortal{flaky},
+	r, err := command.NewResolveMessageHandler(command.ResolveDeps{Store: f.store, Catalog: catalog{}, Directories: flakyPortal{flaky},
 		NewID: newID, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.record(t, "sms", "a", domain.Sender{Phone: "+16285550199"})
 	f.record(t, "wa", "b", domain.Sender{Phone: "16285550199"})
-	if err := r.Handle(context.Background(), domain.MessageStream("sms", "a")); err == nil {
+	if err := r.Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", "a")}); err == nil {
 		t.Fatal("the first create was meant to fail")
 	}
 	start := time.Now()
@@ -341,13 +341,13 @@ func TestWaitingForAClaimDoesNotBlockItsHolder(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := r.Handle(context.Background(), domain.MessageStream("wa", "b")); err != nil {
+		if err := r.Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("wa", "b")}); err != nil {
 			t.Errorf("waiter: %v", err)
 		}
 	}()
 	// The holder's retry, while the waiter waits.
 	time.Sleep(100 * time.Millisecond)
-	if err := r.Handle(context.Background(), domain.MessageStream("sms", "a")); err != nil {
+	if err := r.Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", "a")}); err != nil {
 		t.Fatalf("holder's retry: %v", err)
 	}
 	wg.Wait()

@@ -10,82 +10,84 @@ import (
 	"switchboard/domain"
 )
 
+// PublishMessage asks for the resolved message of Stream to land in its channel's
+// HubSpot inbox. Attempt counts this message's tries so far (1 for the first).
+type PublishMessage struct {
+	Stream  string
+	Attempt int
+}
+
 // Inboxes gives the HubSpot inbox publisher of a workspace.
 type Inboxes interface {
 	Inbox(workspaceID string) (domain.InboxPublisher, error)
 }
 
-// PublishMessage lands a resolved message in its channel's HubSpot inbox, exactly once:
-// the publication carries a deterministic idempotency id, so a retry after a crash or
-// a lost answer never makes a second inbox message.
-type PublishMessage struct {
-	store   domain.EventStore
-	catalog Catalog
-	inboxes Inboxes
-	newID   func() string
-	now     func() time.Time
-	log     *slog.Logger
+// PublishMessageHandler lands a resolved message in its inbox exactly once: the
+// publication carries a deterministic idempotency id, so a retry after a crash or a
+// lost answer never makes a second inbox message.
+type PublishMessageHandler struct {
+	messages *Repository[domain.MessageState]
+	catalog  Catalog
+	inboxes  Inboxes
+	log      *slog.Logger
 }
 
-// NewPublishMessage refuses missing dependencies; logger may be nil.
-func NewPublishMessage(store domain.EventStore, catalog Catalog, inboxes Inboxes, newID func() string, now func() time.Time, logger *slog.Logger) (*PublishMessage, error) {
+// NewPublishMessageHandler refuses missing dependencies; logger may be nil.
+func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes Inboxes, newID func() string, now func() time.Time, logger *slog.Logger) (*PublishMessageHandler, error) {
 	if store == nil || catalog == nil || inboxes == nil || newID == nil || now == nil {
 		return nil, errors.New("new publish message handler: store, catalog, inboxes, id generator and clock are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &PublishMessage{store: store, catalog: catalog, inboxes: inboxes, newID: newID, now: now, log: logger}, nil
+	messages, err := MessageRepository(store, newID, now)
+	if err != nil {
+		return nil, err
+	}
+	return &PublishMessageHandler{messages: messages, catalog: catalog, inboxes: inboxes, log: logger}, nil
 }
 
-// Handle publishes the message of stream if it is resolved and not yet published.
-// attempt counts this message's tries so far (1 for the first). A transient failure is
-// returned for the caller to retry; a failure for good becomes a dead letter.
-func (h *PublishMessage) Handle(ctx context.Context, stream string, attempt int) error {
-	evs, err := h.store.ReadStream(ctx, stream, 0)
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", stream, err)
-	}
-	st, err := domain.FoldMessage(evs)
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", stream, err)
-	}
-	if !st.NeedsPublication() {
-		return nil
-	}
-	var payload any
-	typ := domain.EventMessagePublished
-	ch, ok := h.catalog.Channel(st.Received.ChannelID)
-	if !ok {
-		typ, payload = domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
-			Reason: fmt.Sprintf("channel %q is no longer configured; restore it and retry", st.Received.ChannelID), Attempts: attempt}
-	} else {
-		inbox, err := h.inboxes.Inbox(ch.WorkspaceID)
-		if err != nil {
-			return fmt.Errorf("publish %s: %w", stream, err)
+// Handle publishes the message if it is resolved and not yet published. A transient
+// failure is returned for the caller to retry; a failure for good becomes a dead
+// letter. A lost append race (an operator's retry request, another publisher) is
+// returned too: the retry finds the message published, or publishes again under the
+// same idempotency id, which HubSpot answers without a second inbox message.
+func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) error {
+	_, err := h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
+		if version == 0 {
+			return nil, errors.New("no such message")
 		}
-		m := domain.BuildInboxMessage(ch, st)
-		pub, err := inbox.Publish(ctx, m)
-		switch {
-		case errors.Is(err, domain.ErrPermanent):
-			h.log.Error("publication failed for good", "correlation_id", st.CorrelationID, "channel_id", ch.ID, "error", err)
-			typ, payload = domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
-				Reason: err.Error(), Status: httpStatus(err), Attempts: attempt}
-		case err != nil:
-			return fmt.Errorf("publish %s (attempt %d): %w", stream, attempt, err)
-		default:
-			payload = domain.MessagePublished{HubSpotMessageID: pub.MessageID, ConversationID: pub.ConversationID,
-				IdempotencyID: m.IdempotencyID, ThreadID: m.ThreadID, ContactID: m.ContactID, Attempts: attempt}
+		if !st.NeedsPublication() {
+			return nil, nil
 		}
-	}
-	e, err := domain.NewEvent(h.newID(), typ, payload, h.now(), st.CorrelationID)
+		return h.publish(ctx, st, cmd.Attempt)
+	})
 	if err != nil {
-		return err
-	}
-	if _, err := h.store.Append(ctx, stream, domain.ExpectedVersion(st.Version), e); err != nil {
-		// A lost race (an operator's retry request, another publisher) is retried; the
-		// idempotency id makes the next publication a no-op at HubSpot.
-		return fmt.Errorf("record publication of %s: %w", stream, err)
+		return fmt.Errorf("publish %s (attempt %d): %w", cmd.Stream, cmd.Attempt, err)
 	}
 	return nil
+}
+
+func (h *PublishMessageHandler) publish(ctx context.Context, st domain.MessageState, attempt int) ([]Change, error) {
+	ch, ok := h.catalog.Channel(st.Received.ChannelID)
+	if !ok {
+		return []Change{{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
+			Reason: fmt.Sprintf("channel %q is no longer configured; restore it and retry", st.Received.ChannelID), Attempts: attempt}}}, nil
+	}
+	inbox, err := h.inboxes.Inbox(ch.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	m := domain.BuildInboxMessage(ch, st)
+	pub, err := inbox.Publish(ctx, m)
+	switch {
+	case errors.Is(err, domain.ErrPermanent):
+		h.log.Error("publication failed for good", "correlation_id", st.CorrelationID, "channel_id", ch.ID, "error", err)
+		return []Change{{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
+			Reason: err.Error(), Status: domain.StatusOf(err), Attempts: attempt}}}, nil
+	case err != nil:
+		return nil, err
+	}
+	return []Change{{domain.EventMessagePublished, domain.MessagePublished{HubSpotMessageID: pub.MessageID, ConversationID: pub.ConversationID,
+		IdempotencyID: m.IdempotencyID, ThreadID: m.ThreadID, ContactID: m.ContactID, Attempts: attempt}}}, nil
 }

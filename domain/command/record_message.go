@@ -17,48 +17,57 @@ const (
 	MaxTextLength = 64 * 1024
 )
 
-// RecordMessage durably records an inbound message, once per (channel, platform message
-// id). Everything after it (resolution, publication) reacts to the recorded event, so
-// the platform can be answered as soon as Handle returns.
+// RecordMessage asks for an inbound message to be recorded, once per (channel,
+// platform message id). Everything after it (resolution, publication) reacts to the
+// recorded event, so the platform can be answered as soon as it is handled.
 type RecordMessage struct {
-	store   domain.EventStore
-	catalog Catalog
-	newID   func() string
-	now     func() time.Time
+	Message domain.InboundMessage
 }
 
-// NewRecordMessage refuses nil dependencies: a handler that cannot record must not start.
-func NewRecordMessage(store domain.EventStore, catalog Catalog, newID func() string, now func() time.Time) (*RecordMessage, error) {
+// RecordMessageHandler validates and records inbound messages.
+type RecordMessageHandler struct {
+	messages *Repository[domain.MessageState]
+	catalog  Catalog
+	newID    func() string
+	now      func() time.Time
+}
+
+// NewRecordMessageHandler refuses nil dependencies: a handler that cannot record must
+// not start.
+func NewRecordMessageHandler(store domain.EventStore, catalog Catalog, newID func() string, now func() time.Time) (*RecordMessageHandler, error) {
 	if store == nil || catalog == nil || newID == nil || now == nil {
 		return nil, errors.New("new record message handler: store, catalog, id generator and clock are required")
 	}
-	return &RecordMessage{store: store, catalog: catalog, newID: newID, now: now}, nil
+	messages, err := MessageRepository(store, newID, now)
+	if err != nil {
+		return nil, err
+	}
+	return &RecordMessageHandler{messages: messages, catalog: catalog, newID: newID, now: now}, nil
 }
 
-// Handle validates and records msg. A message already recorded answers with the first
-// recording's correlation id and Duplicate set, and records nothing.
-func (h *RecordMessage) Handle(ctx context.Context, msg domain.InboundMessage) (Receipt, error) {
+// Handle validates and records the message. A message already recorded answers with
+// the first recording's correlation id and Duplicate set, and records nothing.
+func (h *RecordMessageHandler) Handle(ctx context.Context, cmd RecordMessage) (Receipt, error) {
+	msg := cmd.Message
 	ch, err := h.validate(&msg)
 	if err != nil {
 		return Receipt{}, err
 	}
 	stream := domain.MessageStream(msg.ChannelID, msg.MessageID)
 	correlationID := h.newID()
-	ev, err := domain.NewEvent(h.newID(), domain.EventMessageReceived, domain.MessageReceived{
+	// The append expecting no stream is the deduplication: of two deliveries of one
+	// message, one appends and the other reads the first one's correlation id.
+	_, err = h.messages.Create(ctx, stream, correlationID, Change{domain.EventMessageReceived, domain.MessageReceived{
 		WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, ChannelKind: ch.Kind,
 		MessageID: msg.MessageID, SentAt: msg.SentAt.UTC(), Sender: msg.Sender, Text: msg.Text,
 		Source: msg.Source, PlatformEventID: msg.PlatformEventID, TextTruncated: msg.TextTruncated,
-	}, h.now(), correlationID)
-	if err != nil {
-		return Receipt{}, err
-	}
-	_, err = h.store.Append(ctx, stream, domain.NoStream, ev)
+	}})
 	if errors.Is(err, domain.ErrWrongExpectedVersion) {
-		first, rerr := h.store.ReadStream(ctx, stream, 0)
-		if rerr != nil || len(first) == 0 {
+		first, version, rerr := h.messages.Load(ctx, stream)
+		if rerr != nil || version == 0 {
 			return Receipt{}, fmt.Errorf("read recorded message %s: %w", stream, errors.Join(err, rerr))
 		}
-		return Receipt{CorrelationID: first[0].CorrelationID, Duplicate: true}, nil
+		return Receipt{CorrelationID: first.CorrelationID, Duplicate: true}, nil
 	}
 	if err != nil {
 		return Receipt{}, fmt.Errorf("record message %s: %w", stream, err)
@@ -66,7 +75,18 @@ func (h *RecordMessage) Handle(ctx context.Context, msg domain.InboundMessage) (
 	return Receipt{CorrelationID: correlationID}, nil
 }
 
-func (h *RecordMessage) validate(msg *domain.InboundMessage) (domain.ChannelSettings, error) {
+// Inbound is the RecordMessage handler as the inbound adapters (webhook receivers, the
+// command API) call it: with the message they parsed.
+type Inbound struct {
+	Record ResultHandler[RecordMessage, Receipt]
+}
+
+// Handle records m.
+func (i Inbound) Handle(ctx context.Context, m domain.InboundMessage) (Receipt, error) {
+	return i.Record.Handle(ctx, RecordMessage{Message: m})
+}
+
+func (h *RecordMessageHandler) validate(msg *domain.InboundMessage) (domain.ChannelSettings, error) {
 	msg.ChannelID = strings.TrimSpace(msg.ChannelID)
 	msg.MessageID = strings.TrimSpace(msg.MessageID)
 	if msg.ChannelID == "" {

@@ -10,35 +10,43 @@ import (
 	"switchboard/domain"
 )
 
-// ResolveMessage decides which contact a recorded message belongs to (SPEC §3) and
-// records the decision on the message stream. It is idempotent: a message already
-// resolved is left alone, so it may run any number of times, on any node.
+// ResolveMessage asks for the message recorded as Stream (domain.MessageStream) to be
+// resolved to a contact (SPEC §3).
 type ResolveMessage struct {
-	store    domain.EventStore
+	Stream string
+}
+
+// ResolveMessageHandler performs what domain.DecideResolution asks for — read the match
+// key, search HubSpot, claim the key, create the contact — and records the outcome on
+// the message stream. It is idempotent: a message already resolved is left alone, so it
+// may run any number of times, on any node.
+type ResolveMessageHandler struct {
+	messages *Repository[domain.MessageState]
+	keys     *Repository[domain.KeyState]
 	catalog  Catalog
 	dirs     Directories
-	profiles ProfileLookup
-	newID    func() string
+	profiles domain.ProfileLookup
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
 	log      *slog.Logger
 	locks    keyLocks
 }
 
-// ResolveDeps are ResolveMessage's collaborators; Profiles and Logger may be nil.
+// ResolveDeps are the resolver's collaborators; Profiles, Sleep and Logger may be nil.
 type ResolveDeps struct {
 	Store       domain.EventStore
 	Catalog     Catalog
 	Directories Directories
-	Profiles    ProfileLookup
+	Profiles    domain.ProfileLookup
 	NewID       func() string
 	Now         func() time.Time
 	Sleep       func(context.Context, time.Duration) error
 	Logger      *slog.Logger
 }
 
-// NewResolveMessage refuses missing dependencies.
-func NewResolveMessage(d ResolveDeps) (*ResolveMessage, error) {
+// NewResolveMessageHandler refuses missing dependencies. Each handler has its own
+// in-process key locks: two handlers behave as two processes.
+func NewResolveMessageHandler(d ResolveDeps) (*ResolveMessageHandler, error) {
 	if d.Store == nil || d.Catalog == nil || d.Directories == nil || d.NewID == nil || d.Now == nil {
 		return nil, errors.New("new resolve message handler: store, catalog, directories, id generator and clock are required")
 	}
@@ -48,8 +56,16 @@ func NewResolveMessage(d ResolveDeps) (*ResolveMessage, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &ResolveMessage{store: d.Store, catalog: d.Catalog, dirs: d.Directories, profiles: d.Profiles,
-		newID: d.NewID, now: d.Now, sleep: d.Sleep, log: d.Logger}, nil
+	messages, err := MessageRepository(d.Store, d.NewID, d.Now)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := KeyRepository(d.Store, d.NewID, d.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &ResolveMessageHandler{messages: messages, keys: keys, catalog: d.Catalog, dirs: d.Directories, profiles: d.Profiles,
+		now: d.Now, sleep: d.Sleep, log: d.Logger}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -63,186 +79,179 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// outcome is the resolution event of one message.
-type outcome struct {
-	typ     string
-	payload any
-}
-
-// Handle resolves the message recorded as stream (domain.MessageStream). A transient
-// HubSpot failure is returned for the caller to retry; a failure for good is recorded
-// as a dead letter and Handle returns nil.
-func (h *ResolveMessage) Handle(ctx context.Context, stream string) error {
-	evs, err := h.store.ReadStream(ctx, stream, 0)
-	if err != nil {
-		return fmt.Errorf("resolve %s: %w", stream, err)
-	}
-	if len(evs) == 0 {
-		return fmt.Errorf("resolve %s: no such message", stream)
-	}
-	st, err := domain.FoldMessage(evs)
-	if err != nil {
-		return fmt.Errorf("resolve %s: %w", stream, err)
-	}
-	if !st.NeedsResolution() {
-		return nil
-	}
-	log := h.log.With("correlation_id", st.CorrelationID, "channel_id", st.Received.ChannelID, "message_id", st.Received.MessageID)
-	var out []outcome
-	ch, ok := h.catalog.Channel(st.Received.ChannelID)
-	if !ok {
-		out = append(out, outcome{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StageResolution,
-			Reason: fmt.Sprintf("channel %q is no longer configured; restore it and retry", st.Received.ChannelID), Attempts: 1}})
-		return h.record(ctx, stream, st, out)
-	}
-	sender := st.Received.Sender
-	if h.profiles != nil && ch.Identifier == domain.IdentifyByUsername && sender.Username == "" {
-		// Resolving by a wrong identifier is worse than waiting: a failed profile
-		// lookup is retried, never skipped.
-		if sender, err = h.profiles.CompleteSender(ctx, ch, sender); err != nil {
-			err = fmt.Errorf("complete sender from the %s profile API: %w", ch.Kind, err)
-			if !errors.Is(err, domain.ErrPermanent) {
-				return fmt.Errorf("resolve %s: %w", stream, err)
-			}
-			log.Error("resolution failed for good", "error", err)
-			out = append(out, outcome{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StageResolution, Reason: err.Error(), Attempts: 1}})
-			return h.record(ctx, stream, st, out)
+// Handle resolves the message. A transient failure (HubSpot, a profile API) is
+// returned for the caller to retry; a failure for good is recorded as a dead letter
+// and Handle returns nil.
+func (h *ResolveMessageHandler) Handle(ctx context.Context, cmd ResolveMessage) error {
+	_, err := h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
+		if version == 0 {
+			return nil, errors.New("no such message")
 		}
-	}
-	id, unlinked := domain.Identify(ch, h.catalog.BlockList(ch.WorkspaceID), sender)
-	if st.Identified == nil && (id.Raw != "" || id.Identifier != "") {
-		out = append(out, outcome{domain.EventSenderIdentified, domain.SenderIdentified{
-			ChannelID: ch.ID, Settings: ch, Source: id.Source, Raw: id.Raw, Identifier: id.Identifier,
-			Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched(),
-		}})
-	}
-	if unlinked != nil {
-		out = append(out, outcome{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: unlinked.Reason, Detail: unlinked.Detail}})
-		log.Info("conversation unlinked", "reason", unlinked.Reason)
-		return h.record(ctx, stream, st, out)
-	}
-	res, err := h.resolveKey(ctx, ch, id, sender, st.CorrelationID)
-	if err != nil {
-		if !errors.Is(err, domain.ErrPermanent) {
-			return fmt.Errorf("resolve %s: %w", stream, err)
+		if !st.NeedsResolution() {
+			return nil, nil
 		}
-		log.Error("resolution failed for good", "error", err)
-		res = outcome{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StageResolution, Reason: err.Error(), Status: httpStatus(err), Attempts: 1}}
-	}
-	out = append(out, res)
-	return h.record(ctx, stream, st, out)
-}
-
-func (h *ResolveMessage) record(ctx context.Context, stream string, st domain.MessageState, out []outcome) error {
-	evs := make([]domain.EventData, 0, len(out))
-	for _, o := range out {
-		e, err := domain.NewEvent(h.newID(), o.typ, o.payload, h.now(), st.CorrelationID)
-		if err != nil {
-			return err
-		}
-		evs = append(evs, e)
-	}
-	_, err := h.store.Append(ctx, stream, domain.ExpectedVersion(st.Version), evs...)
+		return h.resolve(ctx, st)
+	})
 	if errors.Is(err, domain.ErrWrongExpectedVersion) {
 		// Another resolver recorded this message's outcome first; its answer stands.
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("record resolution of %s: %w", stream, err)
+		return fmt.Errorf("resolve %s: %w", cmd.Stream, err)
 	}
 	return nil
 }
 
-// resolveKey serializes on the match key's stream: the key is claimed with an
-// expected-version append before a contact is created, so concurrent first messages
-// from one sender — in this process or another — create one contact; the losers read
-// the winner's outcome.
-func (h *ResolveMessage) resolveKey(ctx context.Context, ch domain.ChannelSettings, id domain.Identification, sender domain.Sender, corr string) (outcome, error) {
-	key := id.Key
+// resolve decides the events of one unresolved message: its identification, once,
+// and its outcome.
+func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageState) ([]Change, error) {
+	log := h.log.With("correlation_id", st.CorrelationID, "channel_id", st.Received.ChannelID, "message_id", st.Received.MessageID)
+	ch, ok := h.catalog.Channel(st.Received.ChannelID)
+	if !ok {
+		return []Change{deadLetter(fmt.Sprintf("channel %q is no longer configured; restore it and retry", st.Received.ChannelID), 0)}, nil
+	}
+	sender := st.Received.Sender
+	if h.profiles != nil && ch.Identifier == domain.IdentifyByUsername && sender.Username == "" {
+		// Resolving by a wrong identifier is worse than waiting: a failed profile
+		// lookup is retried, never skipped.
+		var err error
+		if sender, err = h.profiles.CompleteSender(ctx, ch, sender); err != nil {
+			err = fmt.Errorf("complete sender from the %s profile API: %w", ch.Kind, err)
+			if !errors.Is(err, domain.ErrPermanent) {
+				return nil, err
+			}
+			log.Error("resolution failed for good", "error", err)
+			return []Change{deadLetter(err.Error(), 0)}, nil
+		}
+	}
+	id, unlinked := domain.Identify(ch, h.catalog.BlockList(ch.WorkspaceID), sender)
+	var out []Change
+	if st.Identified == nil && (id.Raw != "" || id.Identifier != "") {
+		out = append(out, Change{domain.EventSenderIdentified, domain.SenderIdentified{
+			ChannelID: ch.ID, Settings: ch, Source: id.Source, Raw: id.Raw, Identifier: id.Identifier,
+			Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched(),
+		}})
+	}
+	in := domain.ResolutionInput{Channel: ch, Identification: id, Unlinked: unlinked,
+		Attempt: domain.NewAttempt(st.CorrelationID), Corrections: domain.Corrections{}}
+	res, err := h.decide(ctx, in, sender, log)
+	if err != nil {
+		if !errors.Is(err, domain.ErrPermanent) {
+			return nil, err
+		}
+		log.Error("resolution failed for good", "error", err)
+		res = deadLetter(err.Error(), domain.StatusOf(err))
+	}
+	return append(out, res), nil
+}
+
+func deadLetter(reason string, status int) Change {
+	return Change{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StageResolution, Reason: reason, Status: status, Attempts: 1}}
+}
+
+// decide runs the resolution decision until it is an outcome, performing the I/O each
+// step asks for. Every step past the identification works on the match key, serialized
+// on the key's stream: the key is claimed with an expected-version append before a
+// contact is created, so concurrent first messages from one sender — in this process
+// or another — create one contact; the losers read the winner's outcome.
+func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.ResolutionInput, sender domain.Sender, log *slog.Logger) (Change, error) {
+	id, key := in.Identification, in.Identification.Key
+	switch d := domain.DecideResolution(in); d.Kind {
+	case domain.DecideUnlinked:
+		log.Info("conversation unlinked", "reason", d.Reason)
+		return Change{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: d.Reason, Detail: d.Detail}}, nil
+	case domain.DecideLink:
+		return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID, Via: "correction"}}, nil
+	}
 	unlock := h.locks.lock(key.Stream())
 	defer func() { unlock() }()
-	dir, err := h.dirs.Directory(ch.WorkspaceID)
+	dir, err := h.dirs.Directory(in.Channel.WorkspaceID)
 	if err != nil {
-		return outcome{}, err
+		return Change{}, err
 	}
-	region := h.catalog.Region(ch.WorkspaceID)
+	in.Region = h.catalog.Region(in.Channel.WorkspaceID)
+	corr := in.Attempt.CorrelationID
 	wait := 50 * time.Millisecond
 	for {
-		evs, err := h.store.ReadStream(ctx, key.Stream(), 0)
+		// One round: read the key, decide (searching when the decision asks), and
+		// append the key event the decision makes, expecting the version just read.
+		var d domain.Decision
+		in.Now = h.now()
+		_, err := h.keys.Update(ctx, key.Stream(), func(ks domain.KeyState, _ int64) ([]Change, error) {
+			in.Key = &ks
+			for d = domain.DecideResolution(in); d.Kind == domain.DecideSearch; d = domain.DecideResolution(in) {
+				found, err := lookup(ctx, dir, id)
+				if err != nil {
+					return nil, err
+				}
+				in.Lookup = &found
+			}
+			switch d.Kind {
+			case domain.DecideMatch:
+				return []Change{{domain.EventMatchKeyResolved, domain.MatchKeyResolved{MatchKey: key, ContactID: d.ContactID,
+					How: "matched", MatchedProperties: d.MatchedProperties}}}, nil
+			case domain.DecideClaim:
+				return []Change{{domain.EventMatchKeyClaimed, domain.MatchKeyClaimed{MatchKey: key, Holder: in.Attempt.Holder}}}, nil
+			}
+			return nil, nil
+		}, CorrelatedWith(corr))
+		if errors.Is(err, domain.ErrWrongExpectedVersion) {
+			// Another resolver moved the key first: read it again, and search again,
+			// since what it did may have changed HubSpot too.
+			in.Key, in.Lookup = nil, nil
+			continue
+		}
 		if err != nil {
-			return outcome{}, fmt.Errorf("read match key %s: %w", key, err)
+			return Change{}, err
 		}
-		ks, err := domain.FoldKey(evs)
-		if err != nil {
-			return outcome{}, err
-		}
-		if ks.Resolved() {
-			return stickyOutcome(key, ks, corr), nil
-		}
-		if ks.ClaimLive(h.now()) && ks.ClaimedBy != corr {
+		switch d.Kind {
+		case domain.DecideSticky:
+			return stickyOutcome(key, d), nil
+		case domain.DecideWait:
 			// Wait without the key's lock: the holder may be a message of this very
 			// process coming back to finish its creation, and it needs the lock.
 			unlock()
 			err := h.sleep(ctx, wait)
 			unlock = h.locks.lock(key.Stream())
 			if err != nil {
-				return outcome{}, err
+				return Change{}, err
 			}
 			wait = min(wait*2, time.Second)
-			continue
+			// Whatever the holder did changed HubSpot: search again once it is done.
+			in.Lookup = nil
+		case domain.DecideMatch:
+			h.fillBSUID(ctx, dir, in, sender, d.Contact, log)
+			return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
+				Via: viaOf(*in.Lookup), MatchedProperties: d.MatchedProperties, Lookups: in.Lookup.Lookups,
+				Candidates: d.Candidates, Ambiguous: d.Ambiguous}}, nil
+		case domain.DecideUnlinked:
+			return Change{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: d.Reason, Detail: d.Detail,
+				MatchKey: &key, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
+		case domain.DecideClaim:
+			// Claimed: the next round reads the claim back and decides to create.
+		case domain.DecideCreate:
+			return h.create(ctx, dir, in, d, sender, log)
+		default:
+			return Change{}, fmt.Errorf("match key %s: unexpected decision %q", key, d.Kind)
 		}
-		found, err := lookup(ctx, dir, id)
-		if err != nil {
-			return outcome{}, err
-		}
-		kept, verdicts := domain.ConfirmCandidates(id, region, found.Candidates)
-		if len(kept) > 0 {
-			chosen, ambiguous, _ := domain.ChooseCandidate(kept)
-			matched := domain.MatchedPropertiesOf(verdicts, chosen.ID)
-			won, err := h.appendKey(ctx, key, ks.Version, corr, domain.EventMatchKeyResolved,
-				domain.MatchKeyResolved{MatchKey: key, ContactID: chosen.ID, How: "matched", MatchedProperties: matched})
-			if err != nil {
-				return outcome{}, err
-			}
-			if !won {
-				continue
-			}
-			h.fillBSUID(ctx, dir, ch, id, sender, chosen)
-			return outcome{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: chosen.ID,
-				Via: viaOf(found), MatchedProperties: matched, Lookups: found.Lookups, Candidates: verdicts, Ambiguous: ambiguous}}, nil
-		}
-		if !ch.CreatesContacts() {
-			reason, detail := domain.UnlinkedNoMatch, fmt.Sprintf("no contact has %s %s and channel %s does not create contacts (auto_create is off)", id.Property, id.Raw, ch.ID)
-			if ch.Kind == domain.KindSlack {
-				reason, detail = domain.UnlinkedSlackNoMatch, fmt.Sprintf("no contact has %s %s and Slack channels never create contacts", id.Property, id.Raw)
-			}
-			return outcome{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: reason, Detail: detail,
-				MatchKey: &key, Lookups: found.Lookups, Candidates: verdicts}}, nil
-		}
-		claimVersion := ks.Version
-		if ks.ClaimedBy != corr {
-			won, err := h.appendKey(ctx, key, ks.Version, corr, domain.EventMatchKeyClaimed, domain.MatchKeyClaimed{MatchKey: key, Holder: corr})
-			if err != nil {
-				return outcome{}, err
-			}
-			if !won {
-				continue
-			}
-			claimVersion = ks.Version + 1
-		}
-		return h.create(ctx, dir, ch, id, sender, corr, claimVersion, found, verdicts)
 	}
 }
 
-func (h *ResolveMessage) create(ctx context.Context, dir domain.ContactDirectory, ch domain.ChannelSettings, id domain.Identification,
-	sender domain.Sender, corr string, claimVersion int64, found domain.LookupResult, verdicts []domain.CandidateVerdict) (outcome, error) {
-	key := id.Key
+// errClaimLost says the key moved between this attempt's claim and its resolution.
+var errClaimLost = errors.New("match key claim lost")
+
+// create creates the contact under the attempt's claim (in.Key holds it) and binds the
+// key to it.
+func (h *ResolveMessageHandler) create(ctx context.Context, dir domain.ContactDirectory, in domain.ResolutionInput, d domain.Decision,
+	sender domain.Sender, log *slog.Logger) (Change, error) {
+	ch, id, key, corr := in.Channel, in.Identification, in.Identification.Key, in.Attempt.CorrelationID
+	claimVersion := in.Key.Version
 	if h.profiles != nil && ch.Kind.IsSocial() && sender.FirstName == "" && sender.LastName == "" && sender.DisplayName == "" {
 		// Names are a courtesy: a profile API that is down must not hold the message.
 		if s, err := h.profiles.CompleteSender(ctx, ch, sender); err == nil {
 			sender = s
 		} else {
-			h.log.Warn("creating contact without names: profile lookup failed", "correlation_id", corr, "error", err)
+			log.Warn("creating contact without names: profile lookup failed", "error", err)
 		}
 	}
 	props := domain.NewContactProperties(ch, id, sender)
@@ -257,77 +266,82 @@ func (h *ResolveMessage) create(ctx context.Context, dir domain.ContactDirectory
 	switch {
 	case errors.As(err, &exists) && exists.ExistingID != "":
 		// HubSpot knows the contact by a unique value (email or the identifier
-		// property) that search did not show yet: it is a match, not an error.
-		if _, err := h.appendKey(ctx, key, claimVersion, corr, domain.EventMatchKeyResolved,
-			domain.MatchKeyResolved{MatchKey: key, ContactID: exists.ExistingID, How: "matched", MatchedProperties: matched}); err != nil {
-			return outcome{}, err
+		// property) that search did not show yet: it is a match, not an error. If
+		// the key moved meanwhile, its first resolution stands and this message
+		// still goes on the contact HubSpot named.
+		err := h.resolveClaimed(ctx, key, claimVersion, corr, domain.MatchKeyResolved{MatchKey: key, ContactID: exists.ExistingID,
+			How: "matched", MatchedProperties: matched})
+		if err != nil && !errors.Is(err, errClaimLost) {
+			return Change{}, err
 		}
-		return outcome{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: exists.ExistingID,
-			Via: "existing_on_create", MatchedProperties: matched, Lookups: found.Lookups, Candidates: verdicts}}, nil
+		return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: exists.ExistingID,
+			Via: "existing_on_create", MatchedProperties: matched, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
 	case err != nil:
-		return outcome{}, fmt.Errorf("create contact for %s: %w", key, err)
+		return Change{}, fmt.Errorf("create contact for %s: %w", key, err)
 	}
-	won, err := h.appendKey(ctx, key, claimVersion, corr, domain.EventMatchKeyResolved,
-		domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "created", MatchedProperties: matched, Properties: props})
-	if err != nil {
-		return outcome{}, err
-	}
-	if !won {
+	err = h.resolveClaimed(ctx, key, claimVersion, corr, domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "created",
+		MatchedProperties: matched, Properties: props})
+	if errors.Is(err, errClaimLost) {
 		// Our claim was taken over after its lease: the other resolver may have
 		// created a second contact. Say so loudly; the key's first resolution wins.
-		h.log.Error("match key claim lost after creating a contact; a duplicate contact may exist",
-			"correlation_id", corr, "match_key", key.String(), "contact_id", c.ID)
-		evs, rerr := h.store.ReadStream(ctx, key.Stream(), 0)
-		if rerr != nil {
-			return outcome{}, rerr
+		log.Error("match key claim lost after creating a contact; a duplicate contact may exist",
+			"match_key", key.String(), "contact_id", c.ID)
+		ks, _, err := h.keys.Load(ctx, key.Stream())
+		if err != nil {
+			return Change{}, err
 		}
-		ks, _ := domain.FoldKey(evs)
-		if ks.Resolved() {
-			return stickyOutcome(key, ks, corr), nil
+		in.Key = &ks
+		if d := domain.DecideResolution(in); d.Kind == domain.DecideSticky {
+			return stickyOutcome(key, d), nil
 		}
-		return outcome{}, fmt.Errorf("match key %s: claim lost and key unresolved", key)
+		return Change{}, fmt.Errorf("match key %s: claim lost and key unresolved", key)
 	}
-	return outcome{domain.EventContactCreated, domain.ContactCreated{MatchKey: key, ContactID: c.ID, Properties: props,
-		MatchedProperties: matched, Lookups: found.Lookups, Candidates: verdicts}}, nil
+	if err != nil {
+		return Change{}, err
+	}
+	return Change{domain.EventContactCreated, domain.ContactCreated{MatchKey: key, ContactID: c.ID, Properties: props,
+		MatchedProperties: matched, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
 }
 
-// appendKey appends one event to the key stream at the expected version; won is false
-// when another resolver moved the stream first.
-func (h *ResolveMessage) appendKey(ctx context.Context, key domain.MatchKey, version int64, corr, typ string, payload any) (won bool, err error) {
-	e, err := domain.NewEvent(h.newID(), typ, payload, h.now(), corr)
-	if err != nil {
-		return false, err
-	}
-	_, err = h.store.Append(ctx, key.Stream(), domain.ExpectedVersion(version), e)
+// resolveClaimed binds the key while the attempt's claim, made at claimVersion, still
+// holds; errClaimLost when another resolver moved the key since.
+func (h *ResolveMessageHandler) resolveClaimed(ctx context.Context, key domain.MatchKey, claimVersion int64, corr string, p domain.MatchKeyResolved) error {
+	_, err := h.keys.Update(ctx, key.Stream(), func(_ domain.KeyState, version int64) ([]Change, error) {
+		if version != claimVersion {
+			return nil, errClaimLost
+		}
+		return []Change{{domain.EventMatchKeyResolved, p}}, nil
+	}, CorrelatedWith(corr))
 	if errors.Is(err, domain.ErrWrongExpectedVersion) {
-		return false, nil
+		return errClaimLost
 	}
-	if err != nil {
-		return false, fmt.Errorf("append %s to match key %s: %w", typ, key, err)
+	if err != nil && !errors.Is(err, errClaimLost) {
+		return fmt.Errorf("resolve match key %s: %w", key, err)
 	}
-	return true, nil
+	return err
 }
 
 // stickyOutcome serves a resolved key without asking HubSpot (rule 7). When this very
 // message resolved the key before a crash, its original outcome is restored.
-func stickyOutcome(key domain.MatchKey, ks domain.KeyState, corr string) outcome {
-	if ks.ResolvedBy == corr && ks.How == "created" {
-		return outcome{domain.EventContactCreated, domain.ContactCreated{MatchKey: key, ContactID: ks.ContactID,
-			Properties: ks.CreatedWith, MatchedProperties: ks.MatchedProperties}}
+func stickyOutcome(key domain.MatchKey, d domain.Decision) Change {
+	if d.Restored {
+		return Change{domain.EventContactCreated, domain.ContactCreated{MatchKey: key, ContactID: d.ContactID,
+			Properties: d.Properties, MatchedProperties: d.MatchedProperties}}
 	}
-	return outcome{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: ks.ContactID,
-		Via: "match_key", MatchedProperties: ks.MatchedProperties}}
+	return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
+		Via: "match_key", MatchedProperties: d.MatchedProperties}}
 }
 
 // fillBSUID writes a WhatsApp sender's BSUID to a matched contact whose property is
 // still empty (rule 14); it never overwrites a value (rule 5). Best effort: the match
 // stands even when the write fails.
-func (h *ResolveMessage) fillBSUID(ctx context.Context, dir domain.ContactDirectory, ch domain.ChannelSettings, id domain.Identification, s domain.Sender, c domain.Contact) {
+func (h *ResolveMessageHandler) fillBSUID(ctx context.Context, dir domain.ContactDirectory, in domain.ResolutionInput, s domain.Sender, c domain.Contact, log *slog.Logger) {
+	ch, id := in.Channel, in.Identification
 	if id.Phone == nil || ch.BSUIDProperty == "" || s.BSUID == "" || c.Properties[ch.BSUIDProperty] != "" {
 		return
 	}
 	if err := dir.UpdateContact(ctx, c.ID, map[string]string{ch.BSUIDProperty: s.BSUID}); err != nil {
-		h.log.Warn("could not write BSUID to contact", "contact_id", c.ID, "error", err)
+		log.Warn("could not write BSUID to contact", "contact_id", c.ID, "error", err)
 	}
 }
 
@@ -343,13 +357,4 @@ func viaOf(r domain.LookupResult) string {
 		return r.Lookups[0].Kind
 	}
 	return "lookup"
-}
-
-// httpStatus extracts the HTTP status an adapter error carries, 0 when none.
-func httpStatus(err error) int {
-	var s interface{ HTTPStatus() int }
-	if errors.As(err, &s) {
-		return s.HTTPStatus()
-	}
-	return 0
 }

@@ -9,46 +9,50 @@ import (
 	"switchboard/domain"
 )
 
-// RetryDeadLetter asks for a dead-lettered stage of a message to run again, after the
-// operator fixed the cause (a token, a scope, a property).
+// RetryDeadLetter asks for the dead-lettered stage of the message of Stream to run
+// again, after the operator fixed the cause (a token, a scope, a property).
+// RequestedBy names who asked ("cli", "api"), for the audit.
 type RetryDeadLetter struct {
-	store domain.EventStore
-	newID func() string
-	now   func() time.Time
+	Stream      string
+	RequestedBy string
 }
 
-// NewRetryDeadLetter refuses missing dependencies.
-func NewRetryDeadLetter(store domain.EventStore, newID func() string, now func() time.Time) (*RetryDeadLetter, error) {
+// RetryDeadLetterHandler records retry requests; the resolver or the publisher picks
+// them up from the log (ResolveRoute, PublishRoute).
+type RetryDeadLetterHandler struct {
+	messages *Repository[domain.MessageState]
+}
+
+// NewRetryDeadLetterHandler refuses missing dependencies.
+func NewRetryDeadLetterHandler(store domain.EventStore, newID func() string, now func() time.Time) (*RetryDeadLetterHandler, error) {
 	if store == nil || newID == nil || now == nil {
 		return nil, errors.New("new retry dead letter handler: store, id generator and clock are required")
 	}
-	return &RetryDeadLetter{store: store, newID: newID, now: now}, nil
+	messages, err := MessageRepository(store, newID, now)
+	if err != nil {
+		return nil, err
+	}
+	return &RetryDeadLetterHandler{messages: messages}, nil
 }
 
-// Handle records the retry request for the message stream; the resolver or publisher
-// picks it up from the log. It fails with a not-found error when nothing waits.
-func (h *RetryDeadLetter) Handle(ctx context.Context, stream, requestedBy string) (stage string, err error) {
-	evs, err := h.store.ReadStream(ctx, stream, 0)
-	if err != nil {
-		return "", fmt.Errorf("retry %s: %w", stream, err)
-	}
-	if len(evs) == 0 {
-		return "", domain.NotFound("no message %s", stream)
-	}
-	st, err := domain.FoldMessage(evs)
-	if err != nil {
+// Handle records the retry request and returns the stage that will run again. It
+// fails with a not-found error when nothing waits.
+func (h *RetryDeadLetterHandler) Handle(ctx context.Context, cmd RetryDeadLetter) (stage string, err error) {
+	_, err = h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
+		if version == 0 {
+			return nil, domain.NotFound("no message %s", cmd.Stream)
+		}
+		if st.DeadLetter == nil {
+			return nil, domain.NotFound("message %s has no dead letter waiting", cmd.Stream)
+		}
+		stage = st.DeadLetter.Stage
+		return []Change{{domain.EventRetryRequested, domain.RetryRequested{Stage: stage, RequestedBy: cmd.RequestedBy}}}, nil
+	})
+	if domain.ErrorCode(err) == domain.CodeNotFound {
 		return "", err
 	}
-	if st.DeadLetter == nil {
-		return "", domain.NotFound("message %s has no dead letter waiting", stream)
-	}
-	e, err := domain.NewEvent(h.newID(), domain.EventRetryRequested,
-		domain.RetryRequested{Stage: st.DeadLetter.Stage, RequestedBy: requestedBy}, h.now(), st.CorrelationID)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("retry %s: %w", cmd.Stream, err)
 	}
-	if _, err := h.store.Append(ctx, stream, domain.ExpectedVersion(st.Version), e); err != nil {
-		return "", fmt.Errorf("retry %s: %w", stream, err)
-	}
-	return st.DeadLetter.Stage, nil
+	return stage, nil
 }

@@ -1,0 +1,47 @@
+package prom
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// HandlerMetrics is the Prometheus side of the application layer's metrics decorator
+// (command.Metrics): one counter and one latency histogram per command and query.
+type HandlerMetrics struct {
+	handled *prometheus.CounterVec   // kind, name, outcome
+	seconds *prometheus.HistogramVec // kind, name
+}
+
+// NewHandlerMetrics registers the collectors with reg; a nil reg keeps them
+// unregistered (tests).
+func NewHandlerMetrics(reg prometheus.Registerer) (*HandlerMetrics, error) {
+	m := &HandlerMetrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "switchboard", Subsystem: "app", Name: "handled_total",
+			Help: "Commands and queries handled, by kind (command, query), name (resolve_message, ...) and outcome (ok, error).",
+		}, []string{"kind", "name", "outcome"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "switchboard", Subsystem: "app", Name: "handle_seconds",
+			Help:    "Time to handle one command or query, HubSpot calls included, by kind and name.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"kind", "name"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.handled, err = Register(reg, m.handled, "application"); err != nil {
+		return nil, err
+	}
+	if m.seconds, err = Register(reg, m.seconds, "application"); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ObserveHandler records one handled command or query.
+func (m *HandlerMetrics) ObserveHandler(kind, name, outcome string, took time.Duration) {
+	m.handled.WithLabelValues(kind, name, outcome).Inc()
+	m.seconds.WithLabelValues(kind, name).Observe(took.Seconds())
+}

@@ -1,0 +1,115 @@
+package command
+
+import (
+	"context"
+
+	"switchboard/domain"
+)
+
+// Routes are how the handlers that react to the log follow it. Each route gives a
+// follower (eventstore/follow.Reactor) its name, the events it accepts, the partition
+// each event runs in and the handling; events of one partition are handled in log
+// order, partitions side by side.
+type Routes struct {
+	Resolve ResolveRoute
+	Publish PublishRoute
+}
+
+// ResolveRoute feeds ResolveMessage: new messages and operators' retries of a
+// dead-lettered resolution.
+type ResolveRoute struct {
+	catalog Catalog
+	handler CommandHandler[ResolveMessage]
+}
+
+// NewResolveRoute routes to handler; catalog computes partitions.
+func NewResolveRoute(catalog Catalog, handler CommandHandler[ResolveMessage]) ResolveRoute {
+	return ResolveRoute{catalog: catalog, handler: handler}
+}
+
+// Name keys the follower's checkpoint: renaming it replays the whole log through the
+// resolver.
+func (ResolveRoute) Name() string { return "resolver" }
+
+// Accept selects what the resolver reacts to.
+func (ResolveRoute) Accept(e domain.RecordedEvent) bool {
+	return e.Type == domain.EventMessageReceived || (e.Type == domain.EventRetryRequested && stageOf(e) == domain.StageResolution)
+}
+
+// Partition resolves one sender's messages in arrival order, so their outcomes — and
+// so their inbox messages — keep that order; different senders run side by side. A
+// sender is its normalized identifier on the channel, the same one its thread is keyed
+// by: "+1 415 555 2671" and "(415) 555-2671" are one person in one thread and must not
+// overtake each other.
+func (r ResolveRoute) Partition(e domain.RecordedEvent) string {
+	if e.Type != domain.EventMessageReceived {
+		return e.StreamID
+	}
+	var p domain.MessageReceived
+	if domain.Decode(e, &p) != nil {
+		return e.StreamID
+	}
+	if ch, ok := r.catalog.Channel(p.ChannelID); ok {
+		if id, unlinked := domain.Identify(ch, r.catalog.BlockList(ch.WorkspaceID), p.Sender); unlinked == nil {
+			return p.ChannelID + "|" + id.Identifier
+		}
+	}
+	snd := p.Sender
+	return p.ChannelID + "|" + snd.Phone + "|" + snd.UserID + "|" + snd.Username + "|" + snd.BSUID
+}
+
+// Handle resolves the message of e's stream.
+func (r ResolveRoute) Handle(ctx context.Context, e domain.RecordedEvent, _ int) error {
+	return r.handler.Handle(ctx, ResolveMessage{Stream: e.StreamID})
+}
+
+// PublishRoute feeds PublishMessage: resolutions (each is published once) and
+// operators' retries of a dead-lettered publication.
+type PublishRoute struct {
+	messages *Repository[domain.MessageState]
+	handler  CommandHandler[PublishMessage]
+}
+
+// NewPublishRoute routes to handler; messages computes partitions.
+func NewPublishRoute(messages *Repository[domain.MessageState], handler CommandHandler[PublishMessage]) PublishRoute {
+	return PublishRoute{messages: messages, handler: handler}
+}
+
+// Name keys the follower's checkpoint: renaming it publishes nothing twice (the
+// idempotency ids see to that) but re-reads the whole log.
+func (PublishRoute) Name() string { return "publisher" }
+
+// Accept selects what the publisher reacts to.
+func (PublishRoute) Accept(e domain.RecordedEvent) bool {
+	switch e.Type {
+	case domain.EventContactMatched, domain.EventContactCreated, domain.EventConversationUnlinked:
+		return true
+	case domain.EventRetryRequested:
+		return stageOf(e) == domain.StagePublication
+	}
+	return false
+}
+
+// Partition publishes one thread's messages in log order — the order their resolutions
+// were recorded, which is arrival order per sender — while threads go side by side, so
+// a thread stuck on HubSpot retries holds only itself.
+func (r PublishRoute) Partition(e domain.RecordedEvent) string {
+	st, version, err := r.messages.Load(context.Background(), e.StreamID)
+	if err != nil || version == 0 {
+		return e.StreamID
+	}
+	return domain.ThreadID(st.Received.ChannelID, st)
+}
+
+// Handle publishes the message of e's stream; attempt counts the follower's tries.
+func (r PublishRoute) Handle(ctx context.Context, e domain.RecordedEvent, attempt int) error {
+	return r.handler.Handle(ctx, PublishMessage{Stream: e.StreamID, Attempt: attempt})
+}
+
+func stageOf(e domain.RecordedEvent) string {
+	var p domain.RetryRequested
+	if domain.Decode(e, &p) != nil {
+		return ""
+	}
+	return p.Stage
+}

@@ -1,0 +1,44 @@
+// Package domain is switchboard's rulebook: the language of SPEC.md (channels, senders,
+// identifiers, match keys, contacts, events), the resolution rules as pure functions,
+// the ports the outside world is reached through (EventStore, ContactDirectory,
+// InboxPublisher, ProfileLookup) and the error codes callers decide on. It performs no
+// I/O and imports no infrastructure.
+//
+// The resolution of one message is DecideResolution: a pure function of what is known
+// (channel settings, the identification, the match key's state, the corrections in
+// force, the search's candidates) that returns what to do next. The application layer,
+// switchboard/domain/command, performs the I/O a decision asks for and records its
+// events; it is also where the rules that are about the log itself (exactly once,
+// retries) are carried out.
+//
+// Where each rule of SPEC §3 lives (names prefixed with "command." are in
+// switchboard/domain/command; TestRulebookNamesExist checks that every name exists):
+//
+//	rule                       | implemented by                                                               | not yet
+//	 1 phone channels          | NormalizePhone, PhoneWhatsAppID, Identify, UnlinkedNoPhone                   | -
+//	 2 phone match             | SamePhone, NationalNumbers, PhoneQuery, ConfirmCandidates                    | -
+//	 3 social channels         | IdentifyByUsername, IdentifyByUserID, NormalizeUsername, NormalizeUserID,    | -
+//	                           | Identification.Spellings, ConfirmCandidates, ChannelSettings.Validate,       |
+//	                           | ProfileLookup                                                                |
+//	 4 no match                | ChannelSettings.CreatesContacts, DecideResolution, DecideClaim,              | -
+//	                           | DecideCreate, NewContactProperties, UnlinkedNoMatch, UnlinkedSlackNoMatch    |
+//	 5 properties              | NewContactProperties, ChannelSettings.Validate, ContactExistsError           | email as a refused identifier property; create_key_property
+//	 6 several matches         | ChooseCandidate, ConfirmCandidates, CandidateVerdict,                        | -
+//	                           | ContactMatched.Ambiguous                                                     |
+//	 7 sticky resolution       | KeyState, FoldKey, DecideSticky, EventMatchKeyForgotten,                     | HubSpot's contact webhooks and the reconciliation pass
+//	                           | EventMatchKeyFollowed                                                        | that record forgetting and merges
+//	 8 exactly once            | MessageStream, NoStream, MatchKey, ClaimLease, KeyState.ClaimLive, Attempt,  | claims per create attempt, renewed while a create runs (issue 10)
+//	                           | DecideWait, DecideClaim, command.RecordMessageHandler,                       |
+//	                           | command.ResolveMessageHandler, command.Repository.Create                     |
+//	 9 threads                 | ThreadID, command.PublishRoute.Partition                                     | -
+//	10 nothing lost            | IdempotencyID, DeadLettered, RetryRequested, command.PublishMessageHandler,  | -
+//	                           | command.RetryDeadLetterHandler                                               |
+//	11 mobile quirks           | PhoneNormalization.Mobile, PhoneVariants, SamePhone                          | -
+//	12 blocked identifiers     | BlockList, NewBlockList, BlockList.Blocked, UnlinkedBlocked                  | -
+//	13 operators' corrections  | Corrections, Correction, Corrections.Forbids, DecideLink                     | the correction events, their commands and API (§5 "Corrections")
+//	14 WhatsApp without phone  | Identify, UnlinkedBSUIDOnly, ChannelSettings.BSUIDProperty,                  | -
+//	                           | NewContactProperties, command.ResolveMessageHandler                          |
+//	15 what-if                 | -                                                                            | switchboard simulate
+//	16 why, also in HubSpot    | BuildInboxMessage, InboxMessage.MatchedProperties                            | -
+//	17 erasure                 | -                                                                            | privacy deletion, switchboard erase
+package domain

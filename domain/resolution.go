@@ -1,0 +1,196 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// Attempt is who is resolving a message. The two names differ in what they own: events
+// carry the message's correlation id, while a claim on a match key belongs to the
+// holder that made it. Today the holder is the correlation id; issue 10 gives each
+// create attempt a token of its own, so only NewAttempt changes.
+type Attempt struct {
+	// CorrelationID is the message's; a key resolved under it is this message's own
+	// earlier work (restored after a crash, rule 8).
+	CorrelationID string
+	// Holder is the name the attempt's claims are made under.
+	Holder string
+}
+
+// NewAttempt is the attempt of the message with correlation id corr.
+func NewAttempt(corr string) Attempt { return Attempt{CorrelationID: corr, Holder: corr} }
+
+// Correction is one operator's correction of a match key (rule 13).
+type Correction struct {
+	ContactID string `json:"contact_id"`
+	Reason    string `json:"reason"`
+}
+
+// Corrections are the operators' corrections in force for one match key (rule 13). A
+// link pins the key to a contact, whatever the key's stream or HubSpot's search say; a
+// never-link removes one contact from the candidates a search returns. They are empty
+// until rule 13 records them as events. A never-link of the contact a key resolves to
+// is expected to forget the key in the same step (the key's stream says so), so the
+// decision does not second-guess a sticky answer.
+type Corrections struct {
+	Link      *Correction
+	NeverLink []Correction
+}
+
+// Forbids reports whether a never-link forbids contactID, and which.
+func (c Corrections) Forbids(contactID string) (Correction, bool) {
+	for _, n := range c.NeverLink {
+		if n.ContactID == contactID {
+			return n, true
+		}
+	}
+	return Correction{}, false
+}
+
+// ResolutionInput is everything the resolution decision reads: what is known of one
+// message at one moment. Key and Lookup are nil until the resolver read the key's
+// stream and ran the search; the decision asks for them when it needs them.
+type ResolutionInput struct {
+	Channel ChannelSettings
+	// Identification and Unlinked are Identify's answer for the message's sender.
+	Identification Identification
+	Unlinked       *Unlinked
+	Attempt        Attempt
+	// Now decides whether another attempt's claim is still live (ClaimLease).
+	Now time.Time
+	// Region reads phone numbers typed into HubSpot without a country code.
+	Region      string
+	Corrections Corrections
+	Key         *KeyState
+	Lookup      *LookupResult
+}
+
+// DecisionKind is what the resolver must do next.
+type DecisionKind string
+
+const (
+	// DecideUnlinked: record ConversationUnlinked with Reason and Detail.
+	DecideUnlinked DecisionKind = "unlinked"
+	// DecideLink: an operator's link pins the message to ContactID (rule 13).
+	DecideLink DecisionKind = "link"
+	// DecideReadKey: read the match key's stream and decide again.
+	DecideReadKey DecisionKind = "read_key"
+	// DecideSticky: the key resolves to ContactID; no HubSpot call (rule 7).
+	DecideSticky DecisionKind = "sticky"
+	// DecideWait: another attempt's claim is live; wait, read the key again.
+	DecideWait DecisionKind = "wait"
+	// DecideSearch: look the identifier up in HubSpot and decide again.
+	DecideSearch DecisionKind = "search"
+	// DecideMatch: bind the key to Contact, the chosen candidate (rules 2, 3, 6).
+	DecideMatch DecisionKind = "match"
+	// DecideClaim: claim the key before creating (rule 8), then decide again.
+	DecideClaim DecisionKind = "claim"
+	// DecideCreate: the attempt holds the claim; create the contact (rule 4).
+	DecideCreate DecisionKind = "create"
+)
+
+// Decision is the resolution decision's answer; which fields are set depends on Kind.
+type Decision struct {
+	Kind DecisionKind
+	// ContactID is the contact of DecideSticky, DecideLink and DecideMatch.
+	ContactID string
+	// Contact is the chosen candidate of DecideMatch, as HubSpot returned it.
+	Contact           Contact
+	MatchedProperties []string
+	// Ambiguous is set when several candidates were kept (rule 6).
+	Ambiguous bool
+	// Candidates are the verdicts on every contact the search returned (DecideMatch,
+	// DecideClaim, DecideCreate, DecideUnlinked after a search).
+	Candidates []CandidateVerdict
+	// Restored is set on DecideSticky when this very message resolved the key by
+	// creating the contact (and crashed before recording it): Properties are what it
+	// created the contact with.
+	Restored   bool
+	Properties map[string]string
+	// Reason and Detail say why DecideUnlinked; Searched is set when a search ran.
+	Reason   string
+	Detail   string
+	Searched bool
+	// Correction is the operator's link of DecideLink.
+	Correction *Correction
+	// Holder is the attempt holding the claim DecideWait waits for.
+	Holder string
+}
+
+// DecideResolution is the resolution of one message as a pure function of what is
+// known (SPEC §3): it performs no I/O. The resolver calls it, does what it asks (read
+// the key, search, claim, create), feeds the answer back and calls it again until the
+// decision is an outcome.
+//
+// The order is the rules' priority: a sender that cannot be identified or is blocked
+// never drives a match (rules 1, 12, 14); an operator's link wins over everything else
+// (13); a resolved key is reused without asking HubSpot (7); another attempt's live
+// claim is waited for (8); the search's candidates are confirmed client-side (2, 3),
+// stripped of never-linked contacts (13) and the oldest is chosen (6); with none left,
+// the channel's settings decide between creating and leaving unlinked (4).
+func DecideResolution(in ResolutionInput) Decision {
+	if in.Unlinked != nil {
+		return Decision{Kind: DecideUnlinked, Reason: in.Unlinked.Reason, Detail: in.Unlinked.Detail}
+	}
+	if l := in.Corrections.Link; l != nil {
+		return Decision{Kind: DecideLink, ContactID: l.ContactID, Correction: l}
+	}
+	if in.Key == nil {
+		return Decision{Kind: DecideReadKey}
+	}
+	ks := *in.Key
+	if ks.Resolved() {
+		d := Decision{Kind: DecideSticky, ContactID: ks.ContactID, MatchedProperties: ks.MatchedProperties}
+		if ks.ResolvedBy == in.Attempt.CorrelationID && ks.How == "created" {
+			d.Restored, d.Properties = true, ks.CreatedWith
+		}
+		return d
+	}
+	if ks.ClaimLive(in.Now) && ks.ClaimedBy != in.Attempt.Holder {
+		return Decision{Kind: DecideWait, Holder: ks.ClaimedBy}
+	}
+	if in.Lookup == nil {
+		return Decision{Kind: DecideSearch}
+	}
+	kept, verdicts := ConfirmCandidates(in.Identification, in.Region, in.Lookup.Candidates)
+	kept, verdicts = in.Corrections.strip(kept, verdicts)
+	if len(kept) > 0 {
+		chosen, ambiguous, _ := ChooseCandidate(kept)
+		return Decision{Kind: DecideMatch, ContactID: chosen.ID, Contact: chosen, Ambiguous: ambiguous,
+			MatchedProperties: MatchedPropertiesOf(verdicts, chosen.ID), Candidates: verdicts}
+	}
+	id, ch := in.Identification, in.Channel
+	if !ch.CreatesContacts() {
+		d := Decision{Kind: DecideUnlinked, Searched: true, Candidates: verdicts, Reason: UnlinkedNoMatch,
+			Detail: fmt.Sprintf("no contact has %s %s and channel %s does not create contacts (auto_create is off)", id.Property, id.Raw, ch.ID)}
+		if ch.Kind == KindSlack {
+			d.Reason, d.Detail = UnlinkedSlackNoMatch, fmt.Sprintf("no contact has %s %s and Slack channels never create contacts", id.Property, id.Raw)
+		}
+		return d
+	}
+	if ks.ClaimedBy != in.Attempt.Holder {
+		return Decision{Kind: DecideClaim, Candidates: verdicts}
+	}
+	return Decision{Kind: DecideCreate, Candidates: verdicts}
+}
+
+// strip drops the never-linked contacts from the kept candidates; their verdicts say
+// why, so the audit shows the correction at work.
+func (c Corrections) strip(kept []Contact, verdicts []CandidateVerdict) ([]Contact, []CandidateVerdict) {
+	if len(c.NeverLink) == 0 {
+		return kept, verdicts
+	}
+	var out []Contact
+	for _, k := range kept {
+		if _, ok := c.Forbids(k.ID); !ok {
+			out = append(out, k)
+		}
+	}
+	vs := append([]CandidateVerdict(nil), verdicts...)
+	for i, v := range vs {
+		if n, ok := c.Forbids(v.ContactID); ok && v.Kept {
+			vs[i].Kept, vs[i].Reason = false, "never link (operator's correction): "+n.Reason
+		}
+	}
+	return out, vs
+}

@@ -22,8 +22,19 @@ import (
 // SamePhone confirms a candidate by comparing canonical forms.
 //
 // Rule 11: the quirks apply to mobile numbers only. A number is rewritten only when
-// phonenumbers classes the rewritten form as a (valid) mobile, so a landline is never
-// turned into a mobile and matched to a different person.
+// phonenumbers classes the rewritten form as a (valid) mobile and the number as written
+// is not a landline, so a landline is never turned into a mobile and matched to a
+// different person.
+//
+// Argentina is the case where that leaves no rewrite at all: phonenumbers classes every
+// +54 number without the 9 as FIXED_LINE (+54 11 4321-1234 is a Buenos Aires landline;
+// its metadata cannot tell a landline from a mobile written without its 9, because in
+// Argentina the two share one number space and the 9 — "15" in national dialling — is
+// what selects the mobile). So an Argentine number is never rewritten: the mobile forms
+// phonenumbers itself reads as mobiles (+54 9 11 …, WhatsApp's 549…, the national
+// "011 15 …") meet on +549…, and a contact that stores a mobile as "+54 11 …" without
+// its 9 is not confirmed: an unlikely over-match of a landline would link a stranger's
+// messages, an under-match only adds a contact that a person can merge.
 
 // PhoneSource says how a raw number must be read.
 type PhoneSource int
@@ -501,14 +512,13 @@ const (
 // Quirk notes, kept for the audit trail.
 const (
 	noteMexico    = "Mexico: removed legacy mobile 1 after +52"
-	noteArgentina = "Argentina: added mobile 9 after +54 (the form WhatsApp uses)"
 	noteBrazil    = "Brazil: added ninth digit to 8-digit mobile"
 )
 
 // canonicalPhone maps n to its class representative and says what it changed.
 //   - Mexico: +52 1 + 10 digits → +52 + 10 digits, when the 10-digit form is a mobile
 //     (or fixed-or-mobile: Mexico's plan no longer tells them apart).
-//   - Argentina: +54 + 10 digits → +54 9 + 10 digits, when the 9-form is a valid MOBILE.
+//   - Argentina: never (see the top of this file): +54 + 10 digits is FIXED_LINE.
 //   - Brazil: +55 + area + 8 digits starting 6-9 → +55 + area + 9 + 8 digits, when that
 //     is a valid MOBILE. A subscriber number starting 2-5 is a landline: never touched.
 func canonicalPhone(n *phonenumbers.PhoneNumber) (c *phonenumbers.PhoneNumber, note string, typ phonenumbers.PhoneNumberType, typed bool) {
@@ -523,14 +533,6 @@ func canonicalPhone(n *phonenumbers.PhoneNumber) (c *phonenumbers.PhoneNumber, n
 			c := phoneNumber(ccMexico, nsn-1e10)
 			if typ := phonenumbers.GetNumberType(c); isMobileLike(typ) {
 				return c, noteMexico, typ, true
-			}
-		}
-	case ccArgentina:
-		// 10 digits (area code + subscriber), never starting with 9.
-		if nsn >= 1e9 && nsn < 9e9 {
-			c := phoneNumber(ccArgentina, 9e10+nsn)
-			if typ := phonenumbers.GetNumberType(c); typ == phonenumbers.MOBILE {
-				return c, noteArgentina, typ, true
 			}
 		}
 	case ccBrazil:
@@ -577,10 +579,6 @@ func phoneVariants(p *normalizedPhone) []string {
 		if nsn >= 1e9 && nsn < 1e10 && isMobileLike(p.numberType()) {
 			out = append(out, "+521"+strconv.FormatUint(nsn, 10))
 		}
-	case ccArgentina:
-		if nsn >= 9e10 && nsn < 1e11 && p.numberType() == phonenumbers.MOBILE {
-			out = append(out, "+54"+strconv.FormatUint(nsn-9e10, 10))
-		}
 	case ccBrazil:
 		// area code + 9 + subscriber starting 6-9
 		if nsn >= 1e10 && nsn < 1e11 && nsn%1e9 >= 96e7 && p.numberType() == phonenumbers.MOBILE {
@@ -626,6 +624,16 @@ func NationalNumbers(canonical string) []string {
 	return out
 }
 
+// argentineWithoutNine returns the national digits of an Argentine mobile without its
+// mobile 9 ("1123456789" for +5491123456789): the same digits as a landline's.
+func argentineWithoutNine(p *normalizedPhone) (string, bool) {
+	nsn := p.canon.GetNationalNumber()
+	if p.canon.GetCountryCode() != ccArgentina || nsn < 9e10 || nsn >= 1e11 || p.numberType() != phonenumbers.MOBILE {
+		return "", false
+	}
+	return strconv.FormatUint(nsn-9e10, 10), true
+}
+
 // SamePhone reports whether storedText, a phone value from a HubSpot contact as a
 // person typed it ("+1 (415) 555-2671", "415.555.2671", "0044 7911 123456",
 // "+44 (0)7911 123456", "07911 123456" with region GB), is the same number as
@@ -659,6 +667,9 @@ func SamePhone(storedText, region, canonical string) (bool, string) {
 	if gotCC, wantCC := got.canon.GetCountryCode(), want.canon.GetCountryCode(); gotCC != wantCC {
 		return false, fmt.Sprintf("different country code (+%d, not +%d)", gotCC, wantCC)
 	}
+	if without, ok := argentineWithoutNine(&want); ok && strconv.FormatUint(got.canon.GetNationalNumber(), 10) == without {
+		return false, "different number (+54 without the mobile 9 is a landline; rule 11)"
+	}
 	return false, "different number"
 }
 
@@ -680,7 +691,7 @@ func bareInternational(s string) (PhoneNormalization, bool) {
 
 func quirkNote(steps []string) string {
 	for _, s := range steps {
-		if s == noteMexico || s == noteArgentina || s == noteBrazil {
+		if s == noteMexico || s == noteBrazil {
 			return s
 		}
 	}

@@ -511,8 +511,8 @@ const (
 
 // Quirk notes, kept for the audit trail.
 const (
-	noteMexico    = "Mexico: removed legacy mobile 1 after +52"
-	noteBrazil    = "Brazil: added ninth digit to 8-digit mobile"
+	noteMexico = "Mexico: removed legacy mobile 1 after +52"
+	noteBrazil = "Brazil: added ninth digit to 8-digit mobile"
 )
 
 // canonicalPhone maps n to its class representative and says what it changed.

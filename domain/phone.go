@@ -642,6 +642,10 @@ func argentineWithoutNine(p *normalizedPhone) (string, bool) {
 // trail: "same number", "different country code (…)", "different number",
 // "unparseable: …".
 //
+// A stored value the strict reading refuses is read again as storedPhoneText says: its
+// invisible marks, labels and extension set aside ("415-555-2671 (cell)",
+// "+1 415 555 2672 ext. 12", "\u202d+1 (415) 555\u20112673\u202c").
+//
 // National digits alone never match: US 415 555 2671 and UK +44 4155552671 differ.
 // A stored value of bare international digits ("447911123456", as some tools write
 // WhatsApp ids into HubSpot) that cannot be read as a national number is compared as a
@@ -652,14 +656,24 @@ func SamePhone(storedText, region, canonical string) (bool, string) {
 		return false, "sender number unusable: " + phoneReason(err)
 	}
 	got, err := normalizePhone(storedText, PhoneTyped, region, false)
+	text, lenient := storedText, ""
 	if err != nil {
-		if alt, ok := bareInternational(storedText); ok && alt.Canonical == want.Canonical {
-			return true, "same number (stored without +)"
+		// Rule 2: a stored value is read leniently once the strict reading fails.
+		if number, notes := storedPhoneText(storedText); len(notes) > 0 {
+			text, lenient = number, "stored with "+strings.Join(notes, " and ")+", set aside"
+			if g, lerr := normalizePhone(number, PhoneTyped, region, false); lerr == nil {
+				got, err = g, nil
+			}
+		}
+	}
+	if err != nil {
+		if alt, ok := bareInternational(text); ok && alt.Canonical == want.Canonical {
+			return true, "same number (" + joinNotes("stored without +", lenient) + ")"
 		}
 		return false, "unparseable: " + phoneReason(err)
 	}
 	if got.Canonical == want.Canonical {
-		if note := quirkNote(got.Steps); note != "" {
+		if note := joinNotes(quirkNote(got.Steps), lenient); note != "" {
 			return true, "same number (" + note + ")"
 		}
 		return true, "same number"
@@ -689,6 +703,13 @@ func bareInternational(s string) (PhoneNormalization, bool) {
 	return p.PhoneNormalization, err == nil
 }
 
+func joinNotes(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
+}
+
 func quirkNote(steps []string) string {
 	for _, s := range steps {
 		if s == noteMexico || s == noteBrazil {
@@ -704,4 +725,153 @@ func phoneReason(err error) string {
 		return pe.Reason
 	}
 	return err.Error()
+}
+
+// Notes of storedPhoneText, for the audit trail.
+const (
+	storedInvisible = "invisible marks"
+	storedLabel     = "a label"
+	storedExtension = "an extension"
+)
+
+// storedPhoneText reads a phone value the way a person left it on a contact (rule 2:
+// "whatever human format it was typed into HubSpot") and returns the number part, with
+// notes saying what was set aside: invisible marks (bidi embeddings and isolates such as
+// U+202D…U+202C, which copying from a right-to-left page adds, zero-width joiners and
+// every other format character), a label in brackets or separated by a space before or
+// after the number ("Cell: …", "… (cell)", "… work"), and an extension ("ext. 12",
+// "x12", "extension 12", "#12", ";ext=12", ", 12").
+//
+// Only stored values are read this way: they are not sender input, and refusing them
+// turns a contact that holds the sender's number into a duplicate. A sender's number
+// stays strict (cleanPhone). Letters run into the digits ("1-800-FLOWERS", "2671cell")
+// are neither label nor extension and are left for the strict reading to refuse. The
+// result still has to be a whole number of the sender's: nothing here adds a digit.
+func storedPhoneText(s string) (number string, notes []string) {
+	note := func(n string) {
+		for _, o := range notes {
+			if o == n {
+				return
+			}
+		}
+		notes = append(notes, n)
+	}
+	if strings.IndexFunc(s, isFormatRune) >= 0 {
+		s = strings.Map(func(r rune) rune {
+			if isFormatRune(r) {
+				return -1
+			}
+			return r
+		}, s)
+		note(storedInvisible)
+	}
+	t := strings.TrimSpace(s)
+	// Leading labels: "Cell: ", "Tel. ", "(work) "; never one with a digit, so that
+	// every digit kept is one of the number's first digits.
+	for t != "" {
+		r, _ := utf8.DecodeRuneInString(t)
+		if end := bracketEnd(t); end > 0 && hasLetter(t[:end]) && !hasDigit(t[:end]) {
+			t = strings.TrimSpace(t[end:])
+			note(storedLabel)
+			continue
+		}
+		if !unicode.IsLetter(r) {
+			break
+		}
+		i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsLetter(r) && r != '.' && r != ':' && r != '-' })
+		if i < 0 {
+			break // letters only: not a phone number, left to the strict reading
+		}
+		if sep, _ := utf8.DecodeLastRuneInString(t[:i]); sep != ':' && sep != '.' && !unicode.IsSpace(rune(t[i])) {
+			break
+		}
+		t = strings.TrimSpace(t[i:])
+		note(storedLabel)
+	}
+	// The number ends where a label or an extension begins; what is left is read again,
+	// since cutting may leave a bracket unclosed ("+44 (0#1)" → "+44 (0").
+	for {
+		cut, kind := storedPhoneCut(t)
+		if kind == "" {
+			break
+		}
+		t = strings.TrimRightFunc(t[:cut], func(r rune) bool {
+			return unicode.IsSpace(r) || r == '-' || r == '.' || r == '/' || r == ':' || isOpenBracket(r)
+		})
+		note(kind)
+	}
+	return t, notes
+}
+
+// storedPhoneCut returns where in t a label or an extension begins, and which it is;
+// kind is "" when t has neither.
+func storedPhoneCut(t string) (cut int, kind string) {
+	prev := rune(0)
+	for i, r := range t {
+		switch {
+		case r == '#' || r == ';' || r == '＃':
+			return i, storedExtension
+		case r == ',':
+			if extensionAt(strings.TrimLeft(t[i+1:], " ")) {
+				return i, storedExtension
+			}
+			return i, storedLabel
+		case isOpenBracket(r) && i > 0:
+			if end := bracketEnd(t[i:]); end < 0 || hasLetter(t[i:i+end]) {
+				return i, storedLabel
+			}
+		case unicode.IsLetter(r):
+			if extensionAt(t[i:]) {
+				return i, storedExtension
+			}
+			if unicode.IsSpace(prev) || prev == ')' || prev == ']' {
+				return i, storedLabel
+			}
+			return 0, "" // letters run into the number: left to the strict reading
+		}
+		prev = r
+	}
+	return 0, ""
+}
+
+// isFormatRune reports the invisible characters of Unicode category Cf (bidi marks,
+// embeddings and isolates, zero-width joiners, the BOM, the soft hyphen).
+func isFormatRune(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
+func isOpenBracket(r rune) bool { return r == '(' || r == '[' || r == '（' || r == '［' }
+
+// bracketEnd returns the length of the bracketed group s starts with, closing bracket
+// included; 0 when s does not start with a bracket, -1 when it is not closed.
+func bracketEnd(s string) int {
+	r, n := utf8.DecodeRuneInString(s)
+	if !isOpenBracket(r) {
+		return 0
+	}
+	i := strings.IndexFunc(s[n:], func(r rune) bool { return r == ')' || r == ']' || r == '）' || r == '］' })
+	if i < 0 {
+		return -1
+	}
+	_, m := utf8.DecodeRuneInString(s[n+i:])
+	return n + i + m
+}
+
+func hasLetter(s string) bool { return strings.IndexFunc(s, unicode.IsLetter) >= 0 }
+
+func hasDigit(s string) bool { return strings.IndexFunc(s, unicode.IsDigit) >= 0 }
+
+// extensionAt reports that s starts with an extension: "x", "ext", "extn" or
+// "extension" (any case), then optional ".", ":", "=" or spaces, then a digit.
+func extensionAt(s string) bool {
+	i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsLetter(r) })
+	if i <= 0 {
+		return false
+	}
+	switch strings.ToLower(s[:i]) {
+	case "x", "ext", "extn", "extension":
+	default:
+		return false
+	}
+	rest := strings.TrimLeft(s[i:], ".:= ")
+	r, _ := utf8.DecodeRuneInString(rest)
+	return unicode.IsDigit(r)
 }

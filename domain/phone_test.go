@@ -276,7 +276,8 @@ func TestSamePhone(t *testing.T) {
 		{"", "US", "+14155552671", false, "unparseable: empty"},
 		{"call me", "US", "+14155552671", false, "unparseable"},
 		{"415 555 2671", "", "+14155552671", false, "unparseable: a national number"},
-		{"+1 415 555 2671 ext 3", "", "+14155552671", false, "unparseable"},
+		// Rule 2 (issue 10 item 4): a stored extension is set aside, not a reason to refuse.
+		{"+1 415 555 2671 ext 3", "", "+14155552671", true, "stored with an extension"},
 		{"+14155552671", "", "ACME", false, "sender number unusable"},
 	}
 	for _, tt := range tests {

@@ -76,6 +76,9 @@ func (h *RecordMessage) validate(msg *domain.InboundMessage) (domain.ChannelSett
 	if !ok {
 		return ch, domain.NotFound("channel %q is not configured", msg.ChannelID)
 	}
+	if err := msg.CheckFields(); err != nil {
+		return ch, err
+	}
 	if msg.MessageID == "" {
 		return ch, domain.Invalid("message_id", "is required: the platform's message id, used to deduplicate")
 	}

@@ -27,6 +27,7 @@ build:
 # Each line: package fuzz-target. `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS = \
 	./domain FuzzNormalizePhone \
+	./domain FuzzStoredPhone \
 	./domain FuzzNormalizeUsername \
 	./adapters/twilio FuzzParseTwilio \
 	./adapters/twilio FuzzSignatureMatchesReference \

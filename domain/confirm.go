@@ -93,7 +93,10 @@ func NewContactProperties(ch ChannelSettings, id Identification, s Sender) map[s
 		// The normalized form, so a read by unique property finds it exactly.
 		props[id.Property] = id.Identifier
 	}
+	// CleanName again: names a profile API filled in after the message was recorded
+	// (Slack, Instagram, Messenger) never went through InboundMessage.CheckFields.
 	first, last := s.Names()
+	first, last = CleanName(first), CleanName(last)
 	if first != "" {
 		props["firstname"] = first
 	}

@@ -22,8 +22,19 @@ import (
 // SamePhone confirms a candidate by comparing canonical forms.
 //
 // Rule 11: the quirks apply to mobile numbers only. A number is rewritten only when
-// phonenumbers classes the rewritten form as a (valid) mobile, so a landline is never
-// turned into a mobile and matched to a different person.
+// phonenumbers classes the rewritten form as a (valid) mobile and the number as written
+// is not a landline, so a landline is never turned into a mobile and matched to a
+// different person.
+//
+// Argentina is the case where that leaves no rewrite at all: phonenumbers classes every
+// +54 number without the 9 as FIXED_LINE (+54 11 4321-1234 is a Buenos Aires landline;
+// its metadata cannot tell a landline from a mobile written without its 9, because in
+// Argentina the two share one number space and the 9 — "15" in national dialling — is
+// what selects the mobile). So an Argentine number is never rewritten: the mobile forms
+// phonenumbers itself reads as mobiles (+54 9 11 …, WhatsApp's 549…, the national
+// "011 15 …") meet on +549…, and a contact that stores a mobile as "+54 11 …" without
+// its 9 is not confirmed: an unlikely over-match of a landline would link a stranger's
+// messages, an under-match only adds a contact that a person can merge.
 
 // PhoneSource says how a raw number must be read.
 type PhoneSource int
@@ -500,15 +511,14 @@ const (
 
 // Quirk notes, kept for the audit trail.
 const (
-	noteMexico    = "Mexico: removed legacy mobile 1 after +52"
-	noteArgentina = "Argentina: added mobile 9 after +54 (the form WhatsApp uses)"
-	noteBrazil    = "Brazil: added ninth digit to 8-digit mobile"
+	noteMexico = "Mexico: removed legacy mobile 1 after +52"
+	noteBrazil = "Brazil: added ninth digit to 8-digit mobile"
 )
 
 // canonicalPhone maps n to its class representative and says what it changed.
 //   - Mexico: +52 1 + 10 digits → +52 + 10 digits, when the 10-digit form is a mobile
 //     (or fixed-or-mobile: Mexico's plan no longer tells them apart).
-//   - Argentina: +54 + 10 digits → +54 9 + 10 digits, when the 9-form is a valid MOBILE.
+//   - Argentina: never (see the top of this file): +54 + 10 digits is FIXED_LINE.
 //   - Brazil: +55 + area + 8 digits starting 6-9 → +55 + area + 9 + 8 digits, when that
 //     is a valid MOBILE. A subscriber number starting 2-5 is a landline: never touched.
 func canonicalPhone(n *phonenumbers.PhoneNumber) (c *phonenumbers.PhoneNumber, note string, typ phonenumbers.PhoneNumberType, typed bool) {
@@ -523,14 +533,6 @@ func canonicalPhone(n *phonenumbers.PhoneNumber) (c *phonenumbers.PhoneNumber, n
 			c := phoneNumber(ccMexico, nsn-1e10)
 			if typ := phonenumbers.GetNumberType(c); isMobileLike(typ) {
 				return c, noteMexico, typ, true
-			}
-		}
-	case ccArgentina:
-		// 10 digits (area code + subscriber), never starting with 9.
-		if nsn >= 1e9 && nsn < 9e9 {
-			c := phoneNumber(ccArgentina, 9e10+nsn)
-			if typ := phonenumbers.GetNumberType(c); typ == phonenumbers.MOBILE {
-				return c, noteArgentina, typ, true
 			}
 		}
 	case ccBrazil:
@@ -577,10 +579,6 @@ func phoneVariants(p *normalizedPhone) []string {
 		if nsn >= 1e9 && nsn < 1e10 && isMobileLike(p.numberType()) {
 			out = append(out, "+521"+strconv.FormatUint(nsn, 10))
 		}
-	case ccArgentina:
-		if nsn >= 9e10 && nsn < 1e11 && p.numberType() == phonenumbers.MOBILE {
-			out = append(out, "+54"+strconv.FormatUint(nsn-9e10, 10))
-		}
 	case ccBrazil:
 		// area code + 9 + subscriber starting 6-9
 		if nsn >= 1e10 && nsn < 1e11 && nsn%1e9 >= 96e7 && p.numberType() == phonenumbers.MOBILE {
@@ -626,6 +624,16 @@ func NationalNumbers(canonical string) []string {
 	return out
 }
 
+// argentineWithoutNine returns the national digits of an Argentine mobile without its
+// mobile 9 ("1123456789" for +5491123456789): the same digits as a landline's.
+func argentineWithoutNine(p *normalizedPhone) (string, bool) {
+	nsn := p.canon.GetNationalNumber()
+	if p.canon.GetCountryCode() != ccArgentina || nsn < 9e10 || nsn >= 1e11 || p.numberType() != phonenumbers.MOBILE {
+		return "", false
+	}
+	return strconv.FormatUint(nsn-9e10, 10), true
+}
+
 // SamePhone reports whether storedText, a phone value from a HubSpot contact as a
 // person typed it ("+1 (415) 555-2671", "415.555.2671", "0044 7911 123456",
 // "+44 (0)7911 123456", "07911 123456" with region GB), is the same number as
@@ -633,6 +641,10 @@ func NationalNumbers(canonical string) []string {
 // used for stored values written without a country code. The reason is for the audit
 // trail: "same number", "different country code (…)", "different number",
 // "unparseable: …".
+//
+// A stored value the strict reading refuses is read again as storedPhoneText says: its
+// invisible marks, labels and extension set aside ("415-555-2671 (cell)",
+// "+1 415 555 2672 ext. 12", "\u202d+1 (415) 555\u20112673\u202c").
 //
 // National digits alone never match: US 415 555 2671 and UK +44 4155552671 differ.
 // A stored value of bare international digits ("447911123456", as some tools write
@@ -644,20 +656,33 @@ func SamePhone(storedText, region, canonical string) (bool, string) {
 		return false, "sender number unusable: " + phoneReason(err)
 	}
 	got, err := normalizePhone(storedText, PhoneTyped, region, false)
+	text, lenient := storedText, ""
 	if err != nil {
-		if alt, ok := bareInternational(storedText); ok && alt.Canonical == want.Canonical {
-			return true, "same number (stored without +)"
+		// Rule 2: a stored value is read leniently once the strict reading fails.
+		if number, notes := storedPhoneText(storedText); len(notes) > 0 {
+			text, lenient = number, "stored with "+strings.Join(notes, " and ")+", set aside"
+			if g, lerr := normalizePhone(number, PhoneTyped, region, false); lerr == nil {
+				got, err = g, nil
+			}
+		}
+	}
+	if err != nil {
+		if alt, ok := bareInternational(text); ok && alt.Canonical == want.Canonical {
+			return true, "same number (" + joinNotes("stored without +", lenient) + ")"
 		}
 		return false, "unparseable: " + phoneReason(err)
 	}
 	if got.Canonical == want.Canonical {
-		if note := quirkNote(got.Steps); note != "" {
+		if note := joinNotes(quirkNote(got.Steps), lenient); note != "" {
 			return true, "same number (" + note + ")"
 		}
 		return true, "same number"
 	}
 	if gotCC, wantCC := got.canon.GetCountryCode(), want.canon.GetCountryCode(); gotCC != wantCC {
 		return false, fmt.Sprintf("different country code (+%d, not +%d)", gotCC, wantCC)
+	}
+	if without, ok := argentineWithoutNine(&want); ok && strconv.FormatUint(got.canon.GetNationalNumber(), 10) == without {
+		return false, "different number (+54 without the mobile 9 is a landline; rule 11)"
 	}
 	return false, "different number"
 }
@@ -678,9 +703,16 @@ func bareInternational(s string) (PhoneNormalization, bool) {
 	return p.PhoneNormalization, err == nil
 }
 
+func joinNotes(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
+}
+
 func quirkNote(steps []string) string {
 	for _, s := range steps {
-		if s == noteMexico || s == noteArgentina || s == noteBrazil {
+		if s == noteMexico || s == noteBrazil {
 			return s
 		}
 	}
@@ -693,4 +725,153 @@ func phoneReason(err error) string {
 		return pe.Reason
 	}
 	return err.Error()
+}
+
+// Notes of storedPhoneText, for the audit trail.
+const (
+	storedInvisible = "invisible marks"
+	storedLabel     = "a label"
+	storedExtension = "an extension"
+)
+
+// storedPhoneText reads a phone value the way a person left it on a contact (rule 2:
+// "whatever human format it was typed into HubSpot") and returns the number part, with
+// notes saying what was set aside: invisible marks (bidi embeddings and isolates such as
+// U+202D…U+202C, which copying from a right-to-left page adds, zero-width joiners and
+// every other format character), a label in brackets or separated by a space before or
+// after the number ("Cell: …", "… (cell)", "… work"), and an extension ("ext. 12",
+// "x12", "extension 12", "#12", ";ext=12", ", 12").
+//
+// Only stored values are read this way: they are not sender input, and refusing them
+// turns a contact that holds the sender's number into a duplicate. A sender's number
+// stays strict (cleanPhone). Letters run into the digits ("1-800-FLOWERS", "2671cell")
+// are neither label nor extension and are left for the strict reading to refuse. The
+// result still has to be a whole number of the sender's: nothing here adds a digit.
+func storedPhoneText(s string) (number string, notes []string) {
+	note := func(n string) {
+		for _, o := range notes {
+			if o == n {
+				return
+			}
+		}
+		notes = append(notes, n)
+	}
+	if strings.IndexFunc(s, isFormatRune) >= 0 {
+		s = strings.Map(func(r rune) rune {
+			if isFormatRune(r) {
+				return -1
+			}
+			return r
+		}, s)
+		note(storedInvisible)
+	}
+	t := strings.TrimSpace(s)
+	// Leading labels: "Cell: ", "Tel. ", "(work) "; never one with a digit, so that
+	// every digit kept is one of the number's first digits.
+	for t != "" {
+		r, _ := utf8.DecodeRuneInString(t)
+		if end := bracketEnd(t); end > 0 && hasLetter(t[:end]) && !hasDigit(t[:end]) {
+			t = strings.TrimSpace(t[end:])
+			note(storedLabel)
+			continue
+		}
+		if !unicode.IsLetter(r) {
+			break
+		}
+		i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsLetter(r) && r != '.' && r != ':' && r != '-' })
+		if i < 0 {
+			break // letters only: not a phone number, left to the strict reading
+		}
+		if sep, _ := utf8.DecodeLastRuneInString(t[:i]); sep != ':' && sep != '.' && !unicode.IsSpace(rune(t[i])) {
+			break
+		}
+		t = strings.TrimSpace(t[i:])
+		note(storedLabel)
+	}
+	// The number ends where a label or an extension begins; what is left is read again,
+	// since cutting may leave a bracket unclosed ("+44 (0#1)" → "+44 (0").
+	for {
+		cut, kind := storedPhoneCut(t)
+		if kind == "" {
+			break
+		}
+		t = strings.TrimRightFunc(t[:cut], func(r rune) bool {
+			return unicode.IsSpace(r) || r == '-' || r == '.' || r == '/' || r == ':' || isOpenBracket(r)
+		})
+		note(kind)
+	}
+	return t, notes
+}
+
+// storedPhoneCut returns where in t a label or an extension begins, and which it is;
+// kind is "" when t has neither.
+func storedPhoneCut(t string) (cut int, kind string) {
+	prev := rune(0)
+	for i, r := range t {
+		switch {
+		case r == '#' || r == ';' || r == '＃':
+			return i, storedExtension
+		case r == ',':
+			if extensionAt(strings.TrimLeft(t[i+1:], " ")) {
+				return i, storedExtension
+			}
+			return i, storedLabel
+		case isOpenBracket(r) && i > 0:
+			if end := bracketEnd(t[i:]); end < 0 || hasLetter(t[i:i+end]) {
+				return i, storedLabel
+			}
+		case unicode.IsLetter(r):
+			if extensionAt(t[i:]) {
+				return i, storedExtension
+			}
+			if unicode.IsSpace(prev) || prev == ')' || prev == ']' {
+				return i, storedLabel
+			}
+			return 0, "" // letters run into the number: left to the strict reading
+		}
+		prev = r
+	}
+	return 0, ""
+}
+
+// isFormatRune reports the invisible characters of Unicode category Cf (bidi marks,
+// embeddings and isolates, zero-width joiners, the BOM, the soft hyphen).
+func isFormatRune(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
+func isOpenBracket(r rune) bool { return r == '(' || r == '[' || r == '（' || r == '［' }
+
+// bracketEnd returns the length of the bracketed group s starts with, closing bracket
+// included; 0 when s does not start with a bracket, -1 when it is not closed.
+func bracketEnd(s string) int {
+	r, n := utf8.DecodeRuneInString(s)
+	if !isOpenBracket(r) {
+		return 0
+	}
+	i := strings.IndexFunc(s[n:], func(r rune) bool { return r == ')' || r == ']' || r == '）' || r == '］' })
+	if i < 0 {
+		return -1
+	}
+	_, m := utf8.DecodeRuneInString(s[n+i:])
+	return n + i + m
+}
+
+func hasLetter(s string) bool { return strings.IndexFunc(s, unicode.IsLetter) >= 0 }
+
+func hasDigit(s string) bool { return strings.IndexFunc(s, unicode.IsDigit) >= 0 }
+
+// extensionAt reports that s starts with an extension: "x", "ext", "extn" or
+// "extension" (any case), then optional ".", ":", "=" or spaces, then a digit.
+func extensionAt(s string) bool {
+	i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsLetter(r) })
+	if i <= 0 {
+		return false
+	}
+	switch strings.ToLower(s[:i]) {
+	case "x", "ext", "extn", "extension":
+	default:
+		return false
+	}
+	rest := strings.TrimLeft(s[i:], ".:= ")
+	r, _ := utf8.DecodeRuneInString(rest)
+	return unicode.IsDigit(r)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -129,4 +130,58 @@ func FuzzNormalizeUsername(f *testing.F) {
 			t.Fatalf("NormalizeUserID(%q) = %q", s, id)
 		}
 	})
+}
+
+// FuzzStoredPhone: reading a stored value leniently never panics, removes every
+// invisible mark, never adds or reorders a digit (the digits kept are the first digits
+// of the input), reads its own result back unchanged, and whatever number it finds is
+// one SamePhone confirms for that stored value when the strict reading refuses it.
+func FuzzStoredPhone(f *testing.F) {
+	for _, s := range []string{
+		"415-555-2671 (cell)", "+1 415 555 2672 ext. 12", "\u202d+1 (415) 555\u20112673\u202c",
+		"Cell: +1 415 555 2671", "(work) 07911 123456", "+1-415-555-2671;ext=12", "+1 415 555 2671 #12",
+		"+1 415 555 2671x12", "+44 (0)7911 123456", "1-800-FLOWERS", "ACME", "", "(", "x1", ",", "\u2066\u2069",
+		"tel:+1-415-555-2671;ext=12", "mobile +44 7911 123456 (evenings, ext 3)", "（cell）＋１ ４１５ ５５５ ２６７１",
+	} {
+		for i := range fuzzRegions[:4] {
+			f.Add(s, uint8(i))
+		}
+	}
+	f.Fuzz(func(t *testing.T, in string, regionIndex uint8) {
+		region := fuzzRegions[int(regionIndex)%len(fuzzRegions)]
+		out, notes := storedPhoneText(in)
+		if strings.IndexFunc(out, isFormatRune) >= 0 {
+			t.Fatalf("storedPhoneText(%q) = %q keeps an invisible mark", in, out)
+		}
+		if utf8.ValidString(in) && !utf8.ValidString(out) {
+			t.Fatalf("storedPhoneText(%q) = %q is not UTF-8", in, out)
+		}
+		if d, din := digitRunes(out), digitRunes(in); !strings.HasPrefix(din, d) {
+			t.Fatalf("storedPhoneText(%q) = %q: digits %q are not a prefix of %q", in, out, d, din)
+		}
+		if again, more := storedPhoneText(out); again != out || len(more) > 0 {
+			t.Fatalf("storedPhoneText(%q) = %q, then %q %q", in, out, again, more)
+		}
+		if len(notes) == 0 && out != strings.TrimSpace(in) {
+			t.Fatalf("storedPhoneText(%q) = %q with no note", in, out)
+		}
+		if _, strict := NormalizePhone(in, PhoneTyped, region); strict == nil {
+			return // SamePhone reads it strictly
+		}
+		if n, err := NormalizePhone(out, PhoneTyped, region); err == nil {
+			if same, why := SamePhone(in, region, n.Canonical); !same {
+				t.Fatalf("storedPhoneText(%q) = %q, which is %s, but SamePhone refuses it: %s", in, out, n.Canonical, why)
+			}
+		}
+	})
+}
+
+func digitRunes(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

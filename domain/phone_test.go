@@ -59,7 +59,8 @@ func TestNormalizePhone(t *testing.T) {
 
 		// Argentina: mobile 9.
 		{"AR wa_id with 9", "5491123456789", PhoneWhatsAppID, "", "+5491123456789", "+5491123456789", true, ""},
-		{"AR stored without 9", "+54 11 2345-6789", PhoneTyped, "", "+541123456789", "+5491123456789", true, noteArgentina},
+		// Rule 11: without the 9 it is a landline (FIXED_LINE): never rewritten.
+		{"AR without 9 is a landline", "+54 11 2345-6789", PhoneTyped, "", "+541123456789", "+541123456789", false, "parsed as an international number"},
 		{"AR national mobile with 15", "011 15 2345-6789", PhoneTyped, "AR", "+5491123456789", "+5491123456789", true, ""},
 		{"AR toll-free not rewritten", "+54 800 123 4567", PhoneTyped, "", "+548001234567", "+548001234567", false, ""},
 
@@ -186,8 +187,8 @@ func TestPhoneVariants(t *testing.T) {
 		{"+525512345678", []string{"+525512345678", "+5215512345678"}},
 		{"+5215512345678", []string{"+525512345678", "+5215512345678"}}, // normalized first
 		{"+528001234567", []string{"+528001234567"}},                    // toll-free: no mobile 1
-		{"+5491123456789", []string{"+5491123456789", "+541123456789"}},
-		{"+541123456789", []string{"+5491123456789", "+541123456789"}},
+		{"+5491123456789", []string{"+5491123456789"}},                  // rule 11: +541123456789 is a landline
+		{"+541123456789", []string{"+541123456789"}},
 		{"+548001234567", []string{"+548001234567"}},
 		{"+5511987654321", []string{"+5511987654321", "+551187654321"}},
 		{"+551187654321", []string{"+5511987654321", "+551187654321"}},
@@ -215,7 +216,7 @@ func TestNationalNumbers(t *testing.T) {
 		{"+14155552671", []string{"4155552671"}},
 		{"+447911123456", []string{"7911123456"}},
 		{"+525512345678", []string{"5512345678", "15512345678"}},
-		{"+5491123456789", []string{"91123456789", "1123456789"}},
+		{"+5491123456789", []string{"91123456789"}}, // rule 11: 1123456789 is a landline's
 		{"+5511987654321", []string{"11987654321", "1187654321"}},
 		{"+551123456789", []string{"1123456789"}},
 		{"+390612345678", []string{"612345678", "0612345678"}},
@@ -253,7 +254,7 @@ func TestSamePhone(t *testing.T) {
 		{"+52 55 1234 5678", "", "+525512345678", true, "same number"},
 		{"+52 1 55 1234 5678", "", "+525512345678", true, noteMexico},
 		{"55 1234 5678", "MX", "+525512345678", true, "same number"},
-		{"+54 11 2345-6789", "", "+5491123456789", true, noteArgentina},
+		{"+54 11 2345-6789", "", "+5491123456789", false, "landline; rule 11"},
 		{"+54 9 11 2345-6789", "", "+5491123456789", true, "same number"},
 		{"+55 11 8765-4321", "", "+5511987654321", true, noteBrazil},
 		{"+55 11 98765-4321", "", "+5511987654321", true, "same number"},
@@ -275,7 +276,8 @@ func TestSamePhone(t *testing.T) {
 		{"", "US", "+14155552671", false, "unparseable: empty"},
 		{"call me", "US", "+14155552671", false, "unparseable"},
 		{"415 555 2671", "", "+14155552671", false, "unparseable: a national number"},
-		{"+1 415 555 2671 ext 3", "", "+14155552671", false, "unparseable"},
+		// Rule 2 (issue 10 item 4): a stored extension is set aside, not a reason to refuse.
+		{"+1 415 555 2671 ext 3", "", "+14155552671", true, "stored with an extension"},
 		{"+14155552671", "", "ACME", false, "sender number unusable"},
 	}
 	for _, tt := range tests {
@@ -531,7 +533,8 @@ func TestBrazilNinthDigitAllAreas(t *testing.T) {
 	}
 }
 
-// Mexico and Argentina over many random subscribers: the quirk forms meet.
+// Mexico and Argentina over many random subscribers: Mexico's quirk forms meet;
+// Argentina's landline digits never meet the mobile's (rule 11).
 func TestMexicoArgentinaEquivalence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	arMobiles := 0
@@ -559,18 +562,19 @@ func TestMexicoArgentinaEquivalence(t *testing.T) {
 		if errC != nil || errD != nil {
 			t.Fatalf("%s / %s: %v / %v", withNine, without, errC, errD)
 		}
+		// Rule 11: without its 9 the number is a landline (phonenumbers: FIXED_LINE),
+		// never rewritten into the mobile and never the same number as it.
+		if d.Canonical != without || d.Mobile {
+			t.Errorf("AR %s was rewritten to %s (mobile %v)", without, d.Canonical, d.Mobile)
+		}
 		if !c.Mobile {
-			// Not a valid mobile per phonenumbers: no equivalence (rule 11).
-			if d.Canonical == withNine {
-				t.Errorf("AR %s was rewritten to %s, which is no valid mobile", without, withNine)
-			}
 			continue
 		}
-		if c.Canonical != withNine || d.Canonical != withNine {
-			t.Errorf("AR %s and %s: canonical %s and %s, want %s", withNine, without, c.Canonical, d.Canonical, withNine)
+		if c.Canonical != withNine {
+			t.Errorf("AR %s: canonical %s, want itself", withNine, c.Canonical)
 		}
-		if same, why := SamePhone("+54 "+ar[:2]+" "+ar[2:], "", c.Canonical); !same {
-			t.Errorf("AR stored %s vs %s: %s", without, withNine, why)
+		if same, why := SamePhone("+54 "+ar[:2]+" "+ar[2:], "", c.Canonical); same {
+			t.Errorf("AR stored landline %s matched the mobile %s: %s", without, withNine, why)
 		}
 		arMobiles++
 	}

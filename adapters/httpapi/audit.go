@@ -153,25 +153,52 @@ func (s *Server) unlinked(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"unlinked": rows})
 }
 
+// Bounds of GET /v1/events. limit defaults to 100 and may be at most 1000 (larger is
+// 400, naming the field, like every paged list). An event carries up to 64 KiB of text,
+// so a full page could still be tens of megabytes: the answer also stops once the
+// events' payloads reach MaxEventsResponseBytes (never before the first event), says
+// "truncated": true, and next_after is where to ask again.
+const (
+	defaultEventsLimit = 100
+	maxEventsLimit     = 1000
+	// MaxEventsResponseBytes bounds the payload bytes of one /v1/events answer.
+	MaxEventsResponseBytes = 4 << 20
+	// eventsReadChunk is how many events are read from the store at a time, so that a
+	// page cut short by the byte bound was not read whole.
+	eventsReadChunk = 100
+)
+
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	after, limit, ok := page(w, r, 100, 1000)
+	after, limit, ok := page(w, r, defaultEventsLimit, maxEventsLimit)
 	if !ok {
 		return
 	}
-	evs, err := s.d.Store.ReadAll(r.Context(), after, limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	out := make([]projections.Entry, 0, min(limit, eventsReadChunk))
+	next, size, truncated := after, 0, false
+	for len(out) < limit && !truncated {
+		want := min(limit-len(out), eventsReadChunk)
+		evs, err := s.d.Store.ReadAll(r.Context(), next, want)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, e := range evs {
+			if size += len(e.Payload); size > MaxEventsResponseBytes && len(out) > 0 {
+				truncated = true
+				break
+			}
+			out = append(out, EntryOf(e))
+			next = e.Position
+		}
+		if len(evs) < want {
+			break // the end of the log
+		}
 	}
-	out := make([]projections.Entry, len(evs))
-	for i, e := range evs {
-		out[i] = EntryOf(e)
+	body := map[string]any{"events": out, "next_after": next}
+	if truncated {
+		body["truncated"] = true
 	}
-	next := after
-	if len(evs) > 0 {
-		next = evs[len(evs)-1].Position
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_after": next})
+	writeJSON(w, http.StatusOK, body)
 }
 
 // EntryOf shapes a recorded event as the audit API shows it.

@@ -253,8 +253,8 @@ type messageRequest struct {
 
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	var req messageRequest
-	if field, msg, ok := decodeStrict(w, r, &req); !ok {
-		writeError(w, http.StatusBadRequest, domain.CodeInvalid, field, msg)
+	if e := decodeStrict(w, r, &req); e != nil {
+		writeError(w, e.status, domain.CodeInvalid, e.field, e.message)
 		return
 	}
 	m := domain.InboundMessage{ChannelID: req.ChannelID, MessageID: req.MessageID, Text: req.Text, Source: "api",
@@ -282,35 +282,49 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, rec)
 }
 
+// requestError is a request the API cannot take, with the status that says why.
+type requestError struct {
+	status         int
+	field, message string
+}
+
 // decodeStrict decodes one JSON object and names the offending field when it cannot.
-func decodeStrict(w http.ResponseWriter, r *http.Request, v any) (field, msg string, ok bool) {
+// A body over MaxBodyBytes is 413, as the webhooks answer; anything else is 400.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) *requestError {
+	bad := func(field, msg string) *requestError {
+		return &requestError{status: http.StatusBadRequest, field: field, message: msg}
+	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
 		if _, extra := dec.Token(); extra != io.EOF {
-			return "", "the body must hold exactly one JSON object", false
+			var maxErr *http.MaxBytesError
+			if errors.As(extra, &maxErr) {
+				return &requestError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("the body is larger than %d bytes", maxErr.Limit)}
+			}
+			return bad("", "the body must hold exactly one JSON object")
 		}
-		return "", "", true
+		return nil
 	}
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	var maxErr *http.MaxBytesError
 	switch {
-	case errors.As(err, &typeErr):
-		return typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", expectedType(typeErr), typeErr.Value), false
-	case errors.As(err, &syntaxErr):
-		return "", fmt.Sprintf("the body is not valid JSON (at byte %d): %v", syntaxErr.Offset, err), false
 	case errors.As(err, &maxErr):
-		return "", fmt.Sprintf("the body is larger than %d bytes", maxErr.Limit), false
+		return &requestError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("the body is larger than %d bytes", maxErr.Limit)}
+	case errors.As(err, &typeErr):
+		return bad(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", expectedType(typeErr), typeErr.Value))
+	case errors.As(err, &syntaxErr):
+		return bad("", fmt.Sprintf("the body is not valid JSON (at byte %d): %v", syntaxErr.Offset, err))
 	case errors.Is(err, io.EOF):
-		return "", "the body is empty; send a JSON object", false
+		return bad("", "the body is empty; send a JSON object")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return name, "is not a field of this request; see the command API in the README", false
+		return bad(name, "is not a field of this request; see the command API in the README")
 	}
-	return "", "the body is not a valid request: " + err.Error(), false
+	return bad("", "the body is not a valid request: "+err.Error())
 }
 
 func expectedType(e *json.UnmarshalTypeError) string {

@@ -96,6 +96,9 @@ func (h *RecordMessageHandler) validate(msg *domain.InboundMessage) (domain.Chan
 	if !ok {
 		return ch, domain.NotFound("channel %q is not configured", msg.ChannelID)
 	}
+	if err := msg.CheckFields(); err != nil {
+		return ch, err
+	}
 	if msg.MessageID == "" {
 		return ch, domain.Invalid("message_id", "is required: the platform's message id, used to deduplicate")
 	}

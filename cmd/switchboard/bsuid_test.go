@@ -1,0 +1,135 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"switchboard/adapters/hubspot/emulator"
+	"switchboard/adapters/samples"
+	"switchboard/domain"
+)
+
+// bsuidStep is one WhatsApp Cloud message of a sender who moves from a phone number to a
+// business-scoped user id (SPEC §3 rule 14).
+type bsuidStep struct {
+	from, bsuid, id string
+}
+
+// sendBSUIDSteps sends the steps one after the other on acme-wa, each settled before the
+// next, and returns their settled states.
+func sendBSUIDSteps(t *testing.T, s *stack, steps []bsuidStep) []domain.MessageState {
+	t.Helper()
+	var out []domain.MessageState
+	for _, st := range steps {
+		if status := s.sendSample("acme-wa", samples.Sample{From: st.from, BSUID: st.bsuid, Name: "Ana B", MessageID: st.id}, nil); status != http.StatusOK {
+			t.Fatalf("webhook %s answered %d, want 200", st.id, status)
+		}
+		out = append(out, s.waitSettled("acme-wa", st.id))
+	}
+	return out
+}
+
+// publishedOf returns the inbox message of acme-wa's message id.
+func publishedOf(t *testing.T, s *stack, id string) emulator.PublishedMessage {
+	t.Helper()
+	for _, p := range s.emu.Published() {
+		if p.IntegrationIdempotencyID == domain.IdempotencyID("acme-wa", id) {
+			return p
+		}
+	}
+	t.Fatalf("no inbox message for acme-wa/%s", id)
+	return emulator.PublishedMessage{}
+}
+
+// assertOnePersonOneThread checks that every message landed on contact, published in one
+// HubSpot thread.
+func assertOnePersonOneThread(t *testing.T, s *stack, contact string, states []domain.MessageState) {
+	t.Helper()
+	var thread, itid string
+	for i, st := range states {
+		if st.DeadLetter != nil {
+			t.Fatalf("message %s dead-lettered: %s", st.Received.MessageID, st.DeadLetter.Reason)
+		}
+		if st.ContactID != contact {
+			t.Errorf("message %s (%s) resolved to contact %q, want %s", st.Received.MessageID, st.Outcome, st.ContactID, contact)
+		}
+		p := publishedOf(t, s, st.Received.MessageID)
+		if p.AssociateWithContactID != contact {
+			t.Errorf("inbox message of %s linked to %q, want %s", st.Received.MessageID, p.AssociateWithContactID, contact)
+		}
+		if i == 0 {
+			thread, itid = p.ConversationsThreadID, p.IntegrationThreadID
+			continue
+		}
+		if p.ConversationsThreadID != thread || p.IntegrationThreadID != itid {
+			t.Errorf("message %s went to thread %s (integration thread %s), want the first message's %s (%s): rule 9, the thread follows the person",
+				st.Received.MessageID, p.ConversationsThreadID, p.IntegrationThreadID, thread, itid)
+		}
+	}
+}
+
+// TestWhatsAppBSUIDRecordedOnStickyPath: a sender first known by phone (the match key
+// resolves, so later messages take the sticky path), then writing with phone and BSUID,
+// then with the BSUID alone, is one contact — the BSUID written to it — and one thread
+// (issue 10 items 3 and 10).
+func TestWhatsAppBSUIDRecordedOnStickyPath(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	const bsuid = "US.13491208655302741918"
+	states := sendBSUIDSteps(t, s, []bsuidStep{
+		{from: "14155552671", id: "wamid.B1"},
+		{from: "14155552671", bsuid: bsuid, id: "wamid.B2"},
+		{bsuid: bsuid, id: "wamid.B3"},
+	})
+	if states[0].Outcome != domain.EventContactCreated {
+		t.Fatalf("first message: %s, want ContactCreated", states[0].Outcome)
+	}
+	contact := states[0].ContactID
+	if n := len(s.emu.Contacts()); n != 1 {
+		t.Errorf("%d contacts, want 1: the BSUID-only message is the same person", n)
+	}
+	if c, _ := s.emu.Contact(contact); c.Properties["whatsapp_bsuid"] != bsuid {
+		t.Errorf("contact %s has whatsapp_bsuid %q, want %q (rule 14)", contact, c.Properties["whatsapp_bsuid"], bsuid)
+	}
+	assertOnePersonOneThread(t, s, contact, states)
+}
+
+// TestWhatsAppBSUIDOnlyKeepsThePhoneThread: a sender matched by phone to an existing
+// contact (the BSUID written on the matched path), then writing with the BSUID alone,
+// keeps the thread of the phone messages (rule 9, issue 10 item 10).
+func TestWhatsAppBSUIDOnlyKeepsThePhoneThread(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	const bsuid = "US.55501234567890"
+	ana := s.emu.CreateContactAt(map[string]string{"firstname": "Ana", "mobilephone": "(415) 555-2671"}, time.Now().Add(-time.Hour))
+	states := sendBSUIDSteps(t, s, []bsuidStep{
+		{from: "14155552671", bsuid: bsuid, id: "wamid.C1"},
+		{bsuid: bsuid, id: "wamid.C2"},
+		{from: "14155552671", id: "wamid.C3"},
+	})
+	if n := len(s.emu.Contacts()); n != 1 {
+		t.Errorf("%d contacts, want the seeded one", n)
+	}
+	if c, _ := s.emu.Contact(ana); c.Properties["whatsapp_bsuid"] != bsuid {
+		t.Errorf("contact %s has whatsapp_bsuid %q, want %q (rule 14)", ana, c.Properties["whatsapp_bsuid"], bsuid)
+	}
+	assertOnePersonOneThread(t, s, ana, states)
+}
+
+// TestWhatsAppBSUIDNeverOverwritten: a contact whose BSUID property already holds a value
+// keeps it (rule 5), and the sender's BSUID-only messages still reach that contact.
+func TestWhatsAppBSUIDNeverOverwritten(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	ana := s.emu.CreateContactAt(map[string]string{"firstname": "Ana", "phone": "+14155552671", "whatsapp_bsuid": "US.OLD1"}, time.Now().Add(-time.Hour))
+	states := sendBSUIDSteps(t, s, []bsuidStep{
+		{from: "14155552671", id: "wamid.D1"},
+		{from: "14155552671", bsuid: "US.NEW2", id: "wamid.D2"},
+		{bsuid: "US.NEW2", id: "wamid.D3"},
+	})
+	if c, _ := s.emu.Contact(ana); c.Properties["whatsapp_bsuid"] != "US.OLD1" {
+		t.Errorf("whatsapp_bsuid %q, want the value a person put there kept (rule 5)", c.Properties["whatsapp_bsuid"])
+	}
+	if n := len(s.emu.Contacts()); n != 1 {
+		t.Errorf("%d contacts, want the seeded one", n)
+	}
+	assertOnePersonOneThread(t, s, ana, states)
+}

@@ -92,6 +92,61 @@ func TestWhatsAppBSUIDRecordedOnStickyPath(t *testing.T) {
 		t.Errorf("contact %s has whatsapp_bsuid %q, want %q (rule 14)", contact, c.Properties["whatsapp_bsuid"], bsuid)
 	}
 	assertOnePersonOneThread(t, s, contact, states)
+	if p := decodeMatched(t, s, states[2]); p.Via != "match_key" || p.ThreadRef != "+14155552671" {
+		t.Errorf("BSUID-only message matched via %q on thread ref %q: want the BSUID key bound with the phone, sticky", p.Via, p.ThreadRef)
+	}
+	// The phone key says once what was done; a fourth message with both adds no key event.
+	ch, _ := s.cfg.Catalog().Channel("acme-wa")
+	phoneKey := domain.MatchKey{Workspace: "acme", Lookup: domain.LookupPhone, Identifier: "+14155552671"}
+	recorded := keyEventsOf(t, s, phoneKey, domain.EventMatchKeyBSUIDRecorded)
+	if len(recorded) != 1 {
+		t.Fatalf("%d MatchKeyBSUIDRecorded on the phone key, want 1", len(recorded))
+	}
+	var rec domain.MatchKeyBSUIDRecorded
+	if err := domain.Decode(recorded[0], &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Written || !rec.Bound || rec.ContactID != contact || rec.BSUIDKey != domain.BSUIDKey(ch, bsuid) {
+		t.Errorf("recorded %+v: want written and bound on %s", rec, contact)
+	}
+	keyEvents := func() int {
+		return len(keyEventsOf(t, s, phoneKey, "")) + len(keyEventsOf(t, s, domain.BSUIDKey(ch, bsuid), ""))
+	}
+	before := keyEvents()
+	sendBSUIDSteps(t, s, []bsuidStep{{from: "14155552671", bsuid: bsuid, id: "wamid.B4"}})
+	if after := keyEvents(); after != before {
+		t.Errorf("a fourth message with phone and BSUID grew the keys from %d to %d events, want none (sticky, rule 7)", before, after)
+	}
+}
+
+// decodeMatched returns the ContactMatched of a settled message (zero when it has none).
+func decodeMatched(t *testing.T, s *stack, st domain.MessageState) domain.ContactMatched {
+	t.Helper()
+	var p domain.ContactMatched
+	for _, e := range s.messageEvents("acme-wa", st.Received.MessageID) {
+		if e.Type == domain.EventContactMatched {
+			if err := domain.Decode(e, &p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return p
+}
+
+// keyEventsOf returns the key's events of type typ ("" for all).
+func keyEventsOf(t *testing.T, s *stack, key domain.MatchKey, typ string) []domain.RecordedEvent {
+	t.Helper()
+	evs, err := s.svc.store.ReadStream(t.Context(), key.Stream(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []domain.RecordedEvent
+	for _, e := range evs {
+		if typ == "" || e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // TestWhatsAppBSUIDOnlyKeepsThePhoneThread: a sender matched by phone to an existing

@@ -61,10 +61,11 @@ func (h *ResolveMessageHandler) recordBSUID(ctx context.Context, in domain.Resol
 			}
 		case domain.BSUIDRecord:
 			round++
-			err = h.applyBSUID(ctx, in.Channel.WorkspaceID, bin.ContactID, d, phoneVersion, bsuidVersion, corr)
+			var written bool
+			written, err = h.applyBSUID(ctx, in.Channel.WorkspaceID, bin.ContactID, d, phoneVersion, bsuidVersion, corr)
 			if errors.Is(err, errBSUIDKeyMoved) {
-				// Decide again on fresh keys; the property is written by now.
-				if d.Write {
+				// Decide again on fresh keys, knowing what was written.
+				if written {
 					bin.Contact.Properties = map[string]string{d.Property: d.Value}
 				}
 				bin.PhoneKey, bin.BSUIDKey = nil, nil
@@ -88,16 +89,21 @@ func (h *ResolveMessageHandler) recordBSUID(ctx context.Context, in domain.Resol
 }
 
 // applyBSUID writes the property, binds the BSUID key and records the BSUID on the phone
-// key, each key append at the version DecideBSUID read.
-func (h *ResolveMessageHandler) applyBSUID(ctx context.Context, workspace, contactID string, d domain.BSUIDDecision, phoneVersion, bsuidVersion int64, corr string) error {
+// key, each key append at the version DecideBSUID read. A failed write still binds the
+// key — that alone keeps a BSUID-only message on the person — but records nothing, so
+// the next message with the BSUID writes again.
+func (h *ResolveMessageHandler) applyBSUID(ctx context.Context, workspace, contactID string, d domain.BSUIDDecision, phoneVersion, bsuidVersion int64,
+	corr string) (written bool, err error) {
+	var writeErr error
 	if d.Write {
 		dir, err := h.dirs.Directory(workspace)
+		if err == nil {
+			err = dir.UpdateContact(ctx, contactID, map[string]string{d.Property: d.Value})
+		}
 		if err != nil {
-			return err
+			writeErr = fmt.Errorf("write BSUID property %s to contact %s: %w", d.Property, contactID, err)
 		}
-		if err := dir.UpdateContact(ctx, contactID, map[string]string{d.Property: d.Value}); err != nil {
-			return fmt.Errorf("write BSUID property %s to contact %s: %w", d.Property, contactID, err)
-		}
+		written = err == nil
 	}
 	appendAt := func(stream string, version int64, c Change) error {
 		_, err := h.keys.Update(ctx, stream, func(_ domain.KeyState, v int64) ([]Change, error) {
@@ -113,13 +119,16 @@ func (h *ResolveMessageHandler) applyBSUID(ctx context.Context, workspace, conta
 	}
 	if d.Bind != nil {
 		if err := appendAt(d.Key.Stream(), bsuidVersion, Change{domain.EventMatchKeyResolved, *d.Bind}); err != nil {
-			return err
+			return written, err
 		}
+	}
+	if writeErr != nil {
+		return false, writeErr
 	}
 	if d.Record != nil {
 		if err := appendAt(d.Record.MatchKey.Stream(), phoneVersion, Change{domain.EventMatchKeyBSUIDRecorded, *d.Record}); err != nil {
-			return err
+			return written, err
 		}
 	}
-	return nil
+	return written, nil
 }

@@ -191,6 +191,8 @@ type MatchKeyBSUIDRecorded struct {
 	// resolved to another contact, BSUIDKeyContactID names it and it was left alone.
 	Bound             bool   `json:"bound,omitempty"`
 	BSUIDKeyContactID string `json:"bsuid_key_contact_id,omitempty"`
+	// Lookups is the read of the contact's property, when HubSpot was asked.
+	Lookups []Lookup `json:"lookups,omitempty"`
 }
 
 // MatchKeyForgotten unbinds a key (the contact was deleted or its identifier changed).

@@ -112,6 +112,9 @@ func explain(e projections.Entry) []string {
 			break
 		}
 		add("the message carried BSUID %q with the number of match key %s (contact %s)", p.BSUID, p.MatchKey, p.ContactID)
+		for _, l := range p.Lookups {
+			add("HubSpot %s: %s → %d found", l.Kind, l.Query, l.Found)
+		}
 		switch {
 		case p.Written:
 			add("wrote it to the contact's empty %s property", p.Property)

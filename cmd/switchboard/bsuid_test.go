@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +110,23 @@ func TestWhatsAppBSUIDRecordedOnStickyPath(t *testing.T) {
 	}
 	if !rec.Written || !rec.Bound || rec.ContactID != contact || rec.BSUIDKey != domain.BSUIDKey(ch, bsuid) {
 		t.Errorf("recorded %+v: want written and bound on %s", rec, contact)
+	}
+	// The audit says what the phone+BSUID message did, and why the BSUID-only one went
+	// where it went.
+	for id, wants := range map[string][]string{
+		"wamid.B2": {"MatchKeyBSUIDRecorded", "HubSpot read: contact " + contact + ", property whatsapp_bsuid", "wrote it to the contact's empty whatsapp_bsuid property",
+			"now resolves to the same contact: a message with the BSUID alone is the same person, on the same thread"},
+		"wamid.B3": {"via the match key (sticky: no HubSpot call)", "goes on the inbox thread of +14155552671"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"audit", "--config", s.configPath, "message", "acme-wa", id}, &out, &errOut); code != 0 {
+			t.Fatalf("audit %s exited %d: %s", id, code, errOut.String())
+		}
+		for _, want := range wants {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("audit of %s lacks %q:\n%s", id, want, out.String())
+			}
+		}
 	}
 	keyEvents := func() int {
 		return len(keyEventsOf(t, s, phoneKey, "")) + len(keyEventsOf(t, s, domain.BSUIDKey(ch, bsuid), ""))

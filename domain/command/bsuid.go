@@ -31,6 +31,7 @@ func (h *ResolveMessageHandler) recordBSUID(ctx context.Context, in domain.Resol
 	}
 	corr := in.Attempt.CorrelationID
 	var phoneVersion, bsuidVersion int64
+	var lookups []domain.Lookup
 	// Three rounds: another message of the same person may move a key meanwhile; past
 	// that, the next message tries again.
 	for round := 0; round < 3; {
@@ -58,9 +59,13 @@ func (h *ResolveMessageHandler) recordBSUID(ctx context.Context, in domain.Resol
 					return
 				}
 				bin.Contact = &c
+				lookups = append(lookups, domain.Lookup{Kind: "read", Query: fmt.Sprintf("contact %s, property %s", bin.ContactID, in.Channel.BSUIDProperty), Found: 1})
 			}
 		case domain.BSUIDRecord:
 			round++
+			if d.Record != nil {
+				d.Record.Lookups = lookups
+			}
 			var written bool
 			written, err = h.applyBSUID(ctx, in.Channel.WorkspaceID, bin.ContactID, d, phoneVersion, bsuidVersion, corr)
 			if errors.Is(err, errBSUIDKeyMoved) {

@@ -48,11 +48,14 @@ type Deps struct {
 	Catalog    command.Catalog
 	Workspaces func(id string) bool
 	// Positions reports each follower's checkpoint (projections and reactors).
-	Positions  func() map[string]int64
-	AdminToken string
-	Webhooks   http.Handler
-	Gatherer   prometheus.Gatherer
-	Registerer prometheus.Registerer
+	Positions func() map[string]int64
+	// Authorization names the workspaces whose HubSpot work is stopped, with why and
+	// the fix (nil: none can stop).
+	Authorization func() map[string]string
+	AdminToken    string
+	Webhooks      http.Handler
+	Gatherer      prometheus.Gatherer
+	Registerer    prometheus.Registerer
 	// ReadyLag is how far behind the log a follower may be for /readyz to answer ready.
 	ReadyLag int64
 	Logger   *slog.Logger
@@ -220,6 +223,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "store unreachable", "error": err.Error()})
 		return
+	}
+	if s.d.Authorization != nil {
+		if stopped := s.d.Authorization(); len(stopped) > 0 {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "hubspot authorization stopped",
+				"last_position": last, "authorization_stopped": stopped})
+			return
+		}
 	}
 	lagging := map[string]int64{}
 	for name, pos := range s.d.Positions() {

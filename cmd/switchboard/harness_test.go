@@ -95,6 +95,9 @@ type stackOptions struct {
 	searchPerSecond float64
 	// profiles answers the platforms' profile APIs (default: platformProfiles).
 	profiles http.Handler
+	// rewrite, when set, edits the configuration file's text before it is written
+	// (hubspotURL is the emulator's).
+	rewrite func(raw, hubspotURL string) string
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {
@@ -121,6 +124,9 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Cleanup(profiles.Close)
 	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml")}
 	raw := testConfigWith(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL, opts)
+	if opts.rewrite != nil {
+		raw = opts.rewrite(raw, hs.URL)
+	}
 	if err := os.WriteFile(s.configPath, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}

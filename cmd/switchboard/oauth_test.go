@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/adapters/config"
+	"switchboard/adapters/hubspot"
+	"switchboard/adapters/hubspot/emulator"
+)
+
+// oauthStack runs the service as an OAuth app against the emulator: refresh_token_env
+// instead of token_env, and a hubspot_app whose consent page is the emulator's.
+func oauthStack(t *testing.T, emu emulator.Options, refreshToken string) *stack {
+	t.Helper()
+	emu.ClientID, emu.ClientSecret = "client-1", "secret-1"
+	t.Setenv("HS_CLIENT_ID", "client-1")
+	t.Setenv("HS_CLIENT_SECRET", "secret-1")
+	t.Setenv("HS_REFRESH", refreshToken)
+	return startStack(t, stackOptions{emulator: emu, rewrite: func(raw, hubspotURL string) string {
+		raw = strings.Replace(raw, "token_env: HS_TOKEN,", "refresh_token_env: HS_REFRESH, portal_id: \"62515\",", 1)
+		return strings.Replace(raw, "workspaces:\n", fmt.Sprintf(`public_url: https://sb.example.com
+hubspot_app:
+  client_id_env: HS_CLIENT_ID
+  client_secret_env: HS_CLIENT_SECRET
+  authorize_url: %s/oauth/authorize
+workspaces:
+`, hubspotURL), 1)
+	}})
+}
+
+// readyz returns /readyz's status and body.
+func (s *stack) readyz() (int, map[string]any) {
+	s.t.Helper()
+	status, raw := s.do("GET", "/readyz", nil)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return status, m
+}
+
+func smsFrom(id, phone string) map[string]any {
+	return msg("acme-sms", id, map[string]any{"phone": phone}, "hello "+id)
+}
+
+func (s *stack) noDeadLetters() {
+	s.t.Helper()
+	var n int
+	if err := s.svc.sqlite.DB().QueryRow(`SELECT count(*) FROM dead_letters`).Scan(&n); err != nil {
+		s.t.Fatal(err)
+	}
+	if n != 0 {
+		s.t.Fatalf("%d dead letters, want none", n)
+	}
+}
+
+func TestOAuthShortLivedTokensLoseNoMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spreads messages over several token lifetimes")
+	}
+	lifetime := time.Second
+	s := oauthStack(t, emulator.Options{AccessTokenLifetime: lifetime}, "rt-1")
+	const n = 12
+	start := time.Now()
+	for i := range n {
+		s.post(smsFrom(fmt.Sprintf("SM%d", i), fmt.Sprintf("+1415555%04d", 2600+i%3)), http.StatusAccepted)
+		time.Sleep(300 * time.Millisecond)
+	}
+	s.waitPublished(n)
+	elapsed := time.Since(start)
+	s.noDeadLetters()
+	st := s.emu.OAuthStats()
+	// About one refresh per lifetime that saw traffic; never one per request.
+	if max := int(elapsed/lifetime) + 2; st.Refreshes < 2 || st.Refreshes > max {
+		t.Fatalf("%d refreshes over %s of 1 s tokens, want 2..%d", st.Refreshes, elapsed.Round(time.Millisecond), max)
+	}
+	if status, body := s.readyz(); status != http.StatusOK {
+		t.Fatalf("/readyz %d %v", status, body)
+	}
+}
+
+func TestOAuthRefusedRefreshTokenStopsVisiblyAndTheFixSendsTheWaitingWork(t *testing.T) {
+	s := oauthStack(t, emulator.Options{AccessTokenLifetime: time.Hour}, "rt-1")
+	s.emu.AddRefreshToken("rt-1")
+	s.post(smsFrom("SM1", "+14155552671"), http.StatusAccepted)
+	s.waitPublished(1)
+
+	// The app is uninstalled: the refresh token is refused and the access token dies.
+	s.emu.RevokeRefreshToken("rt-1")
+	s.emu.ExpireAccessTokens()
+	for i := 2; i <= 4; i++ {
+		s.post(smsFrom(fmt.Sprintf("SM%d", i), fmt.Sprintf("+1415555267%d", i)), http.StatusAccepted)
+	}
+	var body map[string]any
+	waitFor(t, "/readyz to report the stopped workspace", 10*time.Second, func() bool {
+		var status int
+		status, body = s.readyz()
+		return status == http.StatusServiceUnavailable
+	})
+	stopped, _ := body["authorization_stopped"].(map[string]any)
+	why, _ := stopped["acme"].(string)
+	if body["status"] != "hubspot authorization stopped" || !strings.Contains(why, "BAD_REFRESH_TOKEN") || !strings.Contains(why, "https://sb.example.com/hubspot/install/acme") {
+		t.Fatalf("/readyz body %v: want the workspace, the reason and the fix", body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := len(s.emu.Published()); got != 1 {
+		t.Fatalf("%d messages published while stopped, want 1", got)
+	}
+	s.noDeadLetters()
+
+	// The fix: a re-install keeps a new refresh token (what the install flow's
+	// callback stores). The waiting messages go out, each once.
+	s.emu.AddRefreshToken("rt-2")
+	if err := s.svc.auth.store.SaveRefreshToken(context.Background(), "acme",
+		hubspot.StoredRefreshToken{RefreshToken: "rt-2", Seed: hubspot.SeedOf("rt-1"), UpdatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	published := s.waitPublished(4)
+	if len(published) != 4 {
+		t.Fatalf("%d published, want 4", len(published))
+	}
+	seen := map[string]bool{}
+	for _, p := range published {
+		if seen[p.IntegrationIdempotencyID] {
+			t.Fatalf("published twice: %s", p.IntegrationIdempotencyID)
+		}
+		seen[p.IntegrationIdempotencyID] = true
+	}
+	s.noDeadLetters()
+	waitFor(t, "/readyz ready again", 5*time.Second, func() bool { status, _ := s.readyz(); return status == http.StatusOK })
+}
+
+func TestOAuthRefusedAtStartThenRestartWithAGoodToken(t *testing.T) {
+	s := oauthStack(t, emulator.Options{}, "rt-bad")
+	s.emu.AddRefreshToken("rt-good")
+	for i := 1; i <= 3; i++ {
+		s.post(smsFrom(fmt.Sprintf("SM%d", i), fmt.Sprintf("+1415555267%d", i)), http.StatusAccepted)
+	}
+	waitFor(t, "/readyz to fail", 10*time.Second, func() bool { status, _ := s.readyz(); return status == http.StatusServiceUnavailable })
+	if got := len(s.emu.Published()); got != 0 {
+		t.Fatalf("%d published with a refused token", got)
+	}
+
+	s.stop()
+	t.Setenv("HS_REFRESH", "rt-good")
+	cfg, err := config.Load(s.configPath, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg = cfg
+	s.start()
+	if got := len(s.waitPublished(3)); got != 3 {
+		t.Fatalf("%d published after the restart, want 3", got)
+	}
+	s.noDeadLetters()
+	waitFor(t, "/readyz ready", 5*time.Second, func() bool { status, _ := s.readyz(); return status == http.StatusOK })
+}

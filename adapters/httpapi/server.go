@@ -54,8 +54,11 @@ type Deps struct {
 	Authorization func() map[string]string
 	AdminToken    string
 	Webhooks      http.Handler
-	Gatherer      prometheus.Gatherer
-	Registerer    prometheus.Registerer
+	// HubSpotInstall serves /hubspot/install/{workspace} and /hubspot/oauth/callback
+	// (nil: no hubspot_app, the routes answer 404).
+	HubSpotInstall http.Handler
+	Gatherer       prometheus.Gatherer
+	Registerer     prometheus.Registerer
 	// ReadyLag is how far behind the log a follower may be for /readyz to answer ready.
 	ReadyLag int64
 	Logger   *slog.Logger
@@ -113,6 +116,10 @@ func (s *Server) routes() {
 	s.handle("GET /v1/projections", "projections", s.auth(s.projections))
 	s.handle("GET /v1/dead-letters", "dead_letters", s.auth(s.deadLetters))
 	s.handle("POST /v1/dead-letters/{id}/retry", "dead_letters.retry", s.auth(s.retryDeadLetter))
+	if s.d.HubSpotInstall != nil {
+		s.mux.Handle("/hubspot/install/", s.instrument("hubspot.install", s.d.HubSpotInstall.ServeHTTP))
+		s.mux.Handle("GET /hubspot/oauth/callback", s.instrument("hubspot.oauth_callback", s.d.HubSpotInstall.ServeHTTP))
+	}
 	if s.d.Webhooks != nil {
 		s.mux.Handle("/webhooks/", s.instrument("webhooks", s.d.Webhooks.ServeHTTP))
 	}

@@ -18,6 +18,8 @@ import (
 type hubspotAuth struct {
 	store   hubspot.RefreshTokenStore
 	sources map[string]*hubspot.OAuthTokens
+	// installer serves the install flow (nil without hubspot_app).
+	installer http.Handler
 }
 
 // stopped names each workspace whose HubSpot work is stopped, with why and the fix.
@@ -71,4 +73,25 @@ func authFix(cfg *config.Config, w config.Workspace) string {
 		fix += ", or set " + w.HubSpot.RefreshTokenEnv + " to a valid refresh token and restart"
 	}
 	return fix
+}
+
+// newInstaller builds the install flow's handler when the configuration has an app.
+func newInstaller(cfg *config.Config, store hubspot.RefreshTokenStore, hc *http.Client, log *slog.Logger) (http.Handler, error) {
+	app := cfg.HubSpotApp
+	if app == nil {
+		return nil, nil
+	}
+	if cfg.Redirect() == "" && log != nil {
+		log.Warn("hubspot_app has no redirect_url and there is no public_url: /hubspot/install cannot send HubSpot's answer back")
+	}
+	ws := map[string]hubspot.InstallWorkspace{}
+	for _, w := range cfg.Workspaces {
+		ws[w.ID] = hubspot.InstallWorkspace{BaseURL: w.HubSpot.BaseURL, PortalID: w.HubSpot.PortalID, Seed: hubspot.SeedOf(w.HubSpot.RefreshToken)}
+	}
+	in, err := hubspot.NewInstaller(hubspot.InstallConfig{ClientID: app.ClientID, ClientSecret: app.ClientSecret, AuthorizeURL: app.AuthorizeURL,
+		RedirectURL: cfg.Redirect(), Scopes: app.Scopes, Workspaces: ws, Store: store, AdminToken: cfg.AdminToken, HTTPClient: hc, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("%s: hubspot_app: %w", cfg.Path, err)
+	}
+	return in, nil
 }

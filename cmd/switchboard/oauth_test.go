@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -16,7 +19,8 @@ import (
 )
 
 // oauthStack runs the service as an OAuth app against the emulator: refresh_token_env
-// instead of token_env, and a hubspot_app whose consent page is the emulator's.
+// (none when refreshToken is "": the install flow must give one) instead of token_env,
+// and a hubspot_app whose consent page is the emulator's.
 func oauthStack(t *testing.T, emu emulator.Options, refreshToken string) *stack {
 	t.Helper()
 	emu.ClientID, emu.ClientSecret = "client-1", "secret-1"
@@ -24,7 +28,11 @@ func oauthStack(t *testing.T, emu emulator.Options, refreshToken string) *stack 
 	t.Setenv("HS_CLIENT_SECRET", "secret-1")
 	t.Setenv("HS_REFRESH", refreshToken)
 	return startStack(t, stackOptions{emulator: emu, rewrite: func(raw, hubspotURL string) string {
-		raw = strings.Replace(raw, "token_env: HS_TOKEN,", "refresh_token_env: HS_REFRESH, portal_id: \"62515\",", 1)
+		auth := `refresh_token_env: HS_REFRESH, portal_id: "62515",`
+		if refreshToken == "" {
+			auth = `portal_id: "62515",`
+		}
+		raw = strings.Replace(raw, "token_env: HS_TOKEN,", auth, 1)
 		return strings.Replace(raw, "workspaces:\n", fmt.Sprintf(`public_url: https://sb.example.com
 hubspot_app:
   client_id_env: HS_CLIENT_ID
@@ -159,4 +167,61 @@ func TestOAuthRefusedAtStartThenRestartWithAGoodToken(t *testing.T) {
 	}
 	s.noDeadLetters()
 	waitFor(t, "/readyz ready", 5*time.Second, func() bool { status, _ := s.readyz(); return status == http.StatusOK })
+}
+
+func TestOAuthInstallFlowStartsTheWaitingWork(t *testing.T) {
+	s := oauthStack(t, emulator.Options{}, "")
+	s.post(smsFrom("SM1", "+14155552671"), http.StatusAccepted)
+	s.post(smsFrom("SM2", "+14155552672"), http.StatusAccepted)
+	var body map[string]any
+	waitFor(t, "/readyz to say the app is not installed", 10*time.Second, func() bool {
+		var status int
+		status, body = s.readyz()
+		return status == http.StatusServiceUnavailable
+	})
+	if why, _ := body["authorization_stopped"].(map[string]any)["acme"].(string); !strings.Contains(why, "not installed") {
+		t.Fatalf("/readyz %v", body)
+	}
+
+	// The operator's browser: the service, then HubSpot's (the emulator's) consent
+	// page, then back to the public redirect URL, which routes to this service.
+	jar, _ := cookiejar.New(nil)
+	var back *url.URL
+	b := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host == "sb.example.com" {
+			back = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	res, err := b.PostForm(s.url+"/hubspot/install/acme", url.Values{"admin_token": {testAdminToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if back == nil || back.Path != "/hubspot/oauth/callback" {
+		t.Fatalf("install answered %d and did not come back to the redirect URL", res.StatusCode)
+	}
+	res, err = b.Get(s.url + back.RequestURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(page), "Workspace acme is connected to HubSpot portal 62515") {
+		t.Fatalf("callback %d: %s", res.StatusCode, page)
+	}
+	if got := len(s.waitPublished(2)); got != 2 {
+		t.Fatalf("%d published, want 2", got)
+	}
+	s.noDeadLetters()
+	waitFor(t, "/readyz ready", 5*time.Second, func() bool { status, _ := s.readyz(); return status == http.StatusOK })
+
+	// A restart needs no variable: the kept refresh token is used.
+	s.stop()
+	s.start()
+	s.post(smsFrom("SM3", "+14155552673"), http.StatusAccepted)
+	if got := len(s.waitPublished(3)); got != 3 {
+		t.Fatalf("%d published after the restart, want 3", got)
+	}
 }

@@ -255,8 +255,11 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		lastErr = apiErr
 
 		switch s := resp.status; {
-		case s == http.StatusUnauthorized && apiErr.expired() && c.cfg.Tokens != nil && !reauthorized:
-			// HubSpot did not act on an expired token: refresh now and retry, once.
+		case s == http.StatusUnauthorized && c.cfg.Tokens != nil && !reauthorized:
+			// HubSpot did not act on a refused token: refresh now and retry, once. An
+			// expired token is the usual case; a revoked one (an uninstall) then shows
+			// as a refused refresh token, which stops the workspace instead of making
+			// dead letters.
 			reauthorized = true
 			c.cfg.Tokens.Expired(token)
 			c.metrics.retries.WithLabelValues(r.op, "expired_token").Inc()

@@ -75,7 +75,7 @@ func (f *installFixture) start(t *testing.T, b *http.Client, adminToken string) 
 func TestInstallFlowKeepsTheRefreshTokenOfTheRightPortal(t *testing.T) {
 	f := newInstallFixture(t, "62515")
 	b := browser(t)
-	status, body := reader{t}.read(b.Get(f.sb.URL+InstallPath+"acme"))
+	status, body := reader{t}.read(b.Get(f.sb.URL + InstallPath + "acme"))
 	if status != http.StatusOK || !strings.Contains(body, `name="admin_token"`) {
 		t.Fatalf("install page %d: %s", status, body)
 	}
@@ -124,7 +124,7 @@ func TestInstallFlowNeedsTheAdminToken(t *testing.T) {
 	if n := f.emu.OAuthStats().Exchanges; n != 0 {
 		t.Fatalf("%d exchanges", n)
 	}
-	status, _ = reader{t}.read(browser(t).Get(f.sb.URL+InstallPath+"nope"))
+	status, _ = reader{t}.read(browser(t).Get(f.sb.URL + InstallPath + "nope"))
 	if status != http.StatusNotFound {
 		t.Fatalf("unknown workspace: %d", status)
 	}

@@ -337,3 +337,31 @@ func TestOAuthTokensNoRefreshTokenIsStopped(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestOAuthTokensUninstallStopsInsteadOfDeadLettering(t *testing.T) {
+	f := newOAuthFixture(t, emulator.Options{}, "rt-1")
+	f.emu.AddRefreshToken("rt-1")
+	if err := f.publish(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.RevokeAccessTokens() // 401 INVALID_AUTHENTICATION from now on
+	f.emu.RevokeRefreshToken("rt-1")
+	err := f.publish(context.Background(), 1)
+	if !errors.Is(err, ErrAuthorizationStopped) || errors.Is(err, domain.ErrPermanent) {
+		t.Fatalf("err = %v, want the workspace stopped, not a permanent error", err)
+	}
+}
+
+func TestOAuthTokensRevokedAccessTokenIsReplaced(t *testing.T) {
+	f := newOAuthFixture(t, emulator.Options{}, "rt-1")
+	if err := f.publish(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.RevokeAccessTokens()
+	if err := f.publish(context.Background(), 1); err != nil {
+		t.Fatalf("a revoked access token with a good refresh token: %v", err)
+	}
+	if n := f.emu.OAuthStats().Refreshes; n != 2 {
+		t.Fatalf("%d refreshes, want 2", n)
+	}
+}

@@ -77,6 +77,17 @@ func (s *Server) ExpireAccessTokens() {
 	}
 }
 
+// RevokeAccessTokens makes every issued access token invalid (401
+// INVALID_AUTHENTICATION), as an uninstall of the app does; with RevokeRefreshToken
+// it is the whole uninstall.
+func (s *Server) RevokeAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range s.oauth.access {
+		s.revoked[t] = true
+	}
+}
+
 // IssueAuthorizationCode returns a one-time code for redirectURI, as HubSpot's consent
 // page gives the app after the user approves (see also GET /oauth/authorize).
 func (s *Server) IssueAuthorizationCode(redirectURI string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -223,5 +224,26 @@ func TestOAuthInstallFlowStartsTheWaitingWork(t *testing.T) {
 	s.post(smsFrom("SM3", "+14155552673"), http.StatusAccepted)
 	if got := len(s.waitPublished(3)); got != 3 {
 		t.Fatalf("%d published after the restart, want 3", got)
+	}
+}
+
+func TestCheckSaysWhenHubSpotAuthorizationStopped(t *testing.T) {
+	s := oauthStack(t, emulator.Options{}, "rt-bad")
+	s.emu.AddRefreshToken("rt-good")
+	var out, errOut bytes.Buffer
+	code := run([]string{"check", "--config", s.configPath}, &out, &errOut)
+	for _, want := range []string{"workspace acme: HubSpot authorization stopped", "BAD_REFRESH_TOKEN", "/hubspot/install/acme", "set HS_REFRESH to a valid refresh token"} {
+		if code != 1 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("check exited %d without %q: %s%s", code, want, out.String(), errOut.String())
+		}
+	}
+	if strings.Contains(out.String()+errOut.String(), "rt-bad") {
+		t.Error("check printed the refresh token")
+	}
+	t.Setenv("HS_REFRESH", "rt-good")
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check", "--config", s.configPath}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "workspace acme: HubSpot at "+s.hubspot.URL+" answers") {
+		t.Errorf("check with a good refresh token exited %d: %s%s", code, out.String(), errOut.String())
 	}
 }

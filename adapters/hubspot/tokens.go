@@ -11,6 +11,10 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/adapters/prom"
 )
 
 // TokenSource gives the access token of each attempt of a call. The client asks it
@@ -183,6 +187,9 @@ type OAuthConfig struct {
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Registerer registers switchboard_hubspot_token_refreshes_total{outcome} and
+	// switchboard_hubspot_authorization_stopped, labelled by workspace; nil: none.
+	Registerer prometheus.Registerer
 }
 
 // Refresh timing (SPEC §6 "Access tokens"): refresh when a tenth of the lifetime, or
@@ -215,6 +222,9 @@ type OAuthTokens struct {
 	stopped   *AuthStoppedError
 	refused   string // the refresh token HubSpot refused: not offered again
 	refreshes int
+
+	refreshCount *prometheus.CounterVec // outcome: ok, refused, failed
+	stoppedGauge prometheus.Gauge
 }
 
 var _ TokenSource = (*OAuthTokens)(nil)
@@ -241,8 +251,26 @@ func NewOAuthTokens(cfg OAuthConfig) (*OAuthTokens, error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Logger.With(slog.String("component", "hubspot_oauth"), slog.String("workspace", cfg.Workspace))
-	return &OAuthTokens{cfg: cfg, log: log,
-		tokens: newTokenClient(cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.HTTPClient, cfg.RequestTimeout)}, nil
+	t := &OAuthTokens{cfg: cfg, log: log,
+		tokens: newTokenClient(cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.HTTPClient, cfg.RequestTimeout),
+		refreshCount: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "switchboard", Subsystem: "hubspot", Name: "token_refreshes_total",
+			Help: "OAuth access token refreshes, by outcome (ok, refused: the refresh token was refused, failed: to be tried again)."}, []string{"outcome"}),
+		stoppedGauge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "switchboard", Subsystem: "hubspot", Name: "authorization_stopped",
+			Help: "1 while the workspace's HubSpot work is stopped for want of a refresh token HubSpot accepts."}),
+	}
+	if reg := cfg.Registerer; reg != nil {
+		if cfg.Workspace != "" {
+			reg = prometheus.WrapRegistererWith(prometheus.Labels{"workspace": cfg.Workspace}, reg)
+		}
+		var err error
+		if t.refreshCount, err = prom.Register(reg, t.refreshCount, "hubspot oauth"); err != nil {
+			return nil, err
+		}
+		if t.stoppedGauge, err = prom.Register(reg, t.stoppedGauge, "hubspot oauth"); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 // Token implements TokenSource.
@@ -372,6 +400,8 @@ func (t *OAuthTokens) refresh(ctx context.Context, done chan struct{}) {
 		t.failed = nil
 		t.refused = ""
 		t.refreshes++
+		t.refreshCount.WithLabelValues("ok").Inc()
+		t.stoppedGauge.Set(0)
 		if t.stopped != nil {
 			t.log.Info("HubSpot authorization restored; waiting work goes out", "stopped_since", t.stopped.Since)
 			t.stopped = nil
@@ -379,6 +409,10 @@ func (t *OAuthTokens) refresh(ctx context.Context, done chan struct{}) {
 		t.log.Debug("hubspot access token refreshed", "expires_in", lifetime.String())
 		return
 	case errors.As(err, &stopped):
+		if rt != "" && rt != t.refused {
+			t.refreshCount.WithLabelValues("refused").Inc()
+		}
+		t.stoppedGauge.Set(1)
 		t.refused = rt
 		if t.stopped == nil || t.stopped.Reason != stopped.Reason {
 			t.log.Error("HubSpot authorization stopped; this workspace's HubSpot work waits, nothing is lost",
@@ -393,6 +427,7 @@ func (t *OAuthTokens) refresh(ctx context.Context, done chan struct{}) {
 		t.failed = stopped
 		t.failedAt = now
 	default:
+		t.refreshCount.WithLabelValues("failed").Inc()
 		t.log.Warn("hubspot token refresh failed; will try again", "error", err.Error())
 		t.failed = fmt.Errorf("workspace %s: refresh the HubSpot access token: %w", t.cfg.Workspace, err)
 		t.failedAt = now

@@ -29,7 +29,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, w := range cfg.Workspaces {
 		hc := hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID, MaxAttempts: 2}
 		if w.UsesOAuth() {
-			src, err := newTokenSource(cfg, w, tokens, nil, nil)
+			src, err := newTokenSource(cfg, w, tokens, nil, nil, nil)
 			if err != nil {
 				failed = append(failed, err)
 				continue

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"switchboard/adapters/config"
 	"switchboard/adapters/hubspot"
 )
@@ -53,13 +55,13 @@ func (a *hubspotAuth) warmUp(ctx context.Context, log *slog.Logger) {
 }
 
 // newTokenSource builds the OAuth token source of w (which UsesOAuth).
-func newTokenSource(cfg *config.Config, w config.Workspace, store hubspot.RefreshTokenStore, hc *http.Client, log *slog.Logger) (*hubspot.OAuthTokens, error) {
+func newTokenSource(cfg *config.Config, w config.Workspace, store hubspot.RefreshTokenStore, hc *http.Client, log *slog.Logger, reg prometheus.Registerer) (*hubspot.OAuthTokens, error) {
 	if cfg.HubSpotApp == nil {
 		return nil, fmt.Errorf("%s: workspace %s: hubspot has no token_env and there is no hubspot_app to obtain OAuth tokens with", cfg.Path, w.ID)
 	}
 	return hubspot.NewOAuthTokens(hubspot.OAuthConfig{BaseURL: w.HubSpot.BaseURL, ClientID: cfg.HubSpotApp.ClientID,
 		ClientSecret: cfg.HubSpotApp.ClientSecret, Workspace: w.ID, RefreshToken: w.HubSpot.RefreshToken, Store: store,
-		Fix: authFix(cfg, w), HTTPClient: hc, Logger: log})
+		Fix: authFix(cfg, w), HTTPClient: hc, Logger: log, Registerer: reg})
 }
 
 // authFix tells the operator how to resume a stopped workspace.

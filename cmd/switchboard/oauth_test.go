@@ -116,6 +116,10 @@ func TestOAuthRefusedRefreshTokenStopsVisiblyAndTheFixSendsTheWaitingWork(t *tes
 	if body["status"] != "hubspot authorization stopped" || !strings.Contains(why, "BAD_REFRESH_TOKEN") || !strings.Contains(why, "https://sb.example.com/hubspot/install/acme") {
 		t.Fatalf("/readyz body %v: want the workspace, the reason and the fix", body)
 	}
+	if _, metrics := s.do("GET", "/metrics", nil); !strings.Contains(string(metrics), `switchboard_hubspot_authorization_stopped{workspace="acme"} 1`) ||
+		!strings.Contains(string(metrics), `switchboard_hubspot_token_refreshes_total{outcome="refused",workspace="acme"} 1`) {
+		t.Errorf("/metrics does not show the stop:\n%s", metrics)
+	}
 	time.Sleep(300 * time.Millisecond)
 	if got := len(s.emu.Published()); got != 1 {
 		t.Fatalf("%d messages published while stopped, want 1", got)

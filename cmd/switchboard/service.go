@@ -134,7 +134,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 			ExtraProperties: w.IdentifierProperties(), HTTPClient: opts.HTTPClient, Logger: opts.Logger,
 			Registerer: s.registry}
 		if w.UsesOAuth() {
-			src, err := newTokenSource(cfg, w, s.auth.store, opts.HTTPClient, opts.Logger)
+			src, err := newTokenSource(cfg, w, s.auth.store, opts.HTTPClient, opts.Logger, s.registry)
 			if err != nil {
 				return nil, err
 			}

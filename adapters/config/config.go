@@ -24,8 +24,10 @@ type Config struct {
 	Store         Store       `yaml:"store"`
 	Bus           Bus         `yaml:"bus"`
 	Workspaces    []Workspace `yaml:"workspaces"`
-	// HubSpotApp is the OAuth app (nil: static tokens only). See hubspot_auth.go.
-	HubSpotApp *HubSpotApp `yaml:"hubspot_app"`
+	// HubSpotApp is the OAuth app (nil: static tokens only); SecretKeyEnv names the
+	// key that seals kept OAuth tokens. See hubspot_auth.go.
+	HubSpotApp   *HubSpotApp `yaml:"hubspot_app"`
+	SecretKeyEnv string      `yaml:"secret_key_env"`
 
 	// PublicURL is the base URL where the platforms reach the service; TrustedProxies
 	// the CIDRs whose X-Forwarded-* headers count (nil: loopback). See public.go.
@@ -34,8 +36,9 @@ type Config struct {
 
 	// Path is the file the configuration was read from, for messages.
 	Path string `yaml:"-"`
-	// AdminToken is the value of AdminTokenEnv.
+	// AdminToken is the value of AdminTokenEnv; SecretKey the value of SecretKeyEnv.
 	AdminToken string `yaml:"-"`
+	SecretKey  string `yaml:"-"`
 	// TrustedProxyPrefixes is TrustedProxies parsed (nil when the key is absent).
 	TrustedProxyPrefixes []netip.Prefix `yaml:"-"`
 

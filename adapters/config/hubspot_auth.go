@@ -94,6 +94,12 @@ func (c *Config) hubspotAuthProblems(getenv func(string) string) []domain.Proble
 		return v
 	}
 	c.setHubSpotAppDefaults()
+	if c.SecretKeyEnv != "" {
+		c.SecretKey = secret("secret_key_env", c.SecretKeyEnv, "the key that encrypts kept OAuth tokens", true)
+		if c.SecretKey != "" && len(c.SecretKey) < 16 {
+			add("secret_key_env", "the value of %s is %d characters; use at least 16 random characters (for example: openssl rand -base64 32)", c.SecretKeyEnv, len(c.SecretKey))
+		}
+	}
 	if app := c.HubSpotApp; app != nil {
 		app.ClientID = secret("hubspot_app.client_id_env", app.ClientIDEnv, "the app's client id, from its Auth settings", true)
 		app.ClientSecret = secret("hubspot_app.client_secret_env", app.ClientSecretEnv, "the app's client secret, from its Auth settings", true)

@@ -66,6 +66,10 @@ func TestParseHubSpotAuthProblems(t *testing.T) {
 			"hubspot_app.scopes[0]: \"crm.objects.contacts.read crm.objects.contacts.write\" is not a scope; give one scope per entry"},
 		{"relative redirect", strings.Replace(oauthValid, "  app_id:", "  redirect_url: /hubspot/oauth/callback\n  app_id:", 1), nil,
 			"hubspot_app.redirect_url: \"/hubspot/oauth/callback\" is not an absolute http(s) URL"},
+		{"short secret key", strings.Replace(oauthValid, "hubspot_app:", "secret_key_env: SK\nhubspot_app:", 1), map[string]string{"SK": "short"},
+			"secret_key_env: the value of SK is 5 characters; use at least 16 random characters"},
+		{"unset secret key", strings.Replace(oauthValid, "hubspot_app:", "secret_key_env: SK\nhubspot_app:", 1), nil,
+			"secret_key_env: names the environment variable SK, which is not set or empty"},
 		{"portal id not numeric", strings.Replace(oauthValid, `portal_id: "62515"`, `portal_id: "acme"`, 1), nil,
 			"workspaces[0].hubspot.portal_id: \"acme\" is not a HubSpot portal id"},
 	}

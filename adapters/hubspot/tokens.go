@@ -2,13 +2,18 @@ package hubspot
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,17 +116,74 @@ func (s *MemoryTokenStore) SaveRefreshToken(_ context.Context, ws string, t Stor
 // SQLTokenStore keeps refresh tokens in a table of the service's own SQLite database,
 // beside the event log but never in it: a token is a secret that must be replaceable
 // and forgettable, which an append-only log is not. The table is created on first use.
-// The tokens are stored as given; whoever can read the database file can read them.
+// With an encryption key (secret_key_env) each token is sealed with AES-256-GCM, bound
+// to its workspace; without one it is stored as given, and whoever can read the
+// database file can read it.
 type SQLTokenStore struct {
-	db   *sql.DB
-	once sync.Once
-	err  error
+	db     *sql.DB
+	aead   cipher.AEAD
+	keyErr error
+	once   sync.Once
+	err    error
 }
 
-// NewSQLTokenStore uses db (a SQLite database).
-func NewSQLTokenStore(db *sql.DB) *SQLTokenStore { return &SQLTokenStore{db: db} }
+// NewSQLTokenStore uses db (a SQLite database). secretKey, when not empty, seals the
+// tokens; changing or losing it makes the kept tokens unreadable (install again).
+func NewSQLTokenStore(db *sql.DB, secretKey string) *SQLTokenStore {
+	s := &SQLTokenStore{db: db}
+	if secretKey != "" {
+		key := sha256.Sum256([]byte("switchboard hubspot refresh tokens\x00" + secretKey))
+		block, err := aes.NewCipher(key[:])
+		if err == nil {
+			s.aead, err = cipher.NewGCM(block)
+		}
+		if err != nil {
+			// Not reachable with a 32-byte key; init reports it on first use if it is.
+			s.keyErr = fmt.Errorf("token encryption: %w", err)
+		}
+	}
+	return s
+}
+
+// sealedPrefix marks a sealed token: "v1:" + base64(nonce ‖ ciphertext).
+const sealedPrefix = "v1:"
+
+func (s *SQLTokenStore) seal(ws, token string) (string, error) {
+	if s.aead == nil {
+		return token, nil
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("token encryption: %w", err)
+	}
+	return sealedPrefix + base64.StdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(token), []byte(ws))), nil
+}
+
+func (s *SQLTokenStore) open(ws, stored string) (string, error) {
+	sealed, ok := strings.CutPrefix(stored, sealedPrefix)
+	switch {
+	case !ok:
+		// Plain: kept without a key, or before secret_key_env was set (the next save
+		// seals it).
+		return stored, nil
+	case s.aead == nil:
+		return "", fmt.Errorf("the kept refresh token of workspace %s is encrypted: set secret_key_env to the key it was kept with, or install the app again", ws)
+	}
+	raw, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < s.aead.NonceSize() {
+		return "", fmt.Errorf("the kept refresh token of workspace %s is damaged; install the app again", ws)
+	}
+	plain, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], []byte(ws))
+	if err != nil {
+		return "", fmt.Errorf("the kept refresh token of workspace %s does not open with this secret_key_env: set the key it was kept with, or install the app again", ws)
+	}
+	return string(plain), nil
+}
 
 func (s *SQLTokenStore) init(ctx context.Context) error {
+	if s.keyErr != nil {
+		return s.keyErr
+	}
 	s.once.Do(func() {
 		_, s.err = s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hubspot_refresh_tokens (
 			workspace TEXT PRIMARY KEY,
@@ -150,6 +212,9 @@ func (s *SQLTokenStore) LoadRefreshToken(ctx context.Context, ws string) (Stored
 	if err != nil {
 		return StoredRefreshToken{}, false, fmt.Errorf("load refresh token of workspace %s: %w", ws, err)
 	}
+	if t.RefreshToken, err = s.open(ws, t.RefreshToken); err != nil {
+		return StoredRefreshToken{}, false, err
+	}
 	t.UpdatedAt, _ = time.Parse(time.RFC3339Nano, at)
 	return t, true, nil
 }
@@ -158,10 +223,14 @@ func (s *SQLTokenStore) SaveRefreshToken(ctx context.Context, ws string, t Store
 	if err := s.init(ctx); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO hubspot_refresh_tokens (workspace, refresh_token, seed, portal_id, updated_at)
+	sealed, err := s.seal(ws, t.RefreshToken)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO hubspot_refresh_tokens (workspace, refresh_token, seed, portal_id, updated_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace) DO UPDATE SET refresh_token = excluded.refresh_token,
 		seed = excluded.seed, portal_id = excluded.portal_id, updated_at = excluded.updated_at`,
-		ws, t.RefreshToken, t.Seed, t.PortalID, t.UpdatedAt.UTC().Format(time.RFC3339Nano))
+		ws, sealed, t.Seed, t.PortalID, t.UpdatedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("save refresh token of workspace %s: %w", ws, err)
 	}

@@ -75,7 +75,7 @@ func checkTokenStore(cfg *config.Config) (hubspot.RefreshTokenStore, func()) {
 	if cfg.Store.Driver == "sqlite" {
 		if _, err := os.Stat(cfg.Store.DSN); err == nil {
 			if st, err := openStore(cfg); err == nil {
-				return hubspot.NewSQLTokenStore(st.DB()), func() { _ = st.Close() }
+				return hubspot.NewSQLTokenStore(st.DB(), cfg.SecretKey), func() { _ = st.Close() }
 			}
 		}
 	}

@@ -28,6 +28,7 @@ func oauthStack(t *testing.T, emu emulator.Options, refreshToken string) *stack 
 	t.Setenv("HS_CLIENT_ID", "client-1")
 	t.Setenv("HS_CLIENT_SECRET", "secret-1")
 	t.Setenv("HS_REFRESH", refreshToken)
+	t.Setenv("SB_SECRET_KEY", "test-secret-key-of-32-characters")
 	return startStack(t, stackOptions{emulator: emu, rewrite: func(raw, hubspotURL string) string {
 		auth := `refresh_token_env: HS_REFRESH, portal_id: "62515",`
 		if refreshToken == "" {
@@ -35,6 +36,7 @@ func oauthStack(t *testing.T, emu emulator.Options, refreshToken string) *stack 
 		}
 		raw = strings.Replace(raw, "token_env: HS_TOKEN,", auth, 1)
 		return strings.Replace(raw, "workspaces:\n", fmt.Sprintf(`public_url: https://sb.example.com
+secret_key_env: SB_SECRET_KEY
 hubspot_app:
   client_id_env: HS_CLIENT_ID
   client_secret_env: HS_CLIENT_SECRET
@@ -218,6 +220,22 @@ func TestOAuthInstallFlowStartsTheWaitingWork(t *testing.T) {
 	}
 	if got := len(s.waitPublished(2)); got != 2 {
 		t.Fatalf("%d published, want 2", got)
+	}
+	var kept string
+	if err := s.svc.sqlite.DB().QueryRow(`SELECT refresh_token FROM hubspot_refresh_tokens WHERE workspace = 'acme'`).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(kept, "v1:") || strings.Contains(kept, "emu-rt-") {
+		t.Fatalf("the refresh token is not sealed with secret_key_env: %q", kept)
+	}
+	evs, err := s.svc.store.ReadAll(context.Background(), 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if strings.Contains(string(e.Payload), "emu-rt-") || strings.Contains(string(e.Payload), "emu-at-") {
+			t.Fatalf("a token reached the event log: %s", e.Type)
+		}
 	}
 	s.noDeadLetters()
 	waitFor(t, "/readyz ready", 5*time.Second, func() bool { status, _ := s.readyz(); return status == http.StatusOK })

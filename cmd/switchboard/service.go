@@ -127,7 +127,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	s.bus = gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})
 	s.store = notify.NewStore(s.sqlite, s.bus, opts.Logger)
 
-	s.auth = &hubspotAuth{store: hubspot.NewSQLTokenStore(s.sqlite.DB()), sources: map[string]*hubspot.OAuthTokens{}}
+	s.auth = &hubspotAuth{store: hubspot.NewSQLTokenStore(s.sqlite.DB(), cfg.SecretKey), sources: map[string]*hubspot.OAuthTokens{}}
 	for _, w := range cfg.Workspaces {
 		hc := hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID,
 			TenSecondLimit: w.HubSpot.TenSecondLimit, SearchPerSecond: w.HubSpot.SearchPerSecond,

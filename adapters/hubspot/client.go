@@ -191,7 +191,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 
 	var lastErr error
-	reauthorized := false // an EXPIRED_AUTHENTICATION answer was refreshed and retried
+	reauthorized := false // a 401 was answered by a refresh and one retry
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 || !r.slotTaken {
 			if err := c.waitLimiter(ctx, lim, bucket); err != nil {
@@ -262,7 +262,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			// dead letters.
 			reauthorized = true
 			c.cfg.Tokens.Expired(token)
-			c.metrics.retries.WithLabelValues(r.op, "expired_token").Inc()
+			c.metrics.retries.WithLabelValues(r.op, "unauthorized").Inc()
 			continue
 		case s == http.StatusTooManyRequests:
 			policy := apiErr.PolicyName

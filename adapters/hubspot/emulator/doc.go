@@ -33,7 +33,8 @@
 // BAD_CLIENT_ID, BAD_CLIENT_SECRET, BAD_REDIRECT_URI, BAD_GRANT_TYPE) — HubSpot's
 // shape for BAD_REFRESH_TOKEN; the other codes' exact text is the emulator's. Issued
 // access tokens share one rate-limit window (HubSpot counts an app per portal).
-// Issued tokens and codes are not saved by SaveFile: after a restart clients refresh.
+// Save keeps refresh tokens (accepted and refused) and issued access tokens with their
+// expiry; authorization codes are not kept.
 //
 // Every request goes through, in order: routing (unknown path: 404 JSON), the bearer
 // token (401 INVALID_AUTHENTICATION), fault injection (SetFaults), the per-token rate

@@ -1,6 +1,7 @@
 package emulator_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -141,4 +142,24 @@ func TestOAuthIssuedTokensShareOneRateWindow(t *testing.T) {
 		}
 		f.expect(f.doAs(at, "GET", "/crm/v3/properties/contacts/phone", nil), want)
 	}
+}
+
+func TestOAuthStateSurvivesSaveAndLoad(t *testing.T) {
+	f := newFixture(t, emulator.Options{RotateRefreshTokens: true})
+	f.emu.AddRefreshToken("rt-1")
+	r := f.grant(refreshForm("rt-1"))
+	f.expect(r, http.StatusOK)
+	next, at := r.json(t)["refresh_token"].(string), r.json(t)["access_token"].(string)
+	var buf bytes.Buffer
+	if err := f.emu.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	g := newFixture(t, emulator.Options{RotateRefreshTokens: true})
+	if err := g.emu.Load(&buf); err != nil {
+		t.Fatal(err)
+	}
+	g.emu.AddToken("static") // only known tokens pass now: the issued one must be known
+	g.expect(g.doAs(at, "GET", "/crm/v3/properties/contacts/phone", nil), http.StatusOK)
+	g.expect(g.grant(refreshForm("rt-1")), http.StatusBadRequest) // rotated away before the restart
+	g.expect(g.grant(refreshForm(next)), http.StatusOK)
 }

@@ -273,8 +273,9 @@ const failedRefreshPause = time.Second
 // OAuthTokens is the TokenSource of an OAuth install: it refreshes the access token
 // before it expires, once for however many requests wait, keeps a rotated refresh
 // token in Store, and stops — visibly, losing nothing — when HubSpot refuses the
-// refresh token. While stopped, every Token call looks at Store again (cheaply), so a
-// re-install or an operator's new token resumes the work without a restart.
+// refresh token. While stopped, Token looks at Store again (at most once a second, and
+// without asking HubSpot unless the token there changed), so a re-install resumes the
+// work without a restart.
 type OAuthTokens struct {
 	cfg    OAuthConfig
 	tokens tokenClient
@@ -284,7 +285,6 @@ type OAuthTokens struct {
 	access    string
 	refreshAt time.Time
 	expiresAt time.Time
-	portalID  string
 	inflight  chan struct{}
 	failed    error
 	failedAt  time.Time
@@ -463,9 +463,6 @@ func (t *OAuthTokens) refresh(ctx context.Context, done chan struct{}) {
 		t.access = grant.AccessToken
 		t.expiresAt = now.Add(lifetime)
 		t.refreshAt = t.expiresAt.Add(-min(lifetime/10, maxRefreshMargin))
-		if grant.PortalID != "" {
-			t.portalID = grant.PortalID
-		}
 		t.failed = nil
 		t.refused = ""
 		t.refreshes++

@@ -88,29 +88,3 @@ func TestDevHubSpotRefusesBadFaults(t *testing.T) {
 		}
 	}
 }
-
-func TestDevHubSpotIssuesExpiringOAuthTokens(t *testing.T) {
-	base, stop := runDevHubSpot(t, "--access-token-lifetime", "2s", "--client-id", "cid", "--client-secret", "cs", "--portal-id", "4242")
-	defer stop()
-	form := "grant_type=refresh_token&refresh_token=rt&client_id=cid&client_secret=cs"
-	res, err := http.Post(base+"/oauth/v1/token", "application/x-www-form-urlencoded", strings.NewReader(form))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var grant map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&grant)
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK || grant["expires_in"] != 2.0 || grant["hub_id"] != 4242.0 {
-		t.Fatalf("token answer %d %v", res.StatusCode, grant)
-	}
-	res, err = http.Get(base + "/_emulator/oauth")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&st)
-	res.Body.Close()
-	if st["Refreshes"] != 1.0 {
-		t.Fatalf("oauth stats %v", st)
-	}
-}

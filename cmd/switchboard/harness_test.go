@@ -85,6 +85,9 @@ type stack struct {
 
 type stackOptions struct {
 	emulator emulator.Options
+	// rewrite, when set, edits the configuration file's text before it is written
+	// (hubspotURL is the emulator's).
+	rewrite func(raw, hubspotURL string) string
 	// unique lists identifier properties to define as unique (others are defined
 	// as plain, searchable properties).
 	unique []string
@@ -95,9 +98,6 @@ type stackOptions struct {
 	searchPerSecond float64
 	// profiles answers the platforms' profile APIs (default: platformProfiles).
 	profiles http.Handler
-	// rewrite, when set, edits the configuration file's text before it is written
-	// (hubspotURL is the emulator's).
-	rewrite func(raw, hubspotURL string) string
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {

@@ -24,6 +24,10 @@ type Config struct {
 	Store         Store       `yaml:"store"`
 	Bus           Bus         `yaml:"bus"`
 	Workspaces    []Workspace `yaml:"workspaces"`
+	// HubSpotApp is the OAuth app (nil: static tokens only); SecretKeyEnv names the
+	// key that seals kept OAuth tokens. See hubspot_auth.go.
+	HubSpotApp   *HubSpotApp `yaml:"hubspot_app"`
+	SecretKeyEnv string      `yaml:"secret_key_env"`
 
 	// PublicURL is the base URL where the platforms reach the service; TrustedProxies
 	// the CIDRs whose X-Forwarded-* headers count (nil: loopback). See public.go.
@@ -32,8 +36,9 @@ type Config struct {
 
 	// Path is the file the configuration was read from, for messages.
 	Path string `yaml:"-"`
-	// AdminToken is the value of AdminTokenEnv.
+	// AdminToken is the value of AdminTokenEnv; SecretKey the value of SecretKeyEnv.
 	AdminToken string `yaml:"-"`
+	SecretKey  string `yaml:"-"`
 	// TrustedProxyPrefixes is TrustedProxies parsed (nil when the key is absent).
 	TrustedProxyPrefixes []netip.Prefix `yaml:"-"`
 
@@ -62,10 +67,14 @@ type Workspace struct {
 
 // HubSpot holds one portal's connection settings.
 type HubSpot struct {
-	BaseURL      string `yaml:"base_url"`
-	TokenEnv     string `yaml:"token_env"`
-	AppSecretEnv string `yaml:"app_secret_env"`
-	PublicURL    string `yaml:"public_url"`
+	BaseURL  string `yaml:"base_url"`
+	TokenEnv string `yaml:"token_env"`
+	// RefreshTokenEnv names an OAuth refresh token of hubspot_app's install; PortalID
+	// is the hub id the install must be in. See hubspot_auth.go.
+	RefreshTokenEnv string `yaml:"refresh_token_env"`
+	PortalID        string `yaml:"portal_id"`
+	AppSecretEnv    string `yaml:"app_secret_env"`
+	PublicURL       string `yaml:"public_url"`
 	// Region is the default region used to read phone numbers typed into HubSpot
 	// without a country code (rule 2). Defaults to the first phone channel's region.
 	Region string `yaml:"region"`
@@ -74,8 +83,9 @@ type HubSpot struct {
 	// SearchPerSecond is the search budget per second.
 	SearchPerSecond float64 `yaml:"search_per_second"`
 
-	Token     string `yaml:"-"`
-	AppSecret string `yaml:"-"`
+	Token        string `yaml:"-"`
+	RefreshToken string `yaml:"-"`
+	AppSecret    string `yaml:"-"`
 }
 
 // InboxRef is the HubSpot custom channel and channel account of a channel.
@@ -269,6 +279,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 		return v
 	}
 	ps = append(ps, c.webhookAuthProblems(getenv)...)
+	ps = append(ps, c.hubspotAuthProblems(getenv)...)
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not a host:port address; use for example 127.0.0.1:8080", c.Listen)
 	}
@@ -308,7 +319,6 @@ func (c *Config) Validate(getenv func(string) string) error {
 		if u, err := url.Parse(w.HubSpot.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add(wk+".hubspot.base_url", "%q is not an http(s) URL; use https://api.hubapi.com or an emulator's URL", w.HubSpot.BaseURL)
 		}
-		w.HubSpot.Token = secret(wk+".hubspot.token_env", w.HubSpot.TokenEnv, true)
 		w.HubSpot.AppSecret = secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
 		for _, b := range w.BlockedIdentifiers {
 			if strings.TrimSpace(b) == "" {

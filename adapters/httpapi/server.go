@@ -48,11 +48,17 @@ type Deps struct {
 	Catalog    command.Catalog
 	Workspaces func(id string) bool
 	// Positions reports each follower's checkpoint (projections and reactors).
-	Positions  func() map[string]int64
-	AdminToken string
-	Webhooks   http.Handler
-	Gatherer   prometheus.Gatherer
-	Registerer prometheus.Registerer
+	Positions func() map[string]int64
+	// Authorization names the workspaces whose HubSpot work is stopped, with why and
+	// the fix (nil: none can stop).
+	Authorization func() map[string]string
+	AdminToken    string
+	Webhooks      http.Handler
+	// HubSpotInstall serves /hubspot/install/{workspace} and /hubspot/oauth/callback
+	// (nil: no hubspot_app, the routes answer 404).
+	HubSpotInstall http.Handler
+	Gatherer       prometheus.Gatherer
+	Registerer     prometheus.Registerer
 	// ReadyLag is how far behind the log a follower may be for /readyz to answer ready.
 	ReadyLag int64
 	Logger   *slog.Logger
@@ -110,6 +116,10 @@ func (s *Server) routes() {
 	s.handle("GET /v1/projections", "projections", s.auth(s.projections))
 	s.handle("GET /v1/dead-letters", "dead_letters", s.auth(s.deadLetters))
 	s.handle("POST /v1/dead-letters/{id}/retry", "dead_letters.retry", s.auth(s.retryDeadLetter))
+	if s.d.HubSpotInstall != nil {
+		s.mux.Handle("/hubspot/install/", s.instrument("hubspot.install", s.d.HubSpotInstall.ServeHTTP))
+		s.mux.Handle("GET /hubspot/oauth/callback", s.instrument("hubspot.oauth_callback", s.d.HubSpotInstall.ServeHTTP))
+	}
 	if s.d.Webhooks != nil {
 		s.mux.Handle("/webhooks/", s.instrument("webhooks", s.d.Webhooks.ServeHTTP))
 	}
@@ -220,6 +230,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "store unreachable", "error": err.Error()})
 		return
+	}
+	if s.d.Authorization != nil {
+		if stopped := s.d.Authorization(); len(stopped) > 0 {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "hubspot authorization stopped",
+				"last_position": last, "authorization_stopped": stopped})
+			return
+		}
 	}
 	lagging := map[string]int64{}
 	for name, pos := range s.d.Positions() {

@@ -191,6 +191,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 
 	var lastErr error
+	reauthorized := false // a 401 was answered by a refresh and one retry
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 || !r.slotTaken {
 			if err := c.waitLimiter(ctx, lim, bucket); err != nil {
@@ -200,8 +201,13 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, stopped(err, lastErr)
 		}
+		token, err := c.token(ctx)
+		if err != nil {
+			// No request was sent: nothing to be unsure about, even for a create.
+			return nil, err
+		}
 		start := c.cfg.Now()
-		resp, err := c.send(ctx, r.method, target, body)
+		resp, err := c.send(ctx, r.method, target, token, body)
 		elapsed := c.cfg.Now().Sub(start)
 
 		if err != nil {
@@ -249,6 +255,15 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		lastErr = apiErr
 
 		switch s := resp.status; {
+		case s == http.StatusUnauthorized && c.cfg.Tokens != nil && !reauthorized:
+			// HubSpot did not act on a refused token: refresh now and retry, once. An
+			// expired token is the usual case; a revoked one (an uninstall) then shows
+			// as a refused refresh token, which stops the workspace instead of making
+			// dead letters.
+			reauthorized = true
+			c.cfg.Tokens.Expired(token)
+			c.metrics.retries.WithLabelValues(r.op, "unauthorized").Inc()
+			continue
 		case s == http.StatusTooManyRequests:
 			policy := apiErr.PolicyName
 			if policy == "" {
@@ -300,7 +315,11 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			}
 			continue
 		default:
-			apiErr.permanent = s != http.StatusConflict && !(s == http.StatusNotFound && r.notFoundOK)
+			// An expired OAuth token is fixed by a refresh, never by dropping the
+			// message: it stays temporary even when the one retry did not fix it. A static
+			// token cannot be refreshed, so there it is permanent, as before.
+			apiErr.permanent = s != http.StatusConflict && !(s == http.StatusNotFound && r.notFoundOK) &&
+				!(apiErr.expired() && c.cfg.Tokens != nil)
 			return nil, apiErr
 		}
 	}
@@ -323,6 +342,14 @@ func rateLimitWait(e *APIError, search bool, strikes int) time.Duration {
 	}
 	wait := secondlyWait << min(max(strikes-1, 0), 4)
 	return min(wait, tenSecondlyWait)
+}
+
+// token is the access token of one attempt: the static one, or the source's.
+func (c *Client) token(ctx context.Context) (string, error) {
+	if c.cfg.Tokens == nil {
+		return c.cfg.Token, nil
+	}
+	return c.cfg.Tokens.Token(ctx)
 }
 
 func (c *Client) waitLimiter(ctx context.Context, lim limiter, bucket string) error {
@@ -362,7 +389,7 @@ func fullJitter(d time.Duration) time.Duration {
 }
 
 // send makes one attempt, bounded by RequestTimeout, and reads the whole answer.
-func (c *Client) send(ctx context.Context, method, target string, body []byte) (*response, error) {
+func (c *Client) send(ctx context.Context, method, target, token string, body []byte) (*response, error) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	var rd io.Reader
@@ -373,7 +400,7 @@ func (c *Client) send(ctx context.Context, method, target string, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "switchboard-hubspot/1")
 	if body != nil {

@@ -32,9 +32,12 @@ const (
 type Config struct {
 	// BaseURL is https://api.hubapi.com in production, an emulator's URL in tests.
 	BaseURL string
-	// Token is the OAuth or private-app access token, sent as a bearer token. It is
-	// never logged.
+	// Token is a static access token (a private app's, or any for the emulator), sent
+	// as a bearer token. It is never logged. Ignored when Tokens is set.
 	Token string
+	// Tokens gives the access token of each attempt (OAuthTokens for an OAuth install);
+	// nil uses Token.
+	Tokens TokenSource
 	// Workspace names the workspace in logs and in the metrics' "workspace" label.
 	Workspace string
 
@@ -122,6 +125,7 @@ func (c Config) Validate() error {
 		add("base_url", "%q must not carry a query or fragment", c.BaseURL)
 	}
 	switch {
+	case c.Tokens != nil:
 	case c.Token == "":
 		add("token", "is empty; set the environment variable named by token_env to the portal's access token")
 	case strings.TrimSpace(c.Token) != c.Token || strings.ContainsAny(c.Token, " \t\r\n"):

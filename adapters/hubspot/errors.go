@@ -111,6 +111,11 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
+// expired is HubSpot's answer to an OAuth access token past its expires_in.
+func (e *APIError) expired() bool {
+	return e.Status == http.StatusUnauthorized && strings.EqualFold(e.Category, "EXPIRED_AUTHENTICATION")
+}
+
 func (e *APIError) daily() bool {
 	return e.Status == http.StatusTooManyRequests && strings.EqualFold(e.PolicyName, PolicyDaily)
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
+	"switchboard/adapters/config"
 	"switchboard/adapters/hubspot"
 )
 
@@ -22,8 +24,19 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid (%d workspace(s))\n", cfg.Path, len(cfg.Workspaces))
 	var failed []error
+	tokens, closeTokens := checkTokenStore(cfg)
+	defer closeTokens()
 	for _, w := range cfg.Workspaces {
-		c, err := hubspot.New(hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID, MaxAttempts: 2})
+		hc := hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID, MaxAttempts: 2}
+		if w.UsesOAuth() {
+			src, err := newTokenSource(cfg, w, tokens, nil, nil, nil)
+			if err != nil {
+				failed = append(failed, err)
+				continue
+			}
+			hc.Tokens = src
+		}
+		c, err := hubspot.New(hc)
 		if err != nil {
 			failed = append(failed, fmt.Errorf("workspace %s: %w", w.ID, err))
 			continue
@@ -32,6 +45,10 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// Reading a built-in property proves the URL, the token and its scope at once.
 		if _, err := c.PropertyInfo(cctx, "phone"); err != nil {
 			cancel()
+			if errors.Is(err, hubspot.ErrAuthorizationStopped) {
+				failed = append(failed, err)
+				continue
+			}
 			failed = append(failed, fmt.Errorf("workspace %s: HubSpot at %s does not answer: %w", w.ID, w.HubSpot.BaseURL, err))
 			continue
 		}
@@ -50,4 +67,17 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cancel()
 	}
 	return errors.Join(failed...)
+}
+
+// checkTokenStore is the refresh-token store `serve` uses, when its database already
+// exists (check creates nothing); otherwise an empty one in memory.
+func checkTokenStore(cfg *config.Config) (hubspot.RefreshTokenStore, func()) {
+	if cfg.Store.Driver == "sqlite" {
+		if _, err := os.Stat(cfg.Store.DSN); err == nil {
+			if st, err := openStore(cfg); err == nil {
+				return hubspot.NewSQLTokenStore(st.DB(), cfg.SecretKey), func() { _ = st.Close() }
+			}
+		}
+	}
+	return hubspot.NewMemoryTokenStore(), func() {}
 }

@@ -39,7 +39,8 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev hubspot", "dev hubspot [--listen 127.0.0.1:8090] [--search-lag 2s] [--region US] [--state FILE]\n"+
-		"                       [--ten-second-limit N] [--search-per-second N] [--fault KIND=RATE]... [--fault-ops OP,...] [--stall-for D] [--seed N]", stderr)
+		"                       [--ten-second-limit N] [--search-per-second N] [--fault KIND=RATE]... [--fault-ops OP,...] [--stall-for D] [--seed N]\n"+
+		"                       [--access-token-lifetime D] [--rotate-refresh-tokens] [--client-id ID --client-secret S] [--portal-id N]", stderr)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the emulated HubSpot on")
 	lag := fs.Duration("search-lag", 2*time.Second, "how long new and changed contacts stay invisible to search")
 	region := fs.String("region", "US", "the portal's default region for phone numbers typed without a country code")
@@ -48,6 +49,11 @@ func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer)
 	seed := fs.Int64("seed", 0, "seed of the fault draws and generated message ids (same seed, same requests in the same order: same faults)")
 	state := fs.String("state", "", "file the emulator loads its data from at start (when it exists) and saves it to when it stops, so a restart keeps contacts, inbox messages and idempotency")
 	stallFor := fs.Duration("stall-for", 0, "how long the stall and apply-stall faults hold a request (default 10s, the HubSpot client's timeout)")
+	tokenLifetime := fs.Duration("access-token-lifetime", emulator.DefaultAccessTokenLifetime, "expires_in of the access tokens POST /oauth/v1/token issues (HubSpot: 30m); calls past it answer 401 EXPIRED_AUTHENTICATION")
+	rotate := fs.Bool("rotate-refresh-tokens", false, "answer every refresh with a new refresh token and refuse the old one")
+	clientID := fs.String("client-id", "", "the only client_id the token endpoint and consent page accept (default: any)")
+	clientSecret := fs.String("client-secret", "", "the only client_secret the token endpoint accepts (default: any)")
+	portalID := fs.Int64("portal-id", emulator.DefaultPortalID, "the hub_id of the token answers")
 	faultOps := fs.String("fault-ops", "", "comma-separated operations the faults apply to (default all): "+strings.Join(emulatorOps, ", "))
 	faults := emulator.Faults{Rates: map[string]float64{}}
 	fs.Func("fault", "KIND=RATE: fail this share (0..1) of requests with KIND, one of "+strings.Join(emulator.FaultKinds, ", ")+
@@ -79,7 +85,11 @@ func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *tenSecond <= 0 || *searchPerSecond <= 0 {
 		return fmt.Errorf("%w: --ten-second-limit and --search-per-second must be positive, got %d and %d", errUsage, *tenSecond, *searchPerSecond)
 	}
-	emu := emulator.New(emulator.Options{SearchLag: *lag, Region: *region, TenSecondLimit: *tenSecond, SearchPerSecond: *searchPerSecond, Seed: *seed})
+	if *tokenLifetime < time.Second {
+		return fmt.Errorf("%w: --access-token-lifetime must be at least 1s (expires_in counts whole seconds), got %s", errUsage, *tokenLifetime)
+	}
+	emu := emulator.New(emulator.Options{SearchLag: *lag, Region: *region, TenSecondLimit: *tenSecond, SearchPerSecond: *searchPerSecond, Seed: *seed,
+		AccessTokenLifetime: *tokenLifetime, RotateRefreshTokens: *rotate, ClientID: *clientID, ClientSecret: *clientSecret, PortalID: *portalID})
 	defer emu.Close()
 	emu.SetFaults(faults)
 	loaded := ""
@@ -305,6 +315,7 @@ func inspectable(emu *emulator.Server) http.Handler {
 	mux.HandleFunc("GET /_emulator/contacts", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Contacts()) })
 	mux.HandleFunc("GET /_emulator/inbox", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Published()) })
 	mux.HandleFunc("GET /_emulator/stats", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Stats()) })
+	mux.HandleFunc("GET /_emulator/oauth", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.OAuthStats()) })
 	mux.Handle("/", emu)
 	return mux
 }

@@ -89,6 +89,9 @@ type stack struct {
 
 type stackOptions struct {
 	emulator emulator.Options
+	// rewrite, when set, edits the configuration file's text before it is written
+	// (hubspotURL is the emulator's).
+	rewrite func(raw, hubspotURL string) string
 	// unique lists identifier properties to define as unique (others are defined
 	// as plain, searchable properties).
 	unique []string
@@ -127,6 +130,9 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Cleanup(profiles.Close)
 	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml")}
 	raw := testConfigWith(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL, opts)
+	if opts.rewrite != nil {
+		raw = opts.rewrite(raw, hs.URL)
+	}
 	if err := os.WriteFile(s.configPath, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}

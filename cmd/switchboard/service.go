@@ -39,6 +39,7 @@ type service struct {
 	bus       *gochannel.GoChannel
 	catalog   *config.Catalog
 	hubspot   hubspotClients
+	auth      *hubspotAuth
 	app       *command.App
 	runner    *projections.Runner
 	reader    *projections.Reader
@@ -126,17 +127,29 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	s.bus = gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})
 	s.store = notify.NewStore(s.sqlite, s.bus, opts.Logger)
 
+	s.auth = &hubspotAuth{store: hubspot.NewSQLTokenStore(s.sqlite.DB(), cfg.SecretKey), sources: map[string]*hubspot.OAuthTokens{}}
 	for _, w := range cfg.Workspaces {
-		c, err := hubspot.New(hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID,
+		hc := hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID,
 			TenSecondLimit: w.HubSpot.TenSecondLimit, SearchPerSecond: w.HubSpot.SearchPerSecond,
 			ExtraProperties: w.IdentifierProperties(), HTTPClient: opts.HTTPClient, Logger: opts.Logger,
-			Registerer: s.registry})
+			Registerer: s.registry}
+		if w.UsesOAuth() {
+			src, err := newTokenSource(cfg, w, s.auth.store, opts.HTTPClient, opts.Logger, s.registry)
+			if err != nil {
+				return nil, err
+			}
+			hc.Tokens, s.auth.sources[w.ID] = src, src
+		}
+		c, err := hubspot.New(hc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: workspace %s: %w", cfg.Path, w.ID, err)
 		}
 		s.hubspot[w.ID] = c
 	}
 
+	if s.auth.installer, err = newInstaller(cfg, s.auth.store, opts.HTTPClient, opts.Logger); err != nil {
+		return nil, err
+	}
 	appMetrics, err := prom.NewHandlerMetrics(s.registry)
 	if err != nil {
 		return nil, err
@@ -169,7 +182,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	s.http, err = httpapi.New(httpapi.Deps{Recorder: s.app.Inbound(), Retrier: s.app.Commands.RetryDeadLetter,
 		Messages: s.app.Queries.Message, Store: s.store, Reader: s.reader, Catalog: s.catalog,
 		Workspaces: func(id string) bool { _, ok := cfg.Workspace(id); return ok },
-		Positions:  s.positions, AdminToken: cfg.AdminToken, Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
+		Positions:  s.positions, Authorization: s.auth.stopped, HubSpotInstall: s.auth.installer, AdminToken: cfg.AdminToken, Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
 		ReadyLag: s.readyLag, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
@@ -222,6 +235,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 			errs <- r.Run(fctx)
 		}()
 	}
+	s.auth.warmUp(fctx, s.log)
 	srv := &http.Server{Handler: s.http, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)

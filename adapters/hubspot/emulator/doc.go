@@ -22,6 +22,19 @@
 //	POST   /crm/v3/properties/contacts              create a property (409 if it exists)
 //	POST   /conversations/v3/custom-channels/{channelId}/messages              publish
 //	GET    /conversations/v3/custom-channels/{channelId}/messages/{messageId}  read back
+//	POST   /oauth/v1/token                          refresh_token and authorization_code grants (form body)
+//	GET    /oauth/authorize                         the consent page, always approving: 302 to redirect_uri?code=&state=
+//
+// OAuth: the token endpoint issues access tokens that expire after
+// Options.AccessTokenLifetime (default 30 minutes); a call with one past its expiry
+// answers 401 EXPIRED_AUTHENTICATION ("The OAuth token used to make this call expired N
+// second(s) ago."). Tokens given to AddToken are static and never expire. A refused
+// grant answers 400 with the code in "status" (BAD_REFRESH_TOKEN, BAD_AUTH_CODE,
+// BAD_CLIENT_ID, BAD_CLIENT_SECRET, BAD_REDIRECT_URI, BAD_GRANT_TYPE) — HubSpot's
+// shape for BAD_REFRESH_TOKEN; the other codes' exact text is the emulator's. Issued
+// access tokens share one rate-limit window (HubSpot counts an app per portal).
+// Save keeps refresh tokens (accepted and refused) and issued access tokens with their
+// expiry; authorization codes are not kept.
 //
 // Every request goes through, in order: routing (unknown path: 404 JSON), the bearer
 // token (401 INVALID_AUTHENTICATION), fault injection (SetFaults), the per-token rate

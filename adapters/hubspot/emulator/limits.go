@@ -172,6 +172,7 @@ func (s *Server) ResetStats() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.reset()
+	s.oauth.stats = OAuthStats{}
 	for _, tw := range s.windows {
 		tw.tenStat.times = nil
 		tw.searchStat.times = nil

@@ -33,6 +33,23 @@ type Options struct {
 	Now func() time.Time
 	// Seed makes fault injection and generated message ids reproducible.
 	Seed int64
+
+	// AccessTokenLifetime is the expires_in of the access tokens POST /oauth/v1/token
+	// issues (default 30 minutes, HubSpot's); a call with an issued token past it
+	// answers 401 EXPIRED_AUTHENTICATION. Tokens given to AddToken never expire.
+	AccessTokenLifetime time.Duration
+	// RotateRefreshTokens makes every refresh_token grant answer a new refresh token
+	// and refuse the old one from then on (HubSpot usually keeps the same one; a client
+	// must still keep a rotated one).
+	RotateRefreshTokens bool
+	// ClientID and ClientSecret, when set, are the only app credentials the token
+	// endpoint and the consent page accept (default: any).
+	ClientID     string
+	ClientSecret string
+	// PortalID is the hub_id of the token answers (default DefaultPortalID).
+	PortalID int64
+	// Scopes are the scopes the token answers list (default: none listed).
+	Scopes []string
 }
 
 func (o *Options) setDefaults() {
@@ -48,6 +65,12 @@ func (o *Options) setDefaults() {
 	o.Region = strings.ToUpper(o.Region)
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.AccessTokenLifetime <= 0 {
+		o.AccessTokenLifetime = DefaultAccessTokenLifetime
+	}
+	if o.PortalID == 0 {
+		o.PortalID = DefaultPortalID
 	}
 }
 
@@ -77,6 +100,7 @@ type Server struct {
 
 	tokens  map[string]bool
 	revoked map[string]bool
+	oauth   oauthState
 
 	records  map[string]*record
 	order    []*record // creation order
@@ -111,6 +135,7 @@ func New(opts Options) *Server {
 		opts:        opts,
 		tokens:      map[string]bool{},
 		revoked:     map[string]bool{},
+		oauth:       newOAuthState(),
 		records:     map[string]*record{},
 		nextID:      100,
 		props:       map[string]*propertyDef{},
@@ -173,6 +198,16 @@ type route struct {
 
 // ServeHTTP routes, authenticates, applies the rate limits and faults, then handles.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The OAuth endpoints authenticate the app by its client credentials, not by a
+	// bearer token, and count toward no API limit.
+	switch {
+	case r.URL.Path == "/oauth/v1/token" && r.Method == http.MethodPost:
+		s.handleToken(w, r)
+		return
+	case r.URL.Path == "/oauth/authorize" && r.Method == http.MethodGet:
+		s.handleAuthorize(w, r)
+		return
+	}
 	rt, params, status := s.match(r)
 	if status != 0 {
 		if status == http.StatusMethodNotAllowed {
@@ -186,7 +221,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.stats.count(rt)
-	if !s.tokenValid(token) {
+	issued, expiredFor := s.accessTokenState(token, s.now())
+	if issued && expiredFor > 0 && !s.revoked[token] {
+		s.stats.unauthorized++
+		s.oauth.stats.Expired++
+		s.mu.Unlock()
+		writeError(w, expiredErr(expiredFor))
+		return
+	}
+	if s.revoked[token] || (!issued && !s.tokenValid(token)) {
 		s.stats.unauthorized++
 		s.mu.Unlock()
 		writeError(w, apiErr(http.StatusUnauthorized, "INVALID_AUTHENTICATION",
@@ -206,7 +249,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	remaining, ok := s.admit(token, rt.search, now)
+	// HubSpot counts an OAuth app's calls per portal, not per access token: every
+	// token the endpoint issued shares one window, so a refresh grants no requests.
+	limitKey := token
+	if issued {
+		limitKey = "oauth-app"
+	}
+	remaining, ok := s.admit(limitKey, rt.search, now)
 	if !ok {
 		s.stats.rateLimited++
 		s.mu.Unlock()

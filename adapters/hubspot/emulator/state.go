@@ -33,6 +33,16 @@ type savedState struct {
 	Threads     []savedThread      `json:"threads"`
 	Published   []PublishedMessage `json:"published"`
 	Visitors    []savedVisitor     `json:"visitors"`
+	OAuth       *savedOAuth        `json:"oauth,omitempty"`
+}
+
+// savedOAuth keeps the app's installs across a restart: the refresh tokens the token
+// endpoint accepts or refuses, and the access tokens issued with their expiry.
+// Authorization codes are not kept: a consent interrupted by a restart starts again.
+type savedOAuth struct {
+	Refresh []string             `json:"refresh"`
+	Refused []string             `json:"refused"`
+	Access  map[string]time.Time `json:"access"`
 }
 
 type savedRecord struct {
@@ -105,6 +115,16 @@ func (s *Server) snapshotLocked() savedState {
 	for t := range s.revoked {
 		st.Revoked = append(st.Revoked, t)
 	}
+	st.OAuth = &savedOAuth{Access: map[string]time.Time{}}
+	for t := range s.oauth.refresh {
+		st.OAuth.Refresh = append(st.OAuth.Refresh, t)
+	}
+	for t := range s.oauth.refusedRT {
+		st.OAuth.Refused = append(st.OAuth.Refused, t)
+	}
+	for t, exp := range s.oauth.access {
+		st.OAuth.Access[t] = exp
+	}
 	for _, r := range s.order {
 		sr := savedRecord{ID: r.id, Props: copyMap(r.props), CreatedAt: r.createdAt, UpdatedAt: r.updatedAt,
 			Archived: r.archived, ArchivedAt: r.archivedAt, MergedInto: r.mergedInto}
@@ -159,6 +179,20 @@ func (s *Server) Load(r io.Reader) error {
 	}
 	for _, t := range st.Revoked {
 		s.revoked[t] = true
+	}
+	stats := s.oauth.stats
+	s.oauth = newOAuthState()
+	s.oauth.stats = stats
+	if st.OAuth != nil {
+		for _, t := range st.OAuth.Refresh {
+			s.oauth.refresh[t] = true
+		}
+		for _, t := range st.OAuth.Refused {
+			s.oauth.refusedRT[t] = true
+		}
+		for t, exp := range st.OAuth.Access {
+			s.oauth.access[t] = exp
+		}
 	}
 	s.records, s.order = map[string]*record{}, nil
 	for _, sr := range st.Records {

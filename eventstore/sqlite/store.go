@@ -115,11 +115,19 @@ func (s *Store) init() error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal_mode is %q, want wal: is the file on a filesystem without shared-memory support?", mode)
 	}
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return err
+	for _, set := range []struct{ name, dir string }{
+		{EventsMigrationSet, "migrations"},
+		{CheckpointsMigrationSet, "migrations/checkpoints"},
+	} {
+		sub, err := fs.Sub(migrationFiles, set.dir)
+		if err != nil {
+			return err
+		}
+		if err := ApplyMigrations(s.db, set.name, sub); err != nil {
+			return err
+		}
 	}
-	return ApplyMigrations(s.db, EventsMigrationSet, sub)
+	return nil
 }
 
 // DB is the store's handle, for projections that keep their tables in the same file.

@@ -231,7 +231,13 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		}
 
 		c.metrics.requests.WithLabelValues(r.op, statusClass(resp.status)).Inc()
-		if resp.status >= 200 && resp.status < 300 {
+		var apiErr *APIError
+		if resp.status < 200 || resp.status >= 300 {
+			apiErr = parseAPIError(resp.status, resp.header, resp.body, c.cfg.Now())
+			lastErr = apiErr
+		}
+		v := classify(r, resp.status, apiErr)
+		if v.answer == answerSuccess {
 			if !r.search {
 				c.strikes.Store(0)
 			}
@@ -240,22 +246,20 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 				slog.Int("attempt", attempt), slog.Duration("elapsed", elapsed))
 			return resp, nil
 		}
-		apiErr := parseAPIError(resp.status, resp.header, resp.body, c.cfg.Now())
 		c.log.LogAttrs(ctx, slog.LevelDebug, "hubspot request", slog.String("op", r.op),
 			slog.String("method", r.method), slog.String("path", r.path), slog.Int("status", resp.status),
 			slog.Int("attempt", attempt), slog.Duration("elapsed", elapsed),
 			slog.String("category", apiErr.Category), slog.String("policy", apiErr.PolicyName),
 			slog.String("correlation_id", apiErr.CorrelationID))
-		lastErr = apiErr
 
-		switch s := resp.status; {
-		case s == http.StatusTooManyRequests:
+		switch v.answer {
+		case answerDailyLimit, answerRateLimited:
 			policy := apiErr.PolicyName
 			if policy == "" {
 				policy = "unknown"
 			}
 			c.metrics.rateLimited.WithLabelValues(r.op, policy).Inc()
-			if apiErr.daily() {
+			if v.answer == answerDailyLimit {
 				c.log.LogAttrs(ctx, slog.LevelError, "hubspot daily API limit reached; calls fail until the portal's quota resets",
 					slog.String("op", r.op), slog.String("correlation_id", apiErr.CorrelationID))
 				return nil, apiErr
@@ -280,7 +284,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 				slog.String("op", r.op), slog.String("bucket", bucket), slog.String("policy", policy),
 				slog.Duration("wait", wait), slog.Int("attempt", attempt))
 			continue
-		case s == http.StatusLocked:
+		case answerLocked:
 			if attempt >= c.cfg.MaxAttempts {
 				return nil, apiErr
 			}
@@ -288,10 +292,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 				return nil, stopped(err, lastErr)
 			}
 			continue
-		case s >= 500, s == http.StatusRequestTimeout, s == 477:
-			if r.create {
-				return nil, fmt.Errorf("%w: %w", ErrCreateOutcomeUnknown, apiErr)
-			}
+		case answerCreateUnknown:
+			return nil, fmt.Errorf("%w: %w", ErrCreateOutcomeUnknown, apiErr)
+		case answerServerError:
 			if attempt >= c.cfg.MaxAttempts || apiErr.RetryAfter > maxRetryWait {
 				return nil, apiErr
 			}
@@ -300,7 +303,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			}
 			continue
 		default:
-			apiErr.permanent = s != http.StatusConflict && !(s == http.StatusNotFound && r.notFoundOK)
+			apiErr.permanent = v.permanent
 			return nil, apiErr
 		}
 	}

@@ -63,6 +63,10 @@ type serviceOptions struct {
 	DrainTimeout time.Duration
 }
 
+// workersPerWorkspace bounds how many partitions of one workspace each reactor runs
+// at once (the reactors' former limit for the whole process).
+const workersPerWorkspace = 16
+
 // hubspotClients holds one HubSpot client per workspace.
 type hubspotClients map[string]*hubspot.Client
 
@@ -156,10 +160,16 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	}
 	metrics := follow.NewMetrics(s.registry)
 	resolve, publish := s.app.Routes.Resolve, s.app.Routes.Publish
+	// Each workspace gets the parallelism one workspace had before, and may use no more:
+	// a portal whose HubSpot fails holds only its own workers (issue 10, item 7).
+	perWorkspace := workersPerWorkspace
+	all := perWorkspace * max(len(cfg.Workspaces), 1)
 	s.reactors = []*follow.Reactor{
 		{Name: resolve.Name(), Store: s.store, Checkpoints: checkpoints, Accept: resolve.Accept, Partition: resolve.Partition,
+			Group: resolve.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
 			Handle: resolve.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 		{Name: publish.Name(), Store: s.store, Checkpoints: checkpoints, Accept: publish.Accept, Partition: publish.Partition,
+			Group: publish.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
 			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 	}
 	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})

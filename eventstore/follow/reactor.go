@@ -43,6 +43,12 @@ type Reactor struct {
 	BatchSize int
 	// MaxParallel bounds how many partitions run at once.
 	MaxParallel int
+	// Group names the share of workers a partition draws from (a workspace, so one
+	// portal's failing HubSpot cannot hold every worker): at most MaxPerGroup
+	// partitions of one group run at once, and a partition waiting for its group's
+	// share lets the partitions of other groups overtake it. nil: one group.
+	Group       func(partition string) string
+	MaxPerGroup int
 	MinBackoff  time.Duration
 	MaxBackoff  time.Duration
 	Logger      *slog.Logger
@@ -92,6 +98,12 @@ func (r *Reactor) defaults() {
 	if r.MaxParallel <= 0 {
 		r.MaxParallel = 16
 	}
+	if r.MaxPerGroup <= 0 || r.MaxPerGroup > r.MaxParallel {
+		r.MaxPerGroup = r.MaxParallel
+	}
+	if r.Group == nil {
+		r.Group = func(string) string { return "" }
+	}
 	if r.MinBackoff <= 0 {
 		r.MinBackoff = 100 * time.Millisecond
 	}
@@ -132,7 +144,7 @@ func (r *Reactor) run(ctx context.Context, untilIdle bool) (int, error) {
 	r.defaults()
 	wctx, cancel := context.WithCancel(ctx)
 	sink := &partitions{r: r, ctx: wctx, inflight: map[int64]bool{}, queues: map[string][]domain.RecordedEvent{},
-		active: map[string]bool{}, progress: make(chan struct{}, 1)}
+		active: map[string]bool{}, groups: map[string]int{}, progress: make(chan struct{}, 1)}
 	defer sink.stop(cancel)
 	f := &Follower{Name: r.Name, Store: r.Store, Wake: r.Wake, PollEvery: r.PollEvery, BatchSize: r.BatchSize, Logger: r.Logger}
 	return f.Follow(ctx, sink, untilIdle)
@@ -152,7 +164,8 @@ type partitions struct {
 	inflight map[int64]bool
 	queues   map[string][]domain.RecordedEvent
 	active   map[string]bool
-	waiting  []string // partitions with queued events and no worker yet
+	groups   map[string]int // running partitions per group
+	waiting  []string       // partitions with queued events and no worker yet, oldest first
 	progress chan struct{}
 	finished []finished
 	mu       sync.Mutex // guards finished
@@ -216,6 +229,11 @@ func (s *partitions) Settle() {
 	s.mu.Unlock()
 	for _, f := range fs {
 		delete(s.active, f.partition)
+		if g := s.r.Group(f.partition); s.groups[g] <= 1 {
+			delete(s.groups, g)
+		} else {
+			s.groups[g]--
+		}
 		for _, e := range f.events {
 			delete(s.inflight, e.Position)
 		}
@@ -240,26 +258,42 @@ func (s *partitions) watermark() int64 {
 	return low
 }
 
+// startWorkers starts the oldest waiting partitions that have a worker free, overall
+// and in their group.
 func (s *partitions) startWorkers() {
-	for len(s.waiting) > 0 && len(s.active) < s.r.MaxParallel {
-		p := s.waiting[0]
-		s.waiting = s.waiting[1:]
-		s.active[p] = true
-		evs := s.queues[p]
-		delete(s.queues, p)
-		s.workers.Add(1)
-		go func() {
-			defer s.workers.Done()
-			n, err := 0, error(nil)
-			for _, e := range evs {
-				if err = s.r.handleWithRetry(s.ctx, e); err != nil {
-					break
-				}
-				n++
-			}
-			s.report(finished{partition: p, events: evs[:n], err: err})
-		}()
+	kept := s.waiting[:0]
+	for i, p := range s.waiting {
+		if len(s.active) >= s.r.MaxParallel {
+			kept = append(kept, s.waiting[i:]...)
+			break
+		}
+		g := s.r.Group(p)
+		if s.groups[g] >= s.r.MaxPerGroup {
+			kept = append(kept, p)
+			continue
+		}
+		s.groups[g]++
+		s.start(p)
 	}
+	s.waiting = kept
+}
+
+func (s *partitions) start(p string) {
+	s.active[p] = true
+	evs := s.queues[p]
+	delete(s.queues, p)
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		n, err := 0, error(nil)
+		for _, e := range evs {
+			if err = s.r.handleWithRetry(s.ctx, e); err != nil {
+				break
+			}
+			n++
+		}
+		s.report(finished{partition: p, events: evs[:n], err: err})
+	}()
 }
 
 // report hands a worker's result to Settle and wakes the follower without blocking:

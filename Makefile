@@ -18,7 +18,8 @@ run:
 
 ## test: the whole test suite, always with the race detector
 test:
-	@echo "integration suites: none skipped — every suite runs on an embedded SQLite file and the bundled HubSpot emulator (no PostgreSQL or NATS backend exists yet)"
+	@if [ -n "$$SWITCHBOARD_TEST_POSTGRES" ]; then echo "integration suites: PostgreSQL event store runs (SWITCHBOARD_TEST_POSTGRES is set)"; \
+	else echo "integration suites skipped: PostgreSQL event store (SWITCHBOARD_TEST_POSTGRES is not set; .ci/run sets it when PostgreSQL answers on 127.0.0.1:5432)"; fi
 	$(GO) test -race -count=1 $(PKGS)
 
 build:

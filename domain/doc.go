@@ -30,14 +30,17 @@
 //	 8 exactly once            | MessageStream, NoStream, MatchKey, ClaimLease, KeyState.ClaimLive, Attempt,  | claims per create attempt, renewed while a create runs (issue 10)
 //	                           | DecideWait, DecideClaim, command.RecordMessageHandler,                       |
 //	                           | command.ResolveMessageHandler, command.Repository.Create                     |
-//	 9 threads                 | ThreadID, command.PublishRoute.Partition                                     | -
+//	 9 threads                 | ThreadID, command.PublishRoute.Partition, MessageState.ThreadRef,            | -
+//	                           | ContactMatched.ThreadRef, MatchKeyResolved.ThreadRef, KeyState.ThreadRef     |
 //	10 nothing lost            | IdempotencyID, DeadLettered, RetryRequested, command.PublishMessageHandler,  | -
 //	                           | command.RetryDeadLetterHandler                                               |
 //	11 mobile quirks           | PhoneNormalization.Mobile, PhoneVariants, SamePhone                          | -
 //	12 blocked identifiers     | BlockList, NewBlockList, BlockList.Blocked, UnlinkedBlocked                  | -
 //	13 operators' corrections  | Corrections, Correction, Corrections.Forbids, DecideLink                     | the correction events, their commands and API (§5 "Corrections")
-//	14 WhatsApp without phone  | Identify, UnlinkedBSUIDOnly, ChannelSettings.BSUIDProperty,                  | -
-//	                           | NewContactProperties, command.ResolveMessageHandler                          |
+//	14 WhatsApp without phone  | Identify, UnlinkedBSUIDOnly, ChannelSettings.BSUIDProperty, BSUIDKey,        | -
+//	                           | NewContactProperties, DecideBSUID, EventMatchKeyBSUIDRecorded,               |
+//	                           | MatchKeyBSUIDRecorded, HowBSUIDWithPhone, KeyState.BSUID,                    |
+//	                           | command.ResolveMessageHandler.recordBSUID                                    |
 //	15 what-if                 | -                                                                            | switchboard simulate
 //	16 why, also in HubSpot    | BuildInboxMessage, InboxMessage.MatchedProperties                            | -
 //	17 erasure                 | -                                                                            | privacy deletion, switchboard erase

@@ -25,6 +25,8 @@ const (
 	EventMatchKeyResolved  = "MatchKeyResolved"
 	EventMatchKeyForgotten = "MatchKeyForgotten"
 	EventMatchKeyFollowed  = "MatchKeyFollowedMerge"
+	// EventMatchKeyBSUIDRecorded is on a phone key's stream (rule 14).
+	EventMatchKeyBSUIDRecorded = "MatchKeyBSUIDRecorded"
 )
 
 // MessageStream is the stream of one inbound message; its first event claims the
@@ -85,6 +87,10 @@ type ContactMatched struct {
 	Lookups           []Lookup           `json:"lookups,omitempty"`
 	Candidates        []CandidateVerdict `json:"candidates,omitempty"`
 	Ambiguous         bool               `json:"ambiguous,omitempty"`
+	// ThreadRef names the sender in the thread id when it is not the identifier that
+	// came in: a WhatsApp BSUID-only message of a person known by phone goes on the
+	// phone's thread (rule 9, ThreadID).
+	ThreadRef string `json:"thread_ref,omitempty"`
 }
 
 // ContactCreated says switchboard created the contact for this message.
@@ -163,6 +169,30 @@ type MatchKeyResolved struct {
 	MatchedProperties []string `json:"matched_properties,omitempty"`
 	// Properties are what a created contact was created with.
 	Properties map[string]string `json:"properties,omitempty"`
+	// ThreadRef is the ContactMatched.ThreadRef of the messages the key resolves:
+	// the phone number of a BSUID key bound by a message that carried both
+	// (HowBSUIDWithPhone).
+	ThreadRef string `json:"thread_ref,omitempty"`
+}
+
+// MatchKeyBSUIDRecorded says a message carried this phone key's number together with a
+// WhatsApp BSUID, once the key resolved to ContactID (rule 14): what was done about it.
+type MatchKeyBSUIDRecorded struct {
+	MatchKey  MatchKey `json:"match_key"`
+	ContactID string   `json:"contact_id"`
+	BSUID     string   `json:"bsuid"`
+	BSUIDKey  MatchKey `json:"bsuid_key"`
+	Property  string   `json:"property"`
+	// Written: the BSUID was written to the contact's empty Property. KeptOther: the
+	// property held another value, which is never overwritten (rule 5).
+	Written   bool `json:"written,omitempty"`
+	KeptOther bool `json:"kept_other,omitempty"`
+	// Bound: BSUIDKey now resolves to ContactID on the phone's thread. When it already
+	// resolved to another contact, BSUIDKeyContactID names it and it was left alone.
+	Bound             bool   `json:"bound,omitempty"`
+	BSUIDKeyContactID string `json:"bsuid_key_contact_id,omitempty"`
+	// Lookups is the read of the contact's property, when HubSpot was asked.
+	Lookups []Lookup `json:"lookups,omitempty"`
 }
 
 // MatchKeyForgotten unbinds a key (the contact was deleted or its identifier changed).

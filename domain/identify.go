@@ -140,7 +140,7 @@ func identifyPhone(ch ChannelSettings, blocked BlockList, s Sender) (Identificat
 				return id, &Unlinked{Reason: UnlinkedBlocked, Detail: "bsuid " + s.BSUID + " is a blocked identifier"}
 			}
 			id.Property = ch.BSUIDProperty
-			id.Key = MatchKey{Workspace: ch.WorkspaceID, Lookup: "property:" + strings.ToLower(ch.BSUIDProperty), Identifier: id.Identifier}
+			id.Key = BSUIDKey(ch, s.BSUID)
 			return id, nil
 		}
 		return id, &Unlinked{Reason: UnlinkedNoPhone, Detail: "the sender has no phone number"}

@@ -37,6 +37,10 @@ type KeyState struct {
 	ResolvedBy string
 	ClaimedBy  string
 	ClaimedAt  time.Time
+	// ThreadRef is MatchKeyResolved.ThreadRef: whose thread the key's messages go on.
+	ThreadRef string
+	// BSUID is the WhatsApp BSUID last recorded on a phone key (MatchKeyBSUIDRecorded).
+	BSUID string
 }
 
 // Resolved reports whether the key is bound to a contact.
@@ -63,8 +67,14 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 			return err
 		}
 		s.ContactID, s.How, s.MatchedProperties, s.CreatedWith = p.ContactID, p.How, p.MatchedProperties, p.Properties
-		s.ResolvedBy = e.CorrelationID
+		s.ResolvedBy, s.ThreadRef = e.CorrelationID, p.ThreadRef
 		s.ClaimedBy = ""
+	case EventMatchKeyBSUIDRecorded:
+		var p MatchKeyBSUIDRecorded
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		s.BSUID = p.BSUIDKey.Identifier
 	case EventMatchKeyForgotten:
 		*s = KeyState{Version: e.Version}
 	case EventMatchKeyFollowed:

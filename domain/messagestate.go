@@ -13,6 +13,8 @@ type MessageState struct {
 	Outcome   string
 	ContactID string
 	Matched   []string
+	// ThreadRef is ContactMatched.ThreadRef: who the sender is in the thread id.
+	ThreadRef string
 	Published *MessagePublished
 	// DeadLetter is the last failure for good that no retry has answered yet.
 	DeadLetter *DeadLettered
@@ -45,17 +47,17 @@ func FoldMessage(events []RecordedEvent) (MessageState, error) {
 			if err := Decode(e, &p); err != nil {
 				return s, err
 			}
-			s.Outcome, s.ContactID, s.Matched = e.Type, p.ContactID, p.MatchedProperties
+			s.Outcome, s.ContactID, s.Matched, s.ThreadRef = e.Type, p.ContactID, p.MatchedProperties, p.ThreadRef
 			s.DeadLetter, s.RetryStage = nil, ""
 		case EventContactCreated:
 			var p ContactCreated
 			if err := Decode(e, &p); err != nil {
 				return s, err
 			}
-			s.Outcome, s.ContactID, s.Matched = e.Type, p.ContactID, p.MatchedProperties
+			s.Outcome, s.ContactID, s.Matched, s.ThreadRef = e.Type, p.ContactID, p.MatchedProperties, ""
 			s.DeadLetter, s.RetryStage = nil, ""
 		case EventConversationUnlinked:
-			s.Outcome, s.ContactID, s.Matched = e.Type, "", nil
+			s.Outcome, s.ContactID, s.Matched, s.ThreadRef = e.Type, "", nil, ""
 			s.DeadLetter, s.RetryStage = nil, ""
 		case EventMessagePublished:
 			var p MessagePublished

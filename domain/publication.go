@@ -15,8 +15,14 @@ func IdempotencyID(channelID, messageID string) string {
 
 // ThreadID is the integrationThreadId of a sender on a channel (rule 9): one person on
 // one channel has one thread; the same person on two channels has two. Social senders
-// are keyed by their platform user id, which outlives a username change.
+// are keyed by their platform user id, which outlives a username change. The thread
+// follows the person, not the identifier that came in: a WhatsApp message carrying only
+// a BSUID that the person's phone number brought in earlier (MessageState.ThreadRef)
+// goes on the phone's thread.
 func ThreadID(channelID string, s MessageState) string {
+	if s.ThreadRef != "" && s.Received.ChannelKind.IsPhone() {
+		return "sb:" + channelID + ":" + s.ThreadRef
+	}
 	return "sb:" + channelID + ":" + senderRef(s)
 }
 

@@ -115,6 +115,8 @@ type Decision struct {
 	Correction *Correction
 	// Holder is the attempt holding the claim DecideWait waits for.
 	Holder string
+	// ThreadRef is the key's KeyState.ThreadRef on DecideSticky (ContactMatched.ThreadRef).
+	ThreadRef string
 }
 
 // DecideResolution is the resolution of one message as a pure function of what is
@@ -140,7 +142,7 @@ func DecideResolution(in ResolutionInput) Decision {
 	}
 	ks := *in.Key
 	if ks.Resolved() {
-		d := Decision{Kind: DecideSticky, ContactID: ks.ContactID, MatchedProperties: ks.MatchedProperties}
+		d := Decision{Kind: DecideSticky, ContactID: ks.ContactID, MatchedProperties: ks.MatchedProperties, ThreadRef: ks.ThreadRef}
 		if ks.ResolvedBy == in.Attempt.CorrelationID && ks.How == "created" {
 			d.Restored, d.Properties = true, ks.CreatedWith
 		}

@@ -103,6 +103,34 @@ func explain(e projections.Entry) []string {
 			break
 		}
 		add("match key %s now resolves to contact %s (%s); later messages reuse it without asking HubSpot", p.MatchKey, p.ContactID, p.How)
+		if p.How == domain.HowBSUIDWithPhone {
+			add("a message carried this BSUID together with phone %s, whose key resolves to that contact; messages with the BSUID alone go on that phone's thread", p.ThreadRef)
+		}
+	case domain.EventMatchKeyBSUIDRecorded:
+		var p domain.MatchKeyBSUIDRecorded
+		if json.Unmarshal(e.Data, &p) != nil {
+			break
+		}
+		add("the message carried BSUID %q with the number of match key %s (contact %s)", p.BSUID, p.MatchKey, p.ContactID)
+		for _, l := range p.Lookups {
+			add("HubSpot %s: %s → %d found", l.Kind, l.Query, l.Found)
+		}
+		switch {
+		case p.Written:
+			add("wrote it to the contact's empty %s property", p.Property)
+		case p.KeptOther:
+			add("the contact's %s property holds another value, left as it is (switchboard never overwrites a value)", p.Property)
+		default:
+			add("the contact's %s property already holds it", p.Property)
+		}
+		switch {
+		case p.Bound:
+			add("match key %s now resolves to the same contact: a message with the BSUID alone is the same person, on the same thread", p.BSUIDKey)
+		case p.BSUIDKeyContactID != "":
+			add("match key %s already resolves to another contact, %s, and was left alone", p.BSUIDKey, p.BSUIDKeyContactID)
+		default:
+			add("match key %s already resolved to the same contact", p.BSUIDKey)
+		}
 	case domain.EventMatchKeyForgotten:
 		var p domain.MatchKeyForgotten
 		if json.Unmarshal(e.Data, &p) != nil {
@@ -115,6 +143,9 @@ func explain(e projections.Entry) []string {
 			break
 		}
 		add("matched existing contact %s via %s on %s", p.ContactID, viaWords(p.Via), orDash(strings.Join(p.MatchedProperties, ", ")))
+		if p.ThreadRef != "" {
+			add("goes on the inbox thread of %s, the same person's earlier identifier (one person, one thread per channel)", p.ThreadRef)
+		}
 		out = append(out, describeLookups(p.Lookups, p.Candidates)...)
 		if p.Ambiguous {
 			add("AMBIGUOUS: several contacts matched; the oldest (then lowest id) was chosen")

@@ -88,3 +88,18 @@ func TestDevHubSpotRefusesBadFaults(t *testing.T) {
 		}
 	}
 }
+
+// Behind a top-level public_url, Twilio signs public_url + the webhook path, not the
+// address it connects to; dev send must sign the same URL or the service refuses it.
+func TestDevSendSignsForTheTopLevelPublicURL(t *testing.T) {
+	s := startStack(t, stackOptions{publicURL: "https://hooks.example.com/sb"})
+	var out, errOut bytes.Buffer
+	err := cmdDevSend(context.Background(), []string{"--config", s.configPath, "--channel", "acme-sms",
+		"--from", "+1 415 555 2671", "--id", "SMdev1", "--url", s.url}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("dev send: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if st := s.waitSettled("acme-sms", "SMdev1"); st.Received.MessageID != "SMdev1" {
+		t.Errorf("message not recorded: %+v", st)
+	}
+}

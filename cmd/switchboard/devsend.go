@@ -46,7 +46,13 @@ func cmdDevSend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *base == "" {
 		*base = "http://" + cfg.Listen
 	}
-	req, err := samples.Build(*ch, strings.TrimRight(*base, "/")+"/webhooks/"+ch.ID, samples.Sample{
+	signed := *ch
+	if signed.PublicURL == "" && cfg.PublicURL != "" {
+		// Twilio signs the URL it was told to call: with a top-level public_url that is
+		// the base + this channel's webhook path, not the address dev send connects to.
+		signed.PublicURL = strings.TrimRight(cfg.PublicURL, "/") + "/webhooks/" + ch.ID
+	}
+	req, err := samples.Build(signed, strings.TrimRight(*base, "/")+"/webhooks/"+ch.ID, samples.Sample{
 		From: *from, Username: *username, Name: *name, Text: *text, MessageID: *id, BSUID: *bsuid})
 	if err != nil {
 		return err

@@ -40,7 +40,11 @@ func testConfigWith(dsn, hubspotURL, profilesURL string, o stackOptions) string 
 	if region == "" {
 		region = "US"
 	}
-	return fmt.Sprintf(`
+	top := ""
+	if o.publicURL != "" {
+		top = fmt.Sprintf("public_url: %q\n", o.publicURL)
+	}
+	return top + fmt.Sprintf(`
 listen: 127.0.0.1:0
 admin_token_env: SB_ADMIN
 store: {driver: sqlite, dsn: %q}
@@ -95,6 +99,8 @@ type stackOptions struct {
 	searchPerSecond float64
 	// profiles answers the platforms' profile APIs (default: platformProfiles).
 	profiles http.Handler
+	// publicURL is the top-level public_url (none when empty).
+	publicURL string
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {

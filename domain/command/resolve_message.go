@@ -141,6 +141,8 @@ func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageSt
 		}
 		log.Error("resolution failed for good", "error", err)
 		res = deadLetter(err.Error(), domain.StatusOf(err))
+	} else {
+		h.recordBSUID(ctx, in, sender, res, log)
 	}
 	return append(out, res), nil
 }
@@ -220,7 +222,6 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 			// Whatever the holder did changed HubSpot: search again once it is done.
 			in.Lookup = nil
 		case domain.DecideMatch:
-			h.fillBSUID(ctx, dir, in, sender, d.Contact, log)
 			return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
 				Via: viaOf(*in.Lookup), MatchedProperties: d.MatchedProperties, Lookups: in.Lookup.Lookups,
 				Candidates: d.Candidates, Ambiguous: d.Ambiguous}}, nil
@@ -329,20 +330,7 @@ func stickyOutcome(key domain.MatchKey, d domain.Decision) Change {
 			Properties: d.Properties, MatchedProperties: d.MatchedProperties}}
 	}
 	return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
-		Via: "match_key", MatchedProperties: d.MatchedProperties}}
-}
-
-// fillBSUID writes a WhatsApp sender's BSUID to a matched contact whose property is
-// still empty (rule 14); it never overwrites a value (rule 5). Best effort: the match
-// stands even when the write fails.
-func (h *ResolveMessageHandler) fillBSUID(ctx context.Context, dir domain.ContactDirectory, in domain.ResolutionInput, s domain.Sender, c domain.Contact, log *slog.Logger) {
-	ch, id := in.Channel, in.Identification
-	if id.Phone == nil || ch.BSUIDProperty == "" || s.BSUID == "" || c.Properties[ch.BSUIDProperty] != "" {
-		return
-	}
-	if err := dir.UpdateContact(ctx, c.ID, map[string]string{ch.BSUIDProperty: s.BSUID}); err != nil {
-		log.Warn("could not write BSUID to contact", "contact_id", c.ID, "error", err)
-	}
+		Via: "match_key", MatchedProperties: d.MatchedProperties, ThreadRef: d.ThreadRef}}
 }
 
 func lookup(ctx context.Context, dir domain.ContactDirectory, id domain.Identification) (domain.LookupResult, error) {

@@ -3,21 +3,36 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"switchboard/domain"
+	"switchboard/eventstore/appendcheck"
 )
 
 // maxRowsPerInsert keeps one INSERT under SQLite's limit of 32766 bound parameters
 // (10 per row).
 const maxRowsPerInsert = 1000
 
-// Append writes events to stream in one transaction, at versions current+1.., if the
-// stream is at the expected version.
+// maxBatch bounds how many appends share one transaction, so one commit never holds the
+// write lock for long.
+const maxBatch = 256
+
+// ErrClosed is returned by an Append made after Close.
+var ErrClosed = errors.New("event store is closed")
+
+// Append writes events to stream at versions current+1.., if the stream is at the
+// expected version, atomically: all or none.
+//
+// Appends are group-committed: one writer goroutine takes every append waiting when it
+// becomes free and commits them in one transaction, each inside a savepoint of its own,
+// so a wrong expected version or a clashing id fails that append alone. An append that
+// finds the writer idle is committed at once (no waiting for company), so a lone append
+// costs what it did before; under load the fsync is shared. Append returns only after
+// its transaction has committed.
 //
 // A retried append whose acknowledgement was lost is recognised by its event ids: when
 // every id is already stored in this stream, as one run of consecutive versions in the
@@ -30,10 +45,10 @@ const maxRowsPerInsert = 1000
 // Invalid input (empty stream or id, duplicate id, empty type, schema version < 1, zero
 // OccurredAt, payload that is not JSON) is an error and nothing is written.
 func (s *Store) Append(ctx context.Context, stream string, expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error) {
-	if err := validate(stream, expected, events); err != nil {
+	if err := appendcheck.Validate(stream, expected, events); err != nil {
 		return domain.AppendResult{}, fmt.Errorf("append stream %q: %w", stream, err)
 	}
-	res, err := s.append(ctx, stream, expected, events)
+	res, err := s.enqueue(ctx, &appendReq{ctx: ctx, stream: stream, expected: expected, events: events, done: make(chan appendOutcome, 1)})
 	if err != nil {
 		var wrong *domain.WrongExpectedVersionError
 		if errors.As(err, &wrong) {
@@ -44,31 +59,164 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 	return res, nil
 }
 
-func (s *Store) append(ctx context.Context, stream string, expected domain.ExpectedVersion, events []domain.EventData) (domain.AppendResult, error) {
-	var res domain.AppendResult
+// appendReq is one Append waiting for the writer. state moves once, from queued to
+// either taken (the writer owns it and will answer on done) or abandoned (its caller
+// gave up before the writer took it, and it is never written).
+type appendReq struct {
+	ctx      context.Context
+	stream   string
+	expected domain.ExpectedVersion
+	events   []domain.EventData
+	state    atomic.Int32
+	done     chan appendOutcome
+}
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+type appendOutcome struct {
+	res domain.AppendResult
+	err error
+}
+
+func (s *Store) enqueue(ctx context.Context, r *appendReq) (domain.AppendResult, error) {
 	if err := ctx.Err(); err != nil {
-		return res, err
+		return domain.AppendResult{}, err
 	}
 	select {
-	case s.writeSlot <- struct{}{}:
+	case s.queue <- r:
 	case <-ctx.Done():
-		return res, fmt.Errorf("wait for write lock: %w", ctx.Err())
+		return domain.AppendResult{}, fmt.Errorf("wait for the writer: %w", ctx.Err())
+	case <-s.writerDone:
+		return domain.AppendResult{}, ErrClosed
 	}
-	defer func() { <-s.writeSlot }()
+	select {
+	case out := <-r.done:
+		return out.res, out.err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return domain.AppendResult{}, fmt.Errorf("wait for the writer: %w", ctx.Err())
+		}
+	case <-s.writerDone:
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return domain.AppendResult{}, ErrClosed
+		}
+	}
+	// The writer took it: its transaction decides, and it answers shortly.
+	out := <-r.done
+	return out.res, out.err
+}
 
+// write is the writer goroutine: it commits whatever is queued, batch after batch, until
+// Close, then finishes what is still queued.
+func (s *Store) write() {
+	defer close(s.writerDone)
+	batch := make([]*appendReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-s.queue:
+			batch = append(batch[:0], r)
+		case <-s.stopWriter:
+			for {
+				select {
+				case r := <-s.queue:
+					s.commit([]*appendReq{r})
+				default:
+					return
+				}
+			}
+		}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit writes a batch in one transaction and answers every append in it.
+func (s *Store) commit(batch []*appendReq) {
+	taken := batch[:0:0]
+	for _, r := range batch {
+		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+			continue // abandoned by its caller
+		}
+		if err := r.ctx.Err(); err != nil {
+			r.done <- appendOutcome{err: err}
+			continue
+		}
+		taken = append(taken, r)
+	}
+	if len(taken) == 0 {
+		return
+	}
+	outcomes := make([]appendOutcome, len(taken))
+	fail := func(err error) {
+		for _, r := range taken {
+			r.done <- appendOutcome{err: err}
+		}
+	}
+	// The transaction belongs to the whole batch: no one caller's context may cut it.
+	ctx := context.Background()
 	// BEGIN IMMEDIATE (see dsnParams): the write lock is held from here to commit, so
-	// the version read below cannot go stale before the insert, and positions are
+	// versions read below cannot go stale before the inserts, and positions are
 	// assigned in commit order.
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
+		fail(fmt.Errorf("begin: %w", err))
+		return
 	}
-	// Every path but the successful one, including AlreadyStored, must leave the log as
-	// it was; after Commit this is a no-op.
 	defer func() { _ = tx.Rollback() }()
+	recordedAt := s.now().UTC().Format(time.RFC3339Nano)
+	for i, r := range taken {
+		if outcomes[i], err = appendInSavepoint(ctx, tx, recordedAt, r); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		// Nothing of the batch is stored, and a wrong version one append saw may have
+		// come from another append of the batch: every caller retries.
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	for i, r := range taken {
+		r.done <- outcomes[i]
+	}
+}
 
+// appendInSavepoint runs one append inside the batch's transaction. The outcome is that
+// append's own (a wrong version, a clash); the error is the transaction's, failing the
+// batch.
+func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *appendReq) (appendOutcome, error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
+		return appendOutcome{}, fmt.Errorf("savepoint: %w", err)
+	}
+	res, err := appendOne(ctx, tx, r.stream, r.expected, recordedAt, r.events)
+	if err != nil {
+		// Undo whatever part of this append was written; the others stay.
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO append`); rerr != nil {
+			return appendOutcome{}, fmt.Errorf("rollback to savepoint: %w", rerr)
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE append`); rerr != nil {
+		return appendOutcome{}, fmt.Errorf("release savepoint: %w", rerr)
+	}
+	return appendOutcome{res: res, err: err}, nil
+}
+
+func appendOne(ctx context.Context, tx *sql.Tx, stream string, expected domain.ExpectedVersion, recordedAt string, events []domain.EventData) (domain.AppendResult, error) {
+	var res domain.AppendResult
 	var current int64
-	err = tx.QueryRowContext(ctx, `SELECT version FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1`, stream).Scan(&current)
+	err := tx.QueryRowContext(ctx, `SELECT version FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1`, stream).Scan(&current)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return res, fmt.Errorf("read stream version: %w", err)
 	}
@@ -78,8 +226,6 @@ func (s *Store) append(ctx context.Context, stream string, expected domain.Expec
 		}
 		return res, &domain.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: current}
 	}
-
-	recordedAt := s.now().UTC().Format(time.RFC3339Nano)
 	var last int64
 	for start := 0; start < len(events); start += maxRowsPerInsert {
 		chunk := events[start:min(start+maxRowsPerInsert, len(events))]
@@ -97,11 +243,8 @@ func (s *Store) append(ctx context.Context, stream string, expected domain.Expec
 			return res, fmt.Errorf("insert: %w", err)
 		}
 	}
-	if err = tx.Commit(); err != nil {
-		return res, fmt.Errorf("commit: %w", err)
-	}
 	n := int64(len(events))
-	// With AUTOINCREMENT and the write lock held, rows inserted by one transaction get
+	// With AUTOINCREMENT and the write lock held, rows inserted by one statement get
 	// consecutive positions, so the first is derived from the last.
 	return domain.AppendResult{NextVersion: current + n, FirstPosition: last - n + 1, LastPosition: last}, nil
 }
@@ -138,16 +281,10 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-// alreadyStored reports whether events were all stored before in stream, as one run of
-// consecutive versions in the same order, and if so the result the original append
-// returned. found is true when any id is stored: err is then nil for a retry and
-// explains the clash otherwise. found=false with an error means the lookup failed.
-func alreadyStored(ctx context.Context, tx *sql.Tx, stream string, events []domain.EventData) (res domain.AppendResult, found bool, err error) {
-	type place struct {
-		stream            string
-		version, position int64
-	}
-	stored := make(map[string]place, len(events))
+// alreadyStored looks the batch's ids up and lets appendcheck.Retry decide whether this
+// is a retry of a committed append.
+func alreadyStored(ctx context.Context, tx *sql.Tx, stream string, events []domain.EventData) (domain.AppendResult, bool, error) {
+	stored := make(map[string]appendcheck.Place, len(events))
 	for start := 0; start < len(events); start += maxRowsPerInsert {
 		chunk := events[start:min(start+maxRowsPerInsert, len(events))]
 		args := make([]any, len(chunk))
@@ -158,104 +295,22 @@ func alreadyStored(ctx context.Context, tx *sql.Tx, stream string, events []doma
 			strings.Repeat(",?", len(chunk)-1) + `)`
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
-			return res, false, fmt.Errorf("look up event ids: %w", err)
+			return domain.AppendResult{}, false, fmt.Errorf("look up event ids: %w", err)
 		}
 		for rows.Next() {
 			var id string
-			var p place
-			if err := rows.Scan(&id, &p.stream, &p.version, &p.position); err != nil {
+			var p appendcheck.Place
+			if err := rows.Scan(&id, &p.Stream, &p.Version, &p.Position); err != nil {
 				rows.Close()
-				return res, false, fmt.Errorf("look up event ids: %w", err)
+				return domain.AppendResult{}, false, fmt.Errorf("look up event ids: %w", err)
 			}
 			stored[id] = p
 		}
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return res, false, fmt.Errorf("look up event ids: %w", err)
+			return domain.AppendResult{}, false, fmt.Errorf("look up event ids: %w", err)
 		}
 	}
-	if len(stored) == 0 {
-		return res, false, nil
-	}
-
-	var missing []string
-	for i, e := range events {
-		p, ok := stored[e.ID]
-		switch {
-		case !ok:
-			missing = append(missing, e.ID)
-		case p.stream != stream:
-			return res, true, fmt.Errorf("event %d (id %s) is already stored in stream %q at version %d; an event id belongs to exactly one stream",
-				i, e.ID, p.stream, p.version)
-		}
-	}
-	if len(missing) > 0 {
-		return res, true, fmt.Errorf("%d of %d event ids are already stored in this stream, %s not: a retry must resend exactly the original events, and new events need new ids",
-			len(stored), len(events), formatIDs(missing))
-	}
-	first := stored[events[0].ID]
-	for i, e := range events {
-		if p := stored[e.ID]; p.version != first.version+int64(i) {
-			return res, true, fmt.Errorf("event ids are already stored in this stream, but not as one batch in this order (event %d, id %s, is at version %d, want %d): a retry must resend the original events in their original order",
-				i, e.ID, p.version, first.version+int64(i))
-		}
-	}
-	last := stored[events[len(events)-1].ID]
-	return domain.AppendResult{
-		NextVersion:   last.version,
-		FirstPosition: first.position,
-		LastPosition:  last.position,
-		AlreadyStored: true,
-	}, true, nil
-}
-
-// formatIDs names a few ids and counts the rest, so a large batch keeps the error readable.
-func formatIDs(ids []string) string {
-	const show = 3
-	verb := "is"
-	if len(ids) > 1 {
-		verb = "are"
-	}
-	if len(ids) <= show {
-		return strings.Join(ids, ", ") + " " + verb
-	}
-	return fmt.Sprintf("%s and %d more are", strings.Join(ids[:show], ", "), len(ids)-show)
-}
-
-// validate reports every problem at once, so a caller fixes a batch in one go.
-func validate(stream string, expected domain.ExpectedVersion, events []domain.EventData) error {
-	var errs []error
-	if stream == "" {
-		errs = append(errs, errors.New("stream id is empty; want the id of the stream to append to"))
-	}
-	if expected < domain.AnyVersion {
-		errs = append(errs, fmt.Errorf("expected version is %d; want AnyVersion (-1), NoStream (0) or a version >= 1", int64(expected)))
-	}
-	if len(events) == 0 {
-		errs = append(errs, errors.New("no events; want at least one"))
-	}
-	seen := make(map[string]int, len(events))
-	for i, e := range events {
-		if e.ID == "" {
-			errs = append(errs, fmt.Errorf("event %d: id is empty; want a unique id (a UUIDv7)", i))
-		} else if j, dup := seen[e.ID]; dup {
-			errs = append(errs, fmt.Errorf("event %d: id %s repeats event %d; want a distinct id per event", i, e.ID, j))
-		} else {
-			seen[e.ID] = i
-		}
-		if e.Type == "" {
-			errs = append(errs, fmt.Errorf("event %d (id %s): type is empty; want the event type name", i, e.ID))
-		}
-		if e.SchemaVersion < 1 {
-			errs = append(errs, fmt.Errorf("event %d (id %s): schema version is %d; want >= 1", i, e.ID, e.SchemaVersion))
-		}
-		if e.OccurredAt.IsZero() {
-			errs = append(errs, fmt.Errorf("event %d (id %s): occurred-at time is zero; want when the event happened", i, e.ID))
-		}
-		if !json.Valid(e.Payload) {
-			errs = append(errs, fmt.Errorf("event %d (id %s): payload is not valid JSON (%d bytes); want a JSON value such as {}", i, e.ID, len(e.Payload)))
-		}
-	}
-	return errors.Join(errs...)
+	return appendcheck.Retry(stream, events, stored)
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -45,10 +46,12 @@ const dsnParams = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_fore
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
-	// writeSlot queues this process's appenders in Go. SQLite would serialize them
-	// anyway, but its busy handler polls with sleeps of up to 100 ms, so under
-	// contention waiting here is far cheaper than waiting in SQLite.
-	writeSlot chan struct{}
+	// queue feeds the one writer goroutine (see Append). SQLite would serialize
+	// appenders anyway, but its busy handler polls with sleeps of up to 100 ms, and
+	// one transaction per batch shares the fsync that bounds durable appends.
+	queue                  chan *appendReq
+	stopWriter, writerDone chan struct{}
+	closeOnce              sync.Once
 }
 
 var _ domain.EventStore = (*Store)(nil)
@@ -91,7 +94,8 @@ func Open(path string, opts ...Option) (*Store, error) {
 	// otherwise close all but two idle ones after every burst.
 	db.SetMaxIdleConns(8)
 
-	s := &Store{db: db, now: time.Now, writeSlot: make(chan struct{}, 1)}
+	s := &Store{db: db, now: time.Now, queue: make(chan *appendReq, maxBatch),
+		stopWriter: make(chan struct{}), writerDone: make(chan struct{})}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -99,6 +103,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
+	go s.write()
 	return s, nil
 }
 
@@ -135,8 +140,11 @@ func (s *Store) init() error {
 // appends for as long as they run: keep them short.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Close closes the database handle; DB() is unusable afterwards.
+// Close commits the appends already queued, stops the writer and closes the database
+// handle; later Appends fail with ErrClosed, and DB() is unusable afterwards.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stopWriter) })
+	<-s.writerDone
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close event store: %w", err)
 	}

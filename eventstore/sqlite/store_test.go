@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -386,4 +388,57 @@ func BenchmarkReadAll(b *testing.B) {
 		after = got[len(got)-1].Position % logSize // wrap around to the start
 	}
 	reportEventsPerSec(b, page)
+}
+
+// BenchmarkRawGroupCommit is the ceiling for grouped appends: 100 four-event commands per
+// durable transaction, plain INSERTs with none of Append's checks.
+func BenchmarkRawGroupCommit(b *testing.B) {
+	const perTx = 100
+	s := MustOpenStore(b)
+	evs := benchEvents(b, 4*perTx*b.N)
+	ctx := context.Background()
+	recorded := time.Now().UTC().Format(time.RFC3339Nano)
+	b.ResetTimer()
+	for i := range b.N {
+		tx, err := s.DB().BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for c := range perTx {
+			cmd := evs[4*(perTx*i+c) : 4*(perTx*i+c)+4]
+			for v, e := range cmd {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO events (event_id, stream_id, version, type, schema_version,
+					occurred_at, recorded_at, correlation_id, causation_id, payload) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+					e.ID, cmd[0].ID, v+1, e.Type, 1, recorded, recorded, e.CorrelationID, nil, string(e.Payload)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportEventsPerSec(b, 4*perTx)
+}
+
+// BenchmarkAppendCommandConcurrent is BenchmarkAppendCommand from 128 goroutines, as
+// webhooks arrive under load: group commit lets them share commits.
+func BenchmarkAppendCommandConcurrent(b *testing.B) {
+	s := MustOpenStore(b)
+	evs := benchEvents(b, 4*b.N)
+	ctx := context.Background()
+	var next atomic.Int64
+	b.SetParallelism(128 / max(1, runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			cmd := evs[4*i : 4*i+4]
+			if _, err := s.Append(ctx, cmd[0].ID, domain.NoStream, cmd...); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportEventsPerSec(b, 4)
 }

@@ -33,7 +33,7 @@ func TestDatabaseFromBeforeMigrationsUpgrades(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open %d: %v", round, err)
 		}
-		runner, err := projections.NewRunner(st.DB(), st, nil)
+		runner, err := projections.NewRunner(st, st, nil)
 		if err != nil {
 			t.Fatalf("runner %d: %v", round, err)
 		}
@@ -74,7 +74,7 @@ func TestEveryTableComesFromMigrations(t *testing.T) {
 	}
 	defer st.Close()
 	for range 2 {
-		if _, err := projections.NewRunner(st.DB(), st, nil); err != nil {
+		if _, err := projections.NewRunner(st, st, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

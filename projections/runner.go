@@ -21,7 +21,6 @@ import (
 
 	"switchboard/domain"
 	"switchboard/eventstore/follow"
-	"switchboard/eventstore/sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -64,19 +63,27 @@ type Runner struct {
 	positions map[string]int64
 }
 
-// NewRunner applies the read side's migrations. db is the database the projections live
-// in: the store's own file (sqlite.Store.DB), whose migrations made the checkpoints
-// table.
-func NewRunner(db *sql.DB, store domain.EventStore, logger *slog.Logger, ps ...Projection) (*Runner, error) {
-	if db == nil || store == nil {
+// Database is where the read side lives: the event store's own database (sqlite.Store,
+// postgres.Store), whose migrations made the checkpoints table. The projections' SQL is
+// written for both.
+type Database interface {
+	DB() *sql.DB
+	// Migrate applies a set of versioned migrations the way the store applies its own.
+	Migrate(ctx context.Context, set string, fsys fs.FS) error
+}
+
+// NewRunner applies the read side's migrations to database and keeps projections there.
+func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, ps ...Projection) (*Runner, error) {
+	if database == nil || store == nil {
 		return nil, errors.New("projections: database and store are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := sqlite.ApplyMigrations(db, MigrationSet, Migrations()); err != nil {
+	if err := database.Migrate(context.Background(), MigrationSet, Migrations()); err != nil {
 		return nil, fmt.Errorf("projections: %w", err)
 	}
+	db := database.DB()
 	cps, err := follow.NewSQLCheckpoints(db)
 	if err != nil {
 		return nil, fmt.Errorf("projections: %w", err)

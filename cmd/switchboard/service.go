@@ -25,6 +25,7 @@ import (
 	"switchboard/domain/command"
 	"switchboard/eventstore/follow"
 	"switchboard/eventstore/notify"
+	"switchboard/eventstore/postgres"
 	"switchboard/eventstore/sqlite"
 	"switchboard/projections"
 )
@@ -34,7 +35,7 @@ type service struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	registry  *prometheus.Registry
-	sqlite    *sqlite.Store
+	events    logStore
 	store     domain.EventStore
 	bus       *gochannel.GoChannel
 	catalog   *config.Catalog
@@ -88,11 +89,25 @@ func (h hubspotClients) Inbox(ws string) (domain.InboxPublisher, error) {
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-func openStore(cfg *config.Config, opts ...sqlite.Option) (*sqlite.Store, error) {
-	if cfg.Store.Driver != "sqlite" {
-		return nil, fmt.Errorf("%s: store.driver %q: this build runs on sqlite only; use {driver: sqlite, dsn: ./var/switchboard.db}", cfg.Path, cfg.Store.Driver)
+// logStore is the event log with the database its projections and checkpoints live in.
+type logStore interface {
+	domain.EventStore
+	projections.Database
+	Close() error
+}
+
+// openStore opens the log the configuration names; now (nil: the wall clock) stamps
+// recorded_at.
+func openStore(cfg *config.Config, now func() time.Time) (logStore, error) {
+	switch cfg.Store.Driver {
+	case "sqlite":
+		return sqlite.Open(cfg.Store.DSN, sqlite.WithNow(now))
+	case "postgres":
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return postgres.Open(ctx, cfg.Store.DSN, postgres.WithNow(now))
 	}
-	return sqlite.Open(cfg.Store.DSN, opts...)
+	return nil, fmt.Errorf("%s: store.driver %q: want sqlite or postgres", cfg.Path, cfg.Store.Driver)
 }
 
 func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
@@ -118,17 +133,17 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery, drainTimeout: opts.DrainTimeout}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
-	if s.sqlite, err = openStore(cfg, sqlite.WithNow(opts.Now)); err != nil {
+	if s.events, err = openStore(cfg, opts.Now); err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			_ = s.sqlite.Close()
+			_ = s.events.Close()
 		}
 	}()
 	s.bus = gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})
-	s.store = notify.NewStore(s.sqlite, s.bus, opts.Logger)
+	s.store = notify.NewStore(s.events, s.bus, opts.Logger)
 
 	for _, w := range cfg.Workspaces {
 		c, err := hubspot.New(hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID,
@@ -150,11 +165,11 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		Logger: opts.Logger, Metrics: appMetrics}); err != nil {
 		return nil, err
 	}
-	if s.runner, err = projections.NewRunner(s.sqlite.DB(), s.store, opts.Logger); err != nil {
+	if s.runner, err = projections.NewRunner(s.events, s.store, opts.Logger); err != nil {
 		return nil, err
 	}
-	s.reader = projections.NewReader(s.sqlite.DB())
-	checkpoints, err := follow.NewSQLCheckpoints(s.sqlite.DB())
+	s.reader = projections.NewReader(s.events.DB())
+	checkpoints, err := follow.NewSQLCheckpoints(s.events.DB())
 	if err != nil {
 		return nil, err
 	}
@@ -269,5 +284,5 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 
 func (s *service) close() error {
 	_ = s.bus.Close()
-	return s.sqlite.Close()
+	return s.events.Close()
 }

@@ -21,7 +21,6 @@ package eventstoretest
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +33,7 @@ import (
 
 	"switchboard/domain"
 	"switchboard/eventstore/follow"
+	"switchboard/projections"
 )
 
 // Features declares what a backend offers beyond domain.EventStore; each selects suites.
@@ -51,8 +51,9 @@ type Backend struct {
 	Store domain.EventStore
 	// Checkpoints is required with Features.Checkpoints.
 	Checkpoints follow.Checkpoints
-	// DB is required with Features.SQLProjections.
-	DB *sql.DB
+	// DB is required with Features.SQLProjections: the store's database, where the
+	// projections live.
+	DB projections.Database
 }
 
 // Run runs every conformance test the features select. newBackend must return a new,

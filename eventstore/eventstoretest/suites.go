@@ -316,7 +316,7 @@ func testProjectionsRebuildEqualsLive(t *testing.T, b Backend) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	live := dumpTables(t, b.DB)
+	live := dumpTables(t, b.DB.DB())
 	if len(live["audit_entries"]) == 0 || len(live["contact_keys"]) == 0 || len(live["unlinked_conversations"]) == 0 ||
 		len(live["ambiguous_resolutions"]) == 0 || len(live["dead_letters"]) == 0 {
 		t.Fatalf("live projections lack rows the traffic should give: %v", live)
@@ -324,7 +324,7 @@ func testProjectionsRebuildEqualsLive(t *testing.T, b Backend) {
 	if err := runner.Rebuild(context.Background(), nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	rebuilt := dumpTables(t, b.DB)
+	rebuilt := dumpTables(t, b.DB.DB())
 	for table, rows := range live {
 		if strings.Join(rows, "\n") != strings.Join(rebuilt[table], "\n") {
 			t.Errorf("table %s differs after rebuild:\nlive:\n%s\nrebuilt:\n%s", table, strings.Join(rows, "\n"), strings.Join(rebuilt[table], "\n"))

@@ -140,6 +140,12 @@ func (s *Store) init() error {
 // appends for as long as they run: keep them short.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Migrate applies a set of versioned migrations (a projection's) to the store's file,
+// the way the store applies its own (ApplyMigrations).
+func (s *Store) Migrate(_ context.Context, set string, fsys fs.FS) error {
+	return ApplyMigrations(s.db, set, fsys)
+}
+
 // Close commits the appends already queued, stops the writer and closes the database
 // handle; later Appends fail with ErrClosed, and DB() is unusable afterwards.
 func (s *Store) Close() error {

@@ -43,7 +43,7 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return eventstoretest.Backend{Store: s, Checkpoints: cps, DB: s.DB()}
+		return eventstoretest.Backend{Store: s, Checkpoints: cps, DB: s}
 	})
 }
 

@@ -147,10 +147,11 @@ func (c ChannelSettings) Validate(keyPrefix string) []Problem {
 	}
 	if strings.TrimSpace(c.Property) == "" {
 		add("property", "is missing; name the HubSpot contact property that holds the %s (for example %s_%s)", c.Identifier, c.Kind, c.Identifier)
+	} else if reservedProperties[strings.ToLower(strings.TrimSpace(c.Property))] {
+		add("property", "%q is a standard, built-in contact property switchboard writes for other reasons (email, phone, mobilephone, firstname, lastname): the %s's %s would overwrite it; name a property of its own, for example property: %s_%s",
+			c.Property, c.Kind, c.Identifier, c.Kind, c.Identifier)
 	} else if !isPropertyName(c.Property) {
 		add("property", "%q is not a HubSpot property name; use lower-case letters, digits and underscores", c.Property)
-	} else if reservedProperties[c.Property] {
-		add("property", "%q is a built-in contact property switchboard fills itself; use a property of its own for the %s", c.Property, c.Identifier)
 	}
 	if c.Kind == KindSlack && c.AutoCreate != nil {
 		add("auto_create", "is not allowed on a slack channel: Slack conversations never create contacts; remove the key")
@@ -158,7 +159,11 @@ func (c ChannelSettings) Validate(keyPrefix string) []Problem {
 	return ps
 }
 
-var reservedProperties = map[string]bool{"firstname": true, "lastname": true, "phone": true, "mobilephone": true}
+// reservedProperties are the standard contact properties switchboard writes for reasons
+// of its own (the sender's number, names from profiles, email): an identifier written
+// into one would overwrite, or be overwritten by, what they hold. HubSpot's internal
+// property names are lower-case, so the check ignores case.
+var reservedProperties = map[string]bool{"email": true, "firstname": true, "lastname": true, "phone": true, "mobilephone": true}
 
 func isRegionCode(s string) bool {
 	if len(s) != 2 {

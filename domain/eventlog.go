@@ -91,6 +91,9 @@ type EventStore interface {
 	//     first: nothing was appended, and the caller decides — read again and decide
 	//     again, or let the other writer's answer stand;
 	//   - ctx's error when ctx ended before the append committed;
+	//   - an error naming what is wrong when the input is invalid (an empty stream, an
+	//     event without an id or type, an id repeated, ids of another stream): nothing
+	//     was appended and repeating the same call fails the same way;
 	//   - any other error (the database failed): the append may not have happened and
 	//     is safe to repeat with the same event ids, since re-appending stored ids at
 	//     their place is a no-op (AlreadyStored).

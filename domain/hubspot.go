@@ -41,17 +41,27 @@ type PhoneQuery struct {
 	NationalNumbers []string
 }
 
-// ContactDirectory is one workspace's HubSpot CRM, as resolution needs it. Every
-// method's errors fall in two classes, which the resolver acts on: an error matching
-// ErrPermanent (a revoked token, a missing scope, a property that does not exist; an
-// *ExternalError gives the HTTP status) makes the message a dead letter; any other
-// error is transient (rate limits past the client's own retries, 5xx, timeouts, ctx
-// ending) and the message is retried. The methods below name their other errors.
+// ContactDirectory is one workspace's HubSpot CRM, as resolution needs it.
+//
+// Errors. Every method's errors fall in two classes, which the resolver acts on:
+//   - an error matching ErrPermanent (a revoked token, a missing scope, a property that
+//     does not exist; errors.As finds an *ExternalError with the HTTP status) makes the
+//     message a dead letter: no retry can fix it;
+//   - any other error is transient (rate limits past the client's own retries, 5xx,
+//     timeouts, ctx's error when ctx ended) and the message is retried later.
+//
+// A request the caller got wrong (an empty id, no number to search for, a property
+// name that cannot exist) is a *Error with CodeInvalid, detected before any call; it
+// does not match ErrPermanent, so the caller must not send one. The
+// methods name their other errors; no method reports "nothing found" as an error
+// except GetContact and UpdateContact.
 type ContactDirectory interface {
+	// FindByPhone finds contacts whose phone or mobilephone holds one of q's national
+	// numbers. No contact is an empty result and no error.
 	FindByPhone(ctx context.Context, q PhoneQuery) (LookupResult, error)
 	// FindByProperty finds contacts whose property holds one of values: the spellings
 	// of one identifier (a username with and without its '@'). Candidates still go
-	// through ConfirmCandidates.
+	// through ConfirmCandidates. No contact is an empty result and no error.
 	FindByProperty(ctx context.Context, property string, values ...string) (LookupResult, error)
 	// CreateContact creates a contact. When HubSpot answers that the contact exists (409
 	// on a unique value) it returns that contact's id with ErrContactExists wrapped in a
@@ -62,7 +72,8 @@ type ContactDirectory interface {
 	// GetContact reads one contact by id with the given properties; ErrContactNotFound
 	// when it is deleted or unknown.
 	GetContact(ctx context.Context, id string, properties []string) (Contact, error)
-	// UpdateContact sets properties (used only to fill empty values, rule 5).
+	// UpdateContact sets properties (used only to fill empty values, rule 5);
+	// ErrContactNotFound when the contact is deleted or unknown.
 	UpdateContact(ctx context.Context, id string, properties map[string]string) error
 }
 
@@ -111,12 +122,19 @@ type PublishedMessage struct {
 	ConversationID string `json:"conversation_thread_id"`
 }
 
-// InboxPublisher publishes into one workspace's HubSpot inboxes. Publish is
-// idempotent on m.IdempotencyID: publishing again what HubSpot already holds answers
-// the message it holds, so a retry after a lost answer makes no second inbox message.
-// An error matching ErrPermanent (401, 403, a channel or account that does not exist,
-// a message HubSpot refuses as invalid; an *ExternalError gives the status) makes the
-// publication a dead letter; any other error is transient and is retried.
+// InboxPublisher publishes into one workspace's HubSpot inboxes.
+//
+// Publish is idempotent on m.IdempotencyID: publishing again what HubSpot already holds
+// answers the message it holds (no error), so a retry after a lost answer makes no
+// second inbox message. Errors:
+//   - an error matching ErrPermanent (401, 403, a channel or account that does not
+//     exist, a message HubSpot refuses as invalid; errors.As finds an *ExternalError
+//     with the status) makes the publication a dead letter;
+//   - when m lacks what a publication needs (an inbox channel or account id, an
+//     idempotency id, a sender), a *Error with CodeInvalid that also matches
+//     ErrPermanent, detected before any call: the same m would fail every time;
+//   - any other error (rate limits past the client's own retries, 5xx, timeouts, ctx's
+//     error) is transient, and the publication is retried with the same m.
 type InboxPublisher interface {
 	Publish(ctx context.Context, m InboxMessage) (PublishedMessage, error)
 }

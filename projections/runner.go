@@ -1,25 +1,46 @@
 // Package projections keeps the read side of switchboard: the identifier→contact cache,
 // the audit trail (per message, sender and contact), unlinked conversations, ambiguous
-// resolutions and dead letters. Each projection stores its checkpoint in the same
-// transaction as its rows, so after a crash it resumes exactly where its rows end, and
-// each can be rebuilt from position zero to the same rows live processing built.
+// resolutions and dead letters. Projections follow the log with the same follower as the
+// reactors (eventstore/follow) and keep their checkpoints in the same checkpoints table,
+// each saved in the same transaction as its rows, so after a crash a projection resumes
+// exactly where its rows end, and each can be rebuilt from position zero to the same
+// rows live processing built. Their tables are created by the embedded, versioned
+// migrations under migrations/ (set "projections").
 package projections
 
 import (
 	"context"
 	"database/sql"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
 
 	"switchboard/domain"
+	"switchboard/eventstore/follow"
 )
 
-//go:embed schema.sql
-var schema string
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// MigrationSet is the name the read side's migrations are recorded under.
+const MigrationSet = "projections"
+
+// Migrations are the read side's migrations, NNNN_description.sql at the root.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory is fixed at build time
+	}
+	return sub
+}
+
+// checkpointName keys a projection in the checkpoints table it shares with the
+// reactors; the prefix keeps a projection and a reactor of the same name apart.
+func checkpointName(projection string) string { return "projection:" + projection }
 
 // Projection applies events to its own tables inside the runner's transaction.
 type Projection interface {
@@ -36,31 +57,45 @@ type Runner struct {
 	projections []Projection
 	log         *slog.Logger
 	batch       int
+	checkpoints *follow.SQLCheckpoints
 
 	mu        sync.Mutex
 	positions map[string]int64
 }
 
-// NewRunner creates the projection tables if needed. db is the database the
-// projections live in (the store's own file on SQLite).
-func NewRunner(db *sql.DB, store domain.EventStore, logger *slog.Logger, ps ...Projection) (*Runner, error) {
-	if db == nil || store == nil {
+// Database is where the read side lives: the event store's own database (sqlite.Store,
+// postgres.Store), whose migrations made the checkpoints table. The projections' SQL is
+// written for both.
+type Database interface {
+	DB() *sql.DB
+	// Migrate applies a set of versioned migrations the way the store applies its own.
+	Migrate(ctx context.Context, set string, fsys fs.FS) error
+}
+
+// NewRunner applies the read side's migrations to database and keeps projections there.
+func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, ps ...Projection) (*Runner, error) {
+	if database == nil || store == nil {
 		return nil, errors.New("projections: database and store are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if _, err := db.Exec(schema); err != nil {
-		return nil, fmt.Errorf("projections: create tables: %w", err)
+	if err := database.Migrate(context.Background(), MigrationSet, Migrations()); err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	db := database.DB()
+	cps, err := follow.NewSQLCheckpoints(db)
+	if err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
 	}
 	if len(ps) == 0 {
 		ps = All()
 	}
-	r := &Runner{db: db, store: store, projections: ps, log: logger, batch: 500, positions: map[string]int64{}}
+	r := &Runner{db: db, store: store, projections: ps, log: logger, batch: 500, checkpoints: cps, positions: map[string]int64{}}
 	for _, p := range ps {
-		pos, err := r.loadPosition(context.Background(), p.Name())
+		pos, err := cps.Load(context.Background(), checkpointName(p.Name()))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("projections: %w", err)
 		}
 		r.positions[p.Name()] = pos
 	}
@@ -98,32 +133,26 @@ func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, p := range r.projections {
-		if err := r.catchUp(ctx, p, last, nil); err != nil {
-			return 0, err
-		}
+	if _, err := r.follower(nil).Step(ctx, r.sink(r.projections, last, nil)); err != nil {
+		return 0, err
 	}
 	return last, nil
 }
 
-// Run catches up whenever woken, and at least every poll interval, until ctx ends.
+// Run follows the log, woken by wake and at least every poll interval, until ctx ends.
+// A failed batch is logged and applied again next round.
 func (r *Runner) Run(ctx context.Context, wake <-chan struct{}, poll time.Duration) error {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		if _, err := r.CatchUp(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			r.log.Error("projection catch-up failed", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-t.C:
-		}
-	}
+	f := r.follower(wake)
+	f.PollEvery = poll
+	return f.Run(ctx, r.sink(r.projections, 0, nil))
+}
+
+func (r *Runner) follower(wake <-chan struct{}) *follow.Follower {
+	return &follow.Follower{Name: "projections", Store: r.store, Wake: wake, BatchSize: r.batch, Logger: r.log}
+}
+
+func (r *Runner) sink(ps []Projection, until int64, progress Progress) *sink {
+	return &sink{r: r, projections: ps, until: until, progress: progress}
 }
 
 // Progress is told how far a rebuild got.
@@ -152,7 +181,7 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 				return fmt.Errorf("rebuild %s: empty %s: %w", p.Name(), t, err)
 			}
 		}
-		if err := savePosition(ctx, tx, p.Name(), 0); err != nil {
+		if err := r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), 0); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
@@ -160,7 +189,8 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 			return err
 		}
 		r.setPosition(p.Name(), 0)
-		if err := r.catchUp(ctx, p, last, progress); err != nil {
+		// One projection at a time, so progress reads as one line per projection.
+		if _, err := r.follower(nil).Step(ctx, r.sink([]Projection{p}, last, progress)); err != nil {
 			return err
 		}
 	}
@@ -187,42 +217,77 @@ func (r *Runner) pick(names []string) ([]Projection, error) {
 	return out, nil
 }
 
-func (r *Runner) catchUp(ctx context.Context, p Projection, until int64, progress Progress) error {
-	pos := r.position(p.Name())
-	for pos < until {
-		evs, err := r.store.ReadAll(ctx, pos, r.batch)
-		if err != nil {
-			return fmt.Errorf("projection %s: read after %d: %w", p.Name(), pos, err)
+// sink applies the log to projections for a follower. Each batch is applied to each
+// projection in a transaction that also moves the projection's checkpoint, and only the
+// events after that projection's own position are applied, so projections that stand
+// at different positions (after a rebuild of one) share one follower.
+type sink struct {
+	r           *Runner
+	projections []Projection
+	until       int64 // the total that progress reports against
+	progress    Progress
+}
+
+// Start is the position of the projection furthest behind.
+func (s *sink) Start(context.Context) (int64, error) {
+	start := int64(-1)
+	for _, p := range s.projections {
+		if pos := s.r.position(p.Name()); start < 0 || pos < start {
+			start = pos
 		}
-		if len(evs) == 0 {
-			return nil
-		}
-		tx, err := r.db.BeginTx(ctx, nil)
-		if err != nil {
+	}
+	return max(start, 0), nil
+}
+
+func (s *sink) Room() bool { return true }
+
+func (s *sink) Take(ctx context.Context, evs []domain.RecordedEvent) error {
+	for _, p := range s.projections {
+		if err := s.apply(ctx, p, evs); err != nil {
 			return err
-		}
-		for _, e := range evs {
-			if err := p.Apply(ctx, tx, e); err != nil {
-				_ = tx.Rollback()
-				return fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
-			}
-		}
-		next := evs[len(evs)-1].Position
-		if err := savePosition(ctx, tx, p.Name(), next); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("projection %s: commit at %d: %w", p.Name(), next, err)
-		}
-		pos = next
-		r.setPosition(p.Name(), pos)
-		if progress != nil {
-			progress(p.Name(), pos, until)
 		}
 	}
 	return nil
 }
+
+func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEvent) error {
+	pos := s.r.position(p.Name())
+	next := evs[len(evs)-1].Position
+	if next <= pos {
+		return nil
+	}
+	tx, err := s.r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		if e.Position <= pos {
+			continue
+		}
+		if err := p.Apply(ctx, tx, e); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
+		}
+	}
+	if err := s.r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), next); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("projection %s: %w", p.Name(), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("projection %s: commit at %d: %w", p.Name(), next, err)
+	}
+	s.r.setPosition(p.Name(), next)
+	if s.progress != nil {
+		s.progress(p.Name(), next, s.until)
+	}
+	return nil
+}
+
+// Checkpoint has nothing to do: Take saved each checkpoint with its rows.
+func (s *sink) Checkpoint(context.Context, int64) error { return nil }
+func (s *sink) Idle() bool                              { return true }
+func (s *sink) Progress() <-chan struct{}               { return nil }
+func (s *sink) Settle()                                 {}
 
 func (r *Runner) position(name string) int64 {
 	r.mu.Lock()
@@ -234,25 +299,4 @@ func (r *Runner) setPosition(name string, pos int64) {
 	r.mu.Lock()
 	r.positions[name] = pos
 	r.mu.Unlock()
-}
-
-func (r *Runner) loadPosition(ctx context.Context, name string) (int64, error) {
-	var pos int64
-	err := r.db.QueryRowContext(ctx, `SELECT position FROM projection_checkpoints WHERE name = $1`, name).Scan(&pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("load checkpoint of %s: %w", name, err)
-	}
-	return pos, nil
-}
-
-func savePosition(ctx context.Context, tx *sql.Tx, name string, pos int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO projection_checkpoints (name, position) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, pos)
-	if err != nil {
-		return fmt.Errorf("save checkpoint of %s: %w", name, err)
-	}
-	return nil
 }

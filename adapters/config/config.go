@@ -259,115 +259,150 @@ func (ch *Channel) envKeys() map[string]string {
 }
 
 // Validate checks the whole configuration and resolves secrets; it reports every
-// problem at once.
+// problem at once. Each section has its own check, below.
 func (c *Config) Validate(getenv func(string) string) error {
-	var ps []domain.Problem
-	add := func(key, format string, args ...any) {
-		ps = append(ps, domain.Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
-	}
-	secret := func(key, env string, required bool) string {
-		if env == "" {
-			if required && !c.skipSecrets {
-				add(key, "is missing; name the environment variable that holds this secret")
-			}
-			return ""
-		}
-		v := getenv(env)
-		if v == "" && required && !c.skipSecrets {
-			add(key, "names the environment variable %s, which is not set or empty; export %s before starting", env, env)
-		}
-		return v
-	}
-	ps = append(ps, c.webhookAuthProblems(getenv)...)
-	ps = append(ps, c.hubspotAuthProblems(getenv)...)
+	v := &validation{getenv: getenv, skipSecrets: c.skipSecrets}
+	v.ps = append(v.ps, c.webhookAuthProblems(getenv)...)
+	v.ps = append(v.ps, c.hubspotAuthProblems(getenv)...)
 	if _, _, err := splitHostPort(c.Listen); err != nil {
-		add("listen", "%q is not a host:port address; use for example 127.0.0.1:8080", c.Listen)
+		v.add("listen", "%q is not a host:port address; use for example 127.0.0.1:8080", c.Listen)
 	}
-	c.AdminToken = secret("admin_token_env", c.AdminTokenEnv, false)
-	switch c.Store.Driver {
+	c.AdminToken = v.secret("admin_token_env", c.AdminTokenEnv, false)
+	c.Store.validate(v)
+	c.Bus.validate(v)
+	c.validateWorkspaces(v)
+	if len(v.ps) == 0 {
+		return nil
+	}
+	return &Error{Path: c.Path, Problems: v.ps}
+}
+
+// validation gathers the problems of one Validate and resolves secrets.
+type validation struct {
+	ps          []domain.Problem
+	getenv      func(string) string
+	skipSecrets bool
+}
+
+func (v *validation) add(key, format string, args ...any) {
+	v.ps = append(v.ps, domain.Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// secret resolves the environment variable the *_env key names; a required one that
+// is missing or empty is a problem unless secrets are not needed (LoadForStore).
+func (v *validation) secret(key, env string, required bool) string {
+	if env == "" {
+		if required && !v.skipSecrets {
+			v.add(key, "is missing; name the environment variable that holds this secret")
+		}
+		return ""
+	}
+	val := v.getenv(env)
+	if val == "" && required && !v.skipSecrets {
+		v.add(key, "names the environment variable %s, which is not set or empty; export %s before starting", env, env)
+	}
+	return val
+}
+
+func (s Store) validate(v *validation) {
+	switch s.Driver {
 	case "sqlite":
 	case "postgres":
-		if c.Store.DSN == "" {
-			add("store.dsn", "is missing; give the PostgreSQL connection string (postgres://user@host:5432/db)")
+		if s.DSN == "" {
+			v.add("store.dsn", "is missing; give the PostgreSQL connection string (postgres://user@host:5432/db)")
 		}
 	default:
-		add("store.driver", "%q is not a store; use sqlite or postgres", c.Store.Driver)
+		v.add("store.driver", "%q is not a store; use sqlite or postgres", s.Driver)
 	}
-	switch c.Bus.Driver {
+}
+
+func (b Bus) validate(v *validation) {
+	switch b.Driver {
 	case "gochannel":
 	case "nats":
-		if c.Bus.URL == "" {
-			add("bus.url", "is missing; give the NATS URL (nats://127.0.0.1:4222)")
+		if b.URL == "" {
+			v.add("bus.url", "is missing; give the NATS URL (nats://127.0.0.1:4222)")
 		}
 	default:
-		add("bus.driver", "%q is not a bus; use gochannel or nats", c.Bus.Driver)
+		v.add("bus.driver", "%q is not a bus; use gochannel or nats", b.Driver)
 	}
+}
+
+// validateWorkspaces checks each workspace and what must be unique across them.
+func (c *Config) validateWorkspaces(v *validation) {
 	if len(c.Workspaces) == 0 {
-		add("workspaces", "is empty; configure at least one HubSpot workspace with its channels")
+		v.add("workspaces", "is empty; configure at least one HubSpot workspace with its channels")
 	}
 	workspaceIDs := map[string]bool{}
-	channelIDs := map[string]string{}
+	channelIDs := map[string]string{} // channel id → key of the channel that has it
 	for wi := range c.Workspaces {
 		w := &c.Workspaces[wi]
 		wk := fmt.Sprintf("workspaces[%d]", wi)
 		if w.ID == "" {
-			add(wk+".id", "is empty; give the workspace a unique id")
+			v.add(wk+".id", "is empty; give the workspace a unique id")
 		} else if workspaceIDs[w.ID] {
-			add(wk+".id", "%q is used by another workspace; workspace ids must be unique", w.ID)
+			v.add(wk+".id", "%q is used by another workspace; workspace ids must be unique", w.ID)
 		}
 		workspaceIDs[w.ID] = true
-		if u, err := url.Parse(w.HubSpot.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add(wk+".hubspot.base_url", "%q is not an http(s) URL; use https://api.hubapi.com or an emulator's URL", w.HubSpot.BaseURL)
-		}
-		w.HubSpot.AppSecret = secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
-		for _, b := range w.BlockedIdentifiers {
-			if strings.TrimSpace(b) == "" {
-				add(wk+".blocked_identifiers", "has an empty entry; empty identifiers are always blocked, remove it")
-			}
-		}
-		if len(w.Channels) == 0 {
-			add(wk+".channels", "is empty; connect at least one channel")
-		}
+		w.validate(v, wk)
 		for ci := range w.Channels {
 			ch := &w.Channels[ci]
 			ck := fmt.Sprintf("%s.channels[%d]", wk, ci)
 			if ch.ID != "" {
 				if other, dup := channelIDs[ch.ID]; dup {
-					add(ck+".id", "%q is already the id of %s; channel ids must be unique across all workspaces", ch.ID, other)
+					v.add(ck+".id", "%q is already the id of %s; channel ids must be unique across all workspaces", ch.ID, other)
 				}
 				channelIDs[ch.ID] = ck
 			}
-			ps = append(ps, ch.Settings(w.ID).Validate(ck)...)
-			if ch.Inbox.ChannelID == "" || ch.Inbox.ChannelAccountID == "" {
-				add(ck+".inbox", "needs channel_id and channel_account_id: the HubSpot custom channel and channel account this channel publishes into")
-			}
-			if ch.APIBaseURL != "" {
-				if u, err := url.Parse(ch.APIBaseURL); err != nil || u.Host == "" {
-					add(ck+".api_base_url", "%q is not a URL; use the platform API's base URL or an emulator's", ch.APIBaseURL)
-				}
-			}
-			required := map[string]bool{}
-			for _, k := range requiredSecrets(*ch) {
-				required[k] = true
-			}
-			ch.Secrets = map[string]string{}
-			keys := ch.envKeys()
-			names := make([]string, 0, len(keys))
-			for k := range keys {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			for _, k := range names {
-				if v := secret(ck+"."+k, keys[k], required[k]); v != "" {
-					ch.Secrets[k] = v
-				}
-			}
+			ch.validate(v, ck, w.ID)
 		}
 	}
-	if len(ps) == 0 {
-		return nil
+}
+
+// validate checks one workspace's own keys (wk is its key, workspaces[N]).
+func (w *Workspace) validate(v *validation, wk string) {
+	if u, err := url.Parse(w.HubSpot.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(wk+".hubspot.base_url", "%q is not an http(s) URL; use https://api.hubapi.com or an emulator's URL", w.HubSpot.BaseURL)
 	}
-	return &Error{Path: c.Path, Problems: ps}
+	w.HubSpot.AppSecret = v.secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
+	for _, b := range w.BlockedIdentifiers {
+		if strings.TrimSpace(b) == "" {
+			v.add(wk+".blocked_identifiers", "has an empty entry; empty identifiers are always blocked, remove it")
+		}
+	}
+	if len(w.Channels) == 0 {
+		v.add(wk+".channels", "is empty; connect at least one channel")
+	}
+}
+
+// validate checks one channel (ck is its key, workspaces[N].channels[M]) and resolves
+// its secrets; the rules of its settings are the domain's (ChannelSettings.Validate).
+func (ch *Channel) validate(v *validation, ck, workspaceID string) {
+	v.ps = append(v.ps, ch.Settings(workspaceID).Validate(ck)...)
+	if ch.Inbox.ChannelID == "" || ch.Inbox.ChannelAccountID == "" {
+		v.add(ck+".inbox", "needs channel_id and channel_account_id: the HubSpot custom channel and channel account this channel publishes into")
+	}
+	if ch.APIBaseURL != "" {
+		if u, err := url.Parse(ch.APIBaseURL); err != nil || u.Host == "" {
+			v.add(ck+".api_base_url", "%q is not a URL; use the platform API's base URL or an emulator's", ch.APIBaseURL)
+		}
+	}
+	required := map[string]bool{}
+	for _, k := range requiredSecrets(*ch) {
+		required[k] = true
+	}
+	ch.Secrets = map[string]string{}
+	keys := ch.envKeys()
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if val := v.secret(ck+"."+k, keys[k], required[k]); val != "" {
+			ch.Secrets[k] = val
+		}
+	}
 }
 
 // Error is a configuration that cannot start the service.

@@ -95,3 +95,40 @@ func TestLoadForStoreNeedsNoSecrets(t *testing.T) {
 		t.Error("LoadForStore accepted auto_create on sms")
 	}
 }
+
+// TestStandardPropertyRefusedAsIdentifier: an identifier written into a standard
+// property switchboard fills for other reasons (the number, the names, the email) would
+// corrupt the contact, so every social kind refuses them, whatever their case.
+func TestStandardPropertyRefusedAsIdentifier(t *testing.T) {
+	for _, kind := range []string{"telegram", "slack", "messenger", "instagram"} {
+		for _, prop := range []string{"email", "phone", "mobilephone", "firstname", "lastname", "Email", "PHONE", "MobilePhone"} {
+			t.Run(kind+"/"+prop, func(t *testing.T) {
+				raw := strings.NewReplacer(
+					"kind: telegram,", "kind: "+kind+",",
+					"property: telegram_user_id", "property: "+prop,
+					"secret_token_env: TG", "secret_token_env: TG, app_secret_env: TG, verify_token_env: TG, signing_secret_env: TG",
+				).Replace(valid)
+				if kind == "slack" {
+					raw = strings.Replace(raw, " auto_create: true,", "", 1)
+				}
+				_, err := Parse("s.yaml", []byte(raw), secrets)
+				if !errors.Is(err, ErrInvalid) {
+					t.Fatalf("property %q on a %s channel: got %v, want a configuration error", prop, kind, err)
+				}
+				msg := err.Error()
+				want := `s.yaml: workspaces[0].channels[1].property: "` + prop + `" is a standard, built-in contact property`
+				if !strings.Contains(msg, want) || !strings.Contains(msg, "name a property of its own, for example property: "+kind+"_user_id") {
+					t.Errorf("message lacks the file, key or fix:\n%s", msg)
+				}
+				if n := strings.Count(msg, "\n"); n != 1 {
+					t.Errorf("want exactly one problem, got %d:\n%s", n, msg)
+				}
+			})
+		}
+	}
+	// A property of its own that merely contains a standard name is fine.
+	raw := strings.Replace(valid, "property: telegram_user_id", "property: telegram_email", 1)
+	if _, err := Parse("s.yaml", []byte(raw), secrets); err != nil {
+		t.Errorf("telegram_email refused: %v", err)
+	}
+}

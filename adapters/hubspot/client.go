@@ -237,7 +237,13 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		}
 
 		c.metrics.requests.WithLabelValues(r.op, statusClass(resp.status)).Inc()
-		if resp.status >= 200 && resp.status < 300 {
+		var apiErr *APIError
+		if resp.status < 200 || resp.status >= 300 {
+			apiErr = parseAPIError(resp.status, resp.header, resp.body, c.cfg.Now())
+			lastErr = apiErr
+		}
+		v := classify(r, resp.status, apiErr)
+		if v.answer == answerSuccess {
 			if !r.search {
 				c.strikes.Store(0)
 			}
@@ -246,16 +252,13 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 				slog.Int("attempt", attempt), slog.Duration("elapsed", elapsed))
 			return resp, nil
 		}
-		apiErr := parseAPIError(resp.status, resp.header, resp.body, c.cfg.Now())
 		c.log.LogAttrs(ctx, slog.LevelDebug, "hubspot request", slog.String("op", r.op),
 			slog.String("method", r.method), slog.String("path", r.path), slog.Int("status", resp.status),
 			slog.Int("attempt", attempt), slog.Duration("elapsed", elapsed),
 			slog.String("category", apiErr.Category), slog.String("policy", apiErr.PolicyName),
 			slog.String("correlation_id", apiErr.CorrelationID))
-		lastErr = apiErr
 
-		switch s := resp.status; {
-		case s == http.StatusUnauthorized && c.cfg.Tokens != nil && !reauthorized:
+		if resp.status == http.StatusUnauthorized && c.cfg.Tokens != nil && !reauthorized {
 			// HubSpot did not act on a refused token: refresh now and retry, once. An
 			// expired token is the usual case; a revoked one (an uninstall) then shows
 			// as a refused refresh token, which stops the workspace instead of making
@@ -264,13 +267,15 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			c.cfg.Tokens.Expired(token)
 			c.metrics.retries.WithLabelValues(r.op, "unauthorized").Inc()
 			continue
-		case s == http.StatusTooManyRequests:
+		}
+		switch v.answer {
+		case answerDailyLimit, answerRateLimited:
 			policy := apiErr.PolicyName
 			if policy == "" {
 				policy = "unknown"
 			}
 			c.metrics.rateLimited.WithLabelValues(r.op, policy).Inc()
-			if apiErr.daily() {
+			if v.answer == answerDailyLimit {
 				c.log.LogAttrs(ctx, slog.LevelError, "hubspot daily API limit reached; calls fail until the portal's quota resets",
 					slog.String("op", r.op), slog.String("correlation_id", apiErr.CorrelationID))
 				return nil, apiErr
@@ -295,7 +300,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 				slog.String("op", r.op), slog.String("bucket", bucket), slog.String("policy", policy),
 				slog.Duration("wait", wait), slog.Int("attempt", attempt))
 			continue
-		case s == http.StatusLocked:
+		case answerLocked:
 			if attempt >= c.cfg.MaxAttempts {
 				return nil, apiErr
 			}
@@ -303,10 +308,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 				return nil, stopped(err, lastErr)
 			}
 			continue
-		case s >= 500, s == http.StatusRequestTimeout, s == 477:
-			if r.create {
-				return nil, fmt.Errorf("%w: %w", ErrCreateOutcomeUnknown, apiErr)
-			}
+		case answerCreateUnknown:
+			return nil, fmt.Errorf("%w: %w", ErrCreateOutcomeUnknown, apiErr)
+		case answerServerError:
 			if attempt >= c.cfg.MaxAttempts || apiErr.RetryAfter > maxRetryWait {
 				return nil, apiErr
 			}
@@ -318,8 +322,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			// An expired OAuth token is fixed by a refresh, never by dropping the
 			// message: it stays temporary even when the one retry did not fix it. A static
 			// token cannot be refreshed, so there it is permanent, as before.
-			apiErr.permanent = s != http.StatusConflict && !(s == http.StatusNotFound && r.notFoundOK) &&
-				!(apiErr.expired() && c.cfg.Tokens != nil)
+			apiErr.permanent = v.permanent && !(apiErr.expired() && c.cfg.Tokens != nil)
 			return nil, apiErr
 		}
 	}

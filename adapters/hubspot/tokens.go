@@ -204,7 +204,7 @@ func (s *SQLTokenStore) LoadRefreshToken(ctx context.Context, ws string) (Stored
 	}
 	var t StoredRefreshToken
 	var at string
-	err := s.db.QueryRowContext(ctx, `SELECT refresh_token, seed, portal_id, updated_at FROM hubspot_refresh_tokens WHERE workspace = ?`, ws).
+	err := s.db.QueryRowContext(ctx, `SELECT refresh_token, seed, portal_id, updated_at FROM hubspot_refresh_tokens WHERE workspace = $1`, ws).
 		Scan(&t.RefreshToken, &t.Seed, &t.PortalID, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return StoredRefreshToken{}, false, nil
@@ -228,7 +228,7 @@ func (s *SQLTokenStore) SaveRefreshToken(ctx context.Context, ws string, t Store
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO hubspot_refresh_tokens (workspace, refresh_token, seed, portal_id, updated_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace) DO UPDATE SET refresh_token = excluded.refresh_token,
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace) DO UPDATE SET refresh_token = excluded.refresh_token,
 		seed = excluded.seed, portal_id = excluded.portal_id, updated_at = excluded.updated_at`,
 		ws, sealed, t.Seed, t.PortalID, t.UpdatedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {

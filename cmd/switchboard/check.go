@@ -74,7 +74,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func checkTokenStore(cfg *config.Config) (hubspot.RefreshTokenStore, func()) {
 	if cfg.Store.Driver == "sqlite" {
 		if _, err := os.Stat(cfg.Store.DSN); err == nil {
-			if st, err := openStore(cfg); err == nil {
+			if st, err := openStore(cfg, nil); err == nil {
 				return hubspot.NewSQLTokenStore(st.DB(), cfg.SecretKey), func() { _ = st.Close() }
 			}
 		}

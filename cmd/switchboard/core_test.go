@@ -15,6 +15,7 @@ import (
 	"switchboard/adapters/config"
 	"switchboard/adapters/hubspot/emulator"
 	"switchboard/domain"
+	"switchboard/eventstore/postgres/pgtest"
 )
 
 func msg(channel, id string, sender map[string]any, text string) map[string]any {
@@ -262,7 +263,16 @@ func TestBadCommandInputIsRefusedAndRecordsNothing(t *testing.T) {
 }
 
 func TestRebuildYieldsTheLiveProjections(t *testing.T) {
-	s := startStack(t, stackOptions{})
+	rebuildYieldsTheLiveProjections(t, stackOptions{})
+}
+
+// The same on PostgreSQL: serve, its projections and rebuild on the shared log.
+func TestRebuildYieldsTheLiveProjectionsOnPostgres(t *testing.T) {
+	rebuildYieldsTheLiveProjections(t, stackOptions{postgresDSN: pgtest.FreshSchema(t)})
+}
+
+func rebuildYieldsTheLiveProjections(t *testing.T, opts stackOptions) {
+	s := startStack(t, opts)
 	s.emu.CreateContactAt(map[string]string{"mobilephone": "(415) 555-2671"}, time.Now().Add(-2*time.Hour))
 	s.emu.CreateContactAt(map[string]string{"phone": "415.555.2671"}, time.Now().Add(-time.Hour)) // ambiguous
 	s.post(msg("acme-sms", "a", map[string]any{"phone": "+14155552671"}, "1"), http.StatusAccepted)
@@ -305,13 +315,13 @@ func TestRebuildYieldsTheLiveProjections(t *testing.T) {
 // dumpProjections reads every projection table row by row, in a stable order.
 func dumpProjections(t *testing.T, cfg *config.Config) map[string][]string {
 	t.Helper()
-	st, err := openStore(cfg)
+	st, err := openStore(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	out := map[string][]string{}
-	for _, table := range []string{"contact_keys", "audit_messages", "audit_entries", "unlinked_conversations", "ambiguous_resolutions", "dead_letters", "projection_checkpoints"} {
+	for _, table := range []string{"contact_keys", "audit_messages", "audit_entries", "unlinked_conversations", "ambiguous_resolutions", "dead_letters", "checkpoints"} {
 		probe, err := st.DB().QueryContext(context.Background(), "SELECT * FROM "+table+" LIMIT 0")
 		if err != nil {
 			t.Fatal(err)

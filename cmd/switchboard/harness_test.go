@@ -36,6 +36,10 @@ func testConfig(dsn, hubspotURL, profilesURL string) string {
 }
 
 func testConfigWith(dsn, hubspotURL, profilesURL string, o stackOptions) string {
+	driver := "sqlite"
+	if o.postgresDSN != "" {
+		driver, dsn = "postgres", o.postgresDSN
+	}
 	region := o.region
 	if region == "" {
 		region = "US"
@@ -47,7 +51,7 @@ func testConfigWith(dsn, hubspotURL, profilesURL string, o stackOptions) string 
 	return top + fmt.Sprintf(`
 listen: 127.0.0.1:0
 admin_token_env: SB_ADMIN
-store: {driver: sqlite, dsn: %q}
+store: {driver: %s, dsn: %q}
 workspaces:
   - id: acme
     hubspot: {base_url: %q, token_env: HS_TOKEN, region: %s, ten_second_limit: %d, search_per_second: %g}
@@ -70,7 +74,7 @@ workspaces:
          secret_token_env: TG_SECRET, inbox: {channel_id: "1001", channel_account_id: "2008"}}
       - {id: acme-slack, kind: slack, identifier: user_id, property: slack_user_id, signing_secret_env: SLACK_SECRET,
          bot_token_env: SLACK_BOT, api_base_url: %q, inbox: {channel_id: "1001", channel_account_id: "2007"}}
-`, dsn, hubspotURL, region, o.tenSecondLimit, o.searchPerSecond, region, profilesURL, profilesURL, profilesURL)
+`, driver, dsn, hubspotURL, region, o.tenSecondLimit, o.searchPerSecond, region, profilesURL, profilesURL, profilesURL)
 }
 
 // stack is a running switchboard with its emulated HubSpot and platform APIs.
@@ -104,6 +108,8 @@ type stackOptions struct {
 	profiles http.Handler
 	// publicURL is the top-level public_url (none when empty).
 	publicURL string
+	// postgresDSN puts the log on PostgreSQL instead of the stack's SQLite file.
+	postgresDSN string
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {

@@ -74,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, config.ErrInvalid):
+		// SPEC §5: bad configuration is bad usage, exit 2, not a failure at run time.
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return 2
 	}
 	fmt.Fprintln(stderr, "switchboard:", err)
 	return 1

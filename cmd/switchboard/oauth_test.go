@@ -62,7 +62,7 @@ func smsFrom(id, phone string) map[string]any {
 func (s *stack) noDeadLetters() {
 	s.t.Helper()
 	var n int
-	if err := s.svc.sqlite.DB().QueryRow(`SELECT count(*) FROM dead_letters`).Scan(&n); err != nil {
+	if err := s.svc.events.DB().QueryRow(`SELECT count(*) FROM dead_letters`).Scan(&n); err != nil {
 		s.t.Fatal(err)
 	}
 	if n != 0 {
@@ -222,7 +222,7 @@ func TestOAuthInstallFlowStartsTheWaitingWork(t *testing.T) {
 		t.Fatalf("%d published, want 2", got)
 	}
 	var kept string
-	if err := s.svc.sqlite.DB().QueryRow(`SELECT refresh_token FROM hubspot_refresh_tokens WHERE workspace = 'acme'`).Scan(&kept); err != nil {
+	if err := s.svc.events.DB().QueryRow(`SELECT refresh_token FROM hubspot_refresh_tokens WHERE workspace = 'acme'`).Scan(&kept); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(kept, "v1:") || strings.Contains(kept, "emu-rt-") {

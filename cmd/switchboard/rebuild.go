@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"switchboard/adapters/config"
 	"time"
 
-	"switchboard/eventstore/sqlite"
+	"switchboard/adapters/config"
 	"switchboard/projections"
 )
 
@@ -23,12 +22,12 @@ func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg)
+	st, err := openStore(cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	runner, err := projections.NewRunner(st.DB(), st, nil)
+	runner, err := projections.NewRunner(st, st, nil)
 	if err != nil {
 		return err
 	}
@@ -83,7 +82,7 @@ func (b *progressBar) finish() {
 // beside the service (audit, dead-letters).
 type readSide struct {
 	cfg    *config.Config
-	store  *sqlite.Store
+	store  logStore
 	reader *projections.Reader
 }
 
@@ -95,11 +94,11 @@ func openReadSide(ctx context.Context, path string) (*readSide, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(cfg)
+	st, err := openStore(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	runner, err := projections.NewRunner(st.DB(), st, nil)
+	runner, err := projections.NewRunner(st, st, nil)
 	if err == nil {
 		_, err = runner.CatchUp(ctx)
 	}

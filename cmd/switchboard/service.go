@@ -25,6 +25,7 @@ import (
 	"switchboard/domain/command"
 	"switchboard/eventstore/follow"
 	"switchboard/eventstore/notify"
+	"switchboard/eventstore/postgres"
 	"switchboard/eventstore/sqlite"
 	"switchboard/projections"
 )
@@ -34,7 +35,7 @@ type service struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	registry  *prometheus.Registry
-	sqlite    *sqlite.Store
+	events    logStore
 	store     domain.EventStore
 	bus       *gochannel.GoChannel
 	catalog   *config.Catalog
@@ -64,6 +65,10 @@ type serviceOptions struct {
 	DrainTimeout time.Duration
 }
 
+// workersPerWorkspace bounds how many partitions of one workspace each reactor runs
+// at once (the reactors' former limit for the whole process).
+const workersPerWorkspace = 16
+
 // hubspotClients holds one HubSpot client per workspace.
 type hubspotClients map[string]*hubspot.Client
 
@@ -85,11 +90,25 @@ func (h hubspotClients) Inbox(ws string) (domain.InboxPublisher, error) {
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
-func openStore(cfg *config.Config, opts ...sqlite.Option) (*sqlite.Store, error) {
-	if cfg.Store.Driver != "sqlite" {
-		return nil, fmt.Errorf("%s: store.driver %q: this build runs on sqlite only; use {driver: sqlite, dsn: ./var/switchboard.db}", cfg.Path, cfg.Store.Driver)
+// logStore is the event log with the database its projections and checkpoints live in.
+type logStore interface {
+	domain.EventStore
+	projections.Database
+	Close() error
+}
+
+// openStore opens the log the configuration names; now (nil: the wall clock) stamps
+// recorded_at.
+func openStore(cfg *config.Config, now func() time.Time) (logStore, error) {
+	switch cfg.Store.Driver {
+	case "sqlite":
+		return sqlite.Open(cfg.Store.DSN, sqlite.WithNow(now))
+	case "postgres":
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return postgres.Open(ctx, cfg.Store.DSN, postgres.WithNow(now))
 	}
-	return sqlite.Open(cfg.Store.DSN, opts...)
+	return nil, fmt.Errorf("%s: store.driver %q: want sqlite or postgres", cfg.Path, cfg.Store.Driver)
 }
 
 func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
@@ -115,19 +134,19 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery, drainTimeout: opts.DrainTimeout}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
-	if s.sqlite, err = openStore(cfg, sqlite.WithNow(opts.Now)); err != nil {
+	if s.events, err = openStore(cfg, opts.Now); err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			_ = s.sqlite.Close()
+			_ = s.events.Close()
 		}
 	}()
 	s.bus = gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})
-	s.store = notify.NewStore(s.sqlite, s.bus, opts.Logger)
+	s.store = notify.NewStore(s.events, s.bus, opts.Logger)
 
-	s.auth = &hubspotAuth{store: hubspot.NewSQLTokenStore(s.sqlite.DB(), cfg.SecretKey), sources: map[string]*hubspot.OAuthTokens{}}
+	s.auth = &hubspotAuth{store: hubspot.NewSQLTokenStore(s.events.DB(), cfg.SecretKey), sources: map[string]*hubspot.OAuthTokens{}}
 	for _, w := range cfg.Workspaces {
 		hc := hubspot.Config{BaseURL: w.HubSpot.BaseURL, Token: w.HubSpot.Token, Workspace: w.ID,
 			TenSecondLimit: w.HubSpot.TenSecondLimit, SearchPerSecond: w.HubSpot.SearchPerSecond,
@@ -159,20 +178,26 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		Logger: opts.Logger, Metrics: appMetrics}); err != nil {
 		return nil, err
 	}
-	if s.runner, err = projections.NewRunner(s.sqlite.DB(), s.store, opts.Logger); err != nil {
+	if s.runner, err = projections.NewRunner(s.events, s.store, opts.Logger); err != nil {
 		return nil, err
 	}
-	s.reader = projections.NewReader(s.sqlite.DB())
-	checkpoints, err := follow.NewSQLCheckpoints(s.sqlite.DB())
+	s.reader = projections.NewReader(s.events.DB())
+	checkpoints, err := follow.NewSQLCheckpoints(s.events.DB())
 	if err != nil {
 		return nil, err
 	}
 	metrics := follow.NewMetrics(s.registry)
 	resolve, publish := s.app.Routes.Resolve, s.app.Routes.Publish
+	// Each workspace gets the parallelism one workspace had before, and may use no more:
+	// a portal whose HubSpot fails holds only its own workers (issue 10, item 7).
+	perWorkspace := workersPerWorkspace
+	all := perWorkspace * max(len(cfg.Workspaces), 1)
 	s.reactors = []*follow.Reactor{
 		{Name: resolve.Name(), Store: s.store, Checkpoints: checkpoints, Accept: resolve.Accept, Partition: resolve.Partition,
+			Group: resolve.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
 			Handle: resolve.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 		{Name: publish.Name(), Store: s.store, Checkpoints: checkpoints, Accept: publish.Accept, Partition: publish.Partition,
+			Group: publish.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
 			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 	}
 	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
@@ -273,5 +298,5 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 
 func (s *service) close() error {
 	_ = s.bus.Close()
-	return s.sqlite.Close()
+	return s.events.Close()
 }

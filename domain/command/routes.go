@@ -2,14 +2,16 @@ package command
 
 import (
 	"context"
+	"strings"
 
 	"switchboard/domain"
 )
 
 // Routes are how the handlers that react to the log follow it. Each route gives a
 // follower (eventstore/follow.Reactor) its name, the events it accepts, the partition
-// each event runs in and the handling; events of one partition are handled in log
-// order, partitions side by side.
+// each event runs in, the group (workspace) of each partition and the handling; events
+// of one partition are handled in log order, partitions side by side, and no group
+// holds more than its share of the workers.
 type Routes struct {
 	Resolve ResolveRoute
 	Publish PublishRoute
@@ -41,21 +43,40 @@ func (ResolveRoute) Accept(e domain.RecordedEvent) bool {
 // sender is its normalized identifier on the channel, the same one its thread is keyed
 // by: "+1 415 555 2671" and "(415) 555-2671" are one person in one thread and must not
 // overtake each other.
+//
+// The key starts with the workspace (see Group).
 func (r ResolveRoute) Partition(e domain.RecordedEvent) string {
 	if e.Type != domain.EventMessageReceived {
-		return e.StreamID
+		return partitionIn(r.workspaceOfStream(e.StreamID), e.StreamID)
 	}
 	var p domain.MessageReceived
 	if domain.Decode(e, &p) != nil {
-		return e.StreamID
+		return partitionIn(r.workspaceOfStream(e.StreamID), e.StreamID)
 	}
 	if ch, ok := r.catalog.Channel(p.ChannelID); ok {
 		if id, unlinked := domain.Identify(ch, r.catalog.BlockList(ch.WorkspaceID), p.Sender); unlinked == nil {
-			return p.ChannelID + "|" + id.Identifier
+			return partitionIn(ch.WorkspaceID, p.ChannelID+"|"+id.Identifier)
 		}
 	}
 	snd := p.Sender
-	return p.ChannelID + "|" + snd.Phone + "|" + snd.UserID + "|" + snd.Username + "|" + snd.BSUID
+	return partitionIn(p.WorkspaceID, p.ChannelID+"|"+snd.Phone+"|"+snd.UserID+"|"+snd.Username+"|"+snd.BSUID)
+}
+
+// Group is the workspace of a partition: one workspace's failing HubSpot may hold only
+// its share of the resolver's workers.
+func (ResolveRoute) Group(partition string) string { return workspaceOfPartition(partition) }
+
+// workspaceOfStream is the workspace of a message stream's channel ("" if unknown).
+func (r ResolveRoute) workspaceOfStream(stream string) string {
+	rest, ok := strings.CutPrefix(stream, "message:")
+	if !ok {
+		return ""
+	}
+	channel, _, _ := strings.Cut(rest, ":")
+	if ch, ok := r.catalog.Channel(channel); ok {
+		return ch.WorkspaceID
+	}
+	return ""
 }
 
 // Handle resolves the message of e's stream.
@@ -93,13 +114,31 @@ func (PublishRoute) Accept(e domain.RecordedEvent) bool {
 // Partition publishes one thread's messages in log order — the order their resolutions
 // were recorded, which is arrival order per sender — while threads go side by side, so
 // a thread stuck on HubSpot retries holds only itself.
+//
+// The key starts with the workspace (see Group).
 func (r PublishRoute) Partition(e domain.RecordedEvent) string {
 	st, version, err := r.messages.Load(context.Background(), e.StreamID)
 	if err != nil || version == 0 {
-		return e.StreamID
+		return partitionIn("", e.StreamID)
 	}
-	return domain.ThreadID(st.Received.ChannelID, st)
+	return partitionIn(st.Received.WorkspaceID, domain.ThreadID(st.Received.ChannelID, st))
 }
+
+// Group is the workspace of a partition: one workspace's failing HubSpot may hold only
+// its share of the publisher's workers.
+func (PublishRoute) Group(partition string) string { return workspaceOfPartition(partition) }
+
+// partitionIn keys a partition by its workspace first, so that Group can tell which
+// workspace a partition belongs to without reading anything again. The separator is a
+// control character no configured id holds.
+func partitionIn(workspace, key string) string { return workspace + partitionSep + key }
+
+func workspaceOfPartition(partition string) string {
+	ws, _, _ := strings.Cut(partition, partitionSep)
+	return ws
+}
+
+const partitionSep = "\x1f"
 
 // Handle publishes the message of e's stream; attempt counts the follower's tries.
 func (r PublishRoute) Handle(ctx context.Context, e domain.RecordedEvent, attempt int) error {

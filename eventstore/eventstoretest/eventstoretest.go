@@ -1,9 +1,16 @@
 // Package eventstoretest is the conformance suite for domain.EventStore. Every backend
-// runs it unchanged from its own tests:
+// runs it unchanged from its own tests, declaring what it offers beyond the port:
 //
 //	func TestConformance(t *testing.T) {
-//		eventstoretest.Run(t, func(t *testing.T) domain.EventStore { return mustOpen(t) })
+//		eventstoretest.Run(t, eventstoretest.Features{Checkpoints: true, SQLProjections: true},
+//			func(t *testing.T) eventstoretest.Backend { return newBackend(t) })
 //	}
+//
+// The port's own tests always run. The features add suites: Checkpoints, the follower
+// checkpoints that live beside the log; SQLProjections, switchboard's projections kept in
+// the backend's database, rebuilt from scratch and compared with the rows live
+// processing built. "A rebuild equals live processing" also runs on every backend with
+// an in-memory projection.
 //
 // The suite relies only on the port's documented behaviour, so it must not learn about
 // any one backend: times it compares are whole microseconds (PostgreSQL's precision),
@@ -25,11 +32,34 @@ import (
 	"github.com/google/uuid"
 
 	"switchboard/domain"
+	"switchboard/eventstore/follow"
+	"switchboard/projections"
 )
 
-// Run runs every conformance test. newStore must return a new, empty store for each call
-// and arrange its cleanup (t.Cleanup); tests append freely and count what the log holds.
-func Run(t *testing.T, newStore func(t *testing.T) domain.EventStore) {
+// Features declares what a backend offers beyond domain.EventStore; each selects suites.
+type Features struct {
+	// Checkpoints: Backend.Checkpoints keeps followers' checkpoints (the checkpoints
+	// suite, and reactors resuming from them).
+	Checkpoints bool
+	// SQLProjections: Backend.DB is the database switchboard's projections live in
+	// (projections.NewRunner), next to the log (the projections' rebuild suite).
+	SQLProjections bool
+}
+
+// Backend is what a factory returns: a new, empty store, and what its features need.
+type Backend struct {
+	Store domain.EventStore
+	// Checkpoints is required with Features.Checkpoints.
+	Checkpoints follow.Checkpoints
+	// DB is required with Features.SQLProjections: the store's database, where the
+	// projections live.
+	DB projections.Database
+}
+
+// Run runs every conformance test the features select. newBackend must return a new,
+// empty backend for each call and arrange its cleanup (t.Cleanup); tests append freely
+// and count what the log holds.
+func Run(t *testing.T, features Features, newBackend func(t *testing.T) Backend) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -46,11 +76,29 @@ func Run(t *testing.T, newStore func(t *testing.T) domain.EventStore) {
 		{"LastPosition", testLastPosition},
 		{"InvalidInputWritesNothing", testInvalidInput},
 		{"CanceledContextWritesNothing", testCanceledContext},
+		{"RebuildEqualsLiveProcessing", testRebuildEqualsLive},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newStore(t))
+			tc.fn(t, newBackend(t).Store)
 		})
+	}
+	backend := func(t *testing.T) Backend {
+		t.Helper()
+		b := newBackend(t)
+		if features.Checkpoints && b.Checkpoints == nil {
+			t.Fatal("Features.Checkpoints is declared but the backend has no Checkpoints")
+		}
+		if features.SQLProjections && b.DB == nil {
+			t.Fatal("Features.SQLProjections is declared but the backend has no DB")
+		}
+		return b
+	}
+	if features.Checkpoints {
+		t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, backend) })
+	}
+	if features.SQLProjections {
+		t.Run("ProjectionsRebuildEqualsLive", func(t *testing.T) { testProjectionsRebuildEqualsLive(t, backend(t)) })
 	}
 }
 

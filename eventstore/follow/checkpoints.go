@@ -7,13 +7,19 @@ import (
 	"fmt"
 )
 
-// SQLCheckpoints keeps reactor checkpoints in a table of the store's database.
+// SQLCheckpoints keeps every follower's checkpoint — reactors' and projections' — in the
+// checkpoints table of the store's database, which the store's migrations create
+// (eventstore/sqlite/migrations/0002_checkpoints.sql).
 type SQLCheckpoints struct{ db *sql.DB }
 
-// NewSQLCheckpoints creates the table if needed.
+// NewSQLCheckpoints checks that db has the checkpoints table: a database the event
+// store has not migrated is refused here rather than at the first save.
 func NewSQLCheckpoints(db *sql.DB) (*SQLCheckpoints, error) {
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS reactor_checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL)`); err != nil {
-		return nil, fmt.Errorf("create reactor_checkpoints: %w", err)
+	if db == nil {
+		return nil, errors.New("checkpoints: database is nil")
+	}
+	if _, err := db.Exec(`SELECT name, position FROM checkpoints LIMIT 0`); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w; open the database through the event store (sqlite.Open), whose migrations create the table", err)
 	}
 	return &SQLCheckpoints{db: db}, nil
 }
@@ -21,16 +27,51 @@ func NewSQLCheckpoints(db *sql.DB) (*SQLCheckpoints, error) {
 // Load returns the checkpoint of name, 0 when it has none.
 func (c *SQLCheckpoints) Load(ctx context.Context, name string) (int64, error) {
 	var pos int64
-	err := c.db.QueryRowContext(ctx, `SELECT position FROM reactor_checkpoints WHERE name = $1`, name).Scan(&pos)
+	err := c.db.QueryRowContext(ctx, `SELECT position FROM checkpoints WHERE name = $1`, name).Scan(&pos)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
-	return pos, err
+	if err != nil {
+		return 0, fmt.Errorf("load checkpoint %s: %w", name, err)
+	}
+	return pos, nil
 }
 
 // Save stores the checkpoint of name.
 func (c *SQLCheckpoints) Save(ctx context.Context, name string, position int64) error {
-	_, err := c.db.ExecContext(ctx, `INSERT INTO reactor_checkpoints (name, position) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, position)
-	return err
+	if _, err := c.db.ExecContext(ctx, saveCheckpoint, name, position); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	return nil
 }
+
+// SaveTx stores the checkpoint of name inside tx, so a follower whose writes live in
+// the same database (a projection) moves its checkpoint atomically with its rows.
+func (c *SQLCheckpoints) SaveTx(ctx context.Context, tx *sql.Tx, name string, position int64) error {
+	if _, err := tx.ExecContext(ctx, saveCheckpoint, name, position); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// All returns every checkpoint by name.
+func (c *SQLCheckpoints) All(ctx context.Context) (map[string]int64, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT name, position FROM checkpoints`)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var pos int64
+		if err := rows.Scan(&name, &pos); err != nil {
+			return nil, fmt.Errorf("read checkpoints: %w", err)
+		}
+		out[name] = pos
+	}
+	return out, rows.Err()
+}
+
+const saveCheckpoint = `INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+	ON CONFLICT (name) DO UPDATE SET position = excluded.position`

@@ -43,6 +43,12 @@ type Reactor struct {
 	BatchSize int
 	// MaxParallel bounds how many partitions run at once.
 	MaxParallel int
+	// Group names the share of workers a partition draws from (a workspace, so one
+	// portal's failing HubSpot cannot hold every worker): at most MaxPerGroup
+	// partitions of one group run at once, and a partition waiting for its group's
+	// share lets the partitions of other groups overtake it. nil: one group.
+	Group       func(partition string) string
+	MaxPerGroup int
 	MinBackoff  time.Duration
 	MaxBackoff  time.Duration
 	Logger      *slog.Logger
@@ -92,6 +98,12 @@ func (r *Reactor) defaults() {
 	if r.MaxParallel <= 0 {
 		r.MaxParallel = 16
 	}
+	if r.MaxPerGroup <= 0 || r.MaxPerGroup > r.MaxParallel {
+		r.MaxPerGroup = r.MaxParallel
+	}
+	if r.Group == nil {
+		r.Group = func(string) string { return "" }
+	}
 	if r.MinBackoff <= 0 {
 		r.MinBackoff = 100 * time.Millisecond
 	}
@@ -124,131 +136,175 @@ func (r *Reactor) Step(ctx context.Context) (int, error) {
 	return r.run(ctx, true)
 }
 
-// run is the engine. Events are dispatched to their partition's queue as they are read;
-// each partition is worked by at most one goroutine, in log order, and up to
-// MaxParallel partitions run at once. A partition stuck on a failing handler holds
-// only itself: the others go on. The checkpoint is the low watermark — the position
-// before the oldest event still in flight — so a crash replays, never skips.
+// run follows the log with a Follower feeding a partitions sink.
 func (r *Reactor) run(ctx context.Context, untilIdle bool) (int, error) {
 	if r.Name == "" || r.Store == nil || r.Checkpoints == nil || r.Accept == nil || r.Handle == nil {
 		return 0, errors.New("follow: reactor needs a name, store, checkpoints, accept and handle")
 	}
 	r.defaults()
-	pos, err := r.Checkpoints.Load(ctx, r.Name)
-	if err != nil {
-		return 0, fmt.Errorf("reactor %s: load checkpoint: %w", r.Name, err)
-	}
-	r.setPosition(pos)
-	var (
-		readPos  = pos
-		saved    = pos
-		read     int
-		inflight = map[int64]bool{}
-		queues   = map[string][]domain.RecordedEvent{}
-		active   = map[string]bool{}
-		waiting  []string // partitions with queued events and no worker yet
-		done     = make(chan finished)
-		workers  sync.WaitGroup
-		maxQueue = 4 * r.BatchSize
-		ticker   = time.NewTicker(r.PollEvery)
-	)
-	defer ticker.Stop()
 	wctx, cancel := context.WithCancel(ctx)
-	defer func() {
-		cancel()
-		go func() {
-			for range done { // let finishing workers report
-			}
-		}()
-		workers.Wait()
-		close(done)
-	}()
-	startWorkers := func() {
-		for len(waiting) > 0 && len(active) < r.MaxParallel {
-			p := waiting[0]
-			waiting = waiting[1:]
-			active[p] = true
-			evs := queues[p]
-			delete(queues, p)
-			workers.Add(1)
-			go func() {
-				defer workers.Done()
-				n, err := 0, error(nil)
-				for _, e := range evs {
-					if err = r.handleWithRetry(wctx, e); err != nil {
-						break
-					}
-					n++
-				}
-				done <- finished{partition: p, events: evs[:n], err: err}
-			}()
+	sink := &partitions{r: r, ctx: wctx, inflight: map[int64]bool{}, queues: map[string][]domain.RecordedEvent{},
+		active: map[string]bool{}, groups: map[string]int{}, progress: make(chan struct{}, 1)}
+	defer sink.stop(cancel)
+	f := &Follower{Name: r.Name, Store: r.Store, Wake: r.Wake, PollEvery: r.PollEvery, BatchSize: r.BatchSize, Logger: r.Logger}
+	return f.Follow(ctx, sink, untilIdle)
+}
+
+// partitions is the reactor's sink. Events are dispatched to their partition's queue as
+// they are read; each partition is worked by at most one goroutine, in log order, and
+// up to MaxParallel partitions run at once. A partition stuck on a failing handler
+// holds only itself: the others go on. The checkpoint is the low watermark — the
+// position before the oldest event still in flight — so a crash replays, never skips.
+type partitions struct {
+	r   *Reactor
+	ctx context.Context // the workers'; cancelled when the follower stops
+
+	saved    int64
+	read     int64
+	inflight map[int64]bool
+	queues   map[string][]domain.RecordedEvent
+	active   map[string]bool
+	groups   map[string]int // running partitions per group
+	waiting  []string       // partitions with queued events and no worker yet, oldest first
+	progress chan struct{}
+	finished []finished
+	mu       sync.Mutex // guards finished
+	workers  sync.WaitGroup
+}
+
+func (s *partitions) Start(ctx context.Context) (int64, error) {
+	pos, err := s.r.Checkpoints.Load(ctx, s.r.Name)
+	if err != nil {
+		return 0, fmt.Errorf("reactor %s: load checkpoint: %w", s.r.Name, err)
+	}
+	s.saved, s.read = pos, pos
+	s.r.setPosition(pos)
+	return pos, nil
+}
+
+// Room bounds what is read ahead of the slowest partition.
+func (s *partitions) Room() bool { return len(s.inflight) < 4*s.r.BatchSize }
+
+func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
+	for _, e := range evs {
+		if !s.r.Accept(e) {
+			continue
+		}
+		s.inflight[e.Position] = true
+		p := s.r.Partition(e)
+		if _, queued := s.queues[p]; !queued && !s.active[p] {
+			s.waiting = append(s.waiting, p)
+		}
+		s.queues[p] = append(s.queues[p], e)
+	}
+	s.startWorkers()
+	return nil
+}
+
+func (s *partitions) Checkpoint(ctx context.Context, read int64) error {
+	s.read = read
+	s.startWorkers()
+	wm := s.watermark()
+	if wm <= s.saved {
+		return nil
+	}
+	if err := s.r.Checkpoints.Save(ctx, s.r.Name, wm); err != nil {
+		return fmt.Errorf("reactor %s: save checkpoint %d: %w", s.r.Name, wm, err)
+	}
+	s.saved = wm
+	s.r.setPosition(wm)
+	return nil
+}
+
+func (s *partitions) Idle() bool { return len(s.inflight) == 0 }
+
+func (s *partitions) Progress() <-chan struct{} { return s.progress }
+
+// Settle takes in the partitions whose workers finished: their events leave the
+// flight, and a partition that queued more meanwhile waits for a worker again.
+func (s *partitions) Settle() {
+	s.mu.Lock()
+	fs := s.finished
+	s.finished = nil
+	s.mu.Unlock()
+	for _, f := range fs {
+		delete(s.active, f.partition)
+		if g := s.r.Group(f.partition); s.groups[g] <= 1 {
+			delete(s.groups, g)
+		} else {
+			s.groups[g]--
+		}
+		for _, e := range f.events {
+			delete(s.inflight, e.Position)
+		}
+		if f.err != nil && s.ctx.Err() == nil {
+			s.r.Logger.Error("reactor partition stopped", "reactor", s.r.Name, "partition", f.partition, "error", f.err)
+		}
+		if _, more := s.queues[f.partition]; more {
+			s.waiting = append(s.waiting, f.partition)
 		}
 	}
-	watermark := func() int64 {
-		low := readPos
-		for p := range inflight {
-			if p-1 < low {
-				low = p - 1
-			}
+	s.startWorkers()
+}
+
+// watermark is the position before the oldest event still in flight.
+func (s *partitions) watermark() int64 {
+	low := s.read
+	for p := range s.inflight {
+		if p-1 < low {
+			low = p - 1
 		}
-		return low
 	}
-	for {
-		// Read while there is room in flight.
-		exhausted := false
-		for len(inflight) < maxQueue && !exhausted {
-			evs, err := r.Store.ReadAll(ctx, readPos, r.BatchSize)
-			if err != nil {
-				if ctx.Err() != nil {
-					return read, ctx.Err()
-				}
-				r.Logger.Error("reactor read failed", "reactor", r.Name, "after", readPos, "error", err)
+	return low
+}
+
+// startWorkers starts the oldest waiting partitions that have a worker free, overall
+// and in their group.
+func (s *partitions) startWorkers() {
+	kept := s.waiting[:0]
+	for i, p := range s.waiting {
+		if len(s.active) >= s.r.MaxParallel {
+			kept = append(kept, s.waiting[i:]...)
+			break
+		}
+		g := s.r.Group(p)
+		if s.groups[g] >= s.r.MaxPerGroup {
+			kept = append(kept, p)
+			continue
+		}
+		s.groups[g]++
+		s.start(p)
+	}
+	s.waiting = kept
+}
+
+func (s *partitions) start(p string) {
+	s.active[p] = true
+	evs := s.queues[p]
+	delete(s.queues, p)
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		n, err := 0, error(nil)
+		for _, e := range evs {
+			if err = s.r.handleWithRetry(s.ctx, e); err != nil {
 				break
 			}
-			read += len(evs)
-			exhausted = len(evs) < r.BatchSize
-			for _, e := range evs {
-				readPos = e.Position
-				if !r.Accept(e) {
-					continue
-				}
-				inflight[e.Position] = true
-				p := r.Partition(e)
-				if _, queued := queues[p]; !queued && !active[p] {
-					waiting = append(waiting, p)
-				}
-				queues[p] = append(queues[p], e)
-			}
+			n++
 		}
-		startWorkers()
-		if wm := watermark(); wm > saved {
-			if err := r.Checkpoints.Save(ctx, r.Name, wm); err != nil {
-				r.Logger.Error("reactor checkpoint not saved", "reactor", r.Name, "position", wm, "error", err)
-			} else {
-				saved = wm
-				r.setPosition(wm)
-			}
-		}
-		if untilIdle && exhausted && len(inflight) == 0 {
-			return read, nil
-		}
-		select {
-		case <-ctx.Done():
-			return read, ctx.Err()
-		case f := <-done:
-			delete(active, f.partition)
-			for _, e := range f.events {
-				delete(inflight, e.Position)
-			}
-			if f.err != nil && ctx.Err() == nil {
-				r.Logger.Error("reactor partition stopped", "reactor", r.Name, "partition", f.partition, "error", f.err)
-			}
-			if _, more := queues[f.partition]; more {
-				waiting = append(waiting, f.partition)
-			}
-		case <-r.Wake:
-		case <-ticker.C:
-		}
+		s.report(finished{partition: p, events: evs[:n], err: err})
+	}()
+}
+
+// report hands a worker's result to Settle and wakes the follower without blocking:
+// a worker never waits for the follower, so stopping needs no draining.
+func (s *partitions) report(f finished) {
+	s.mu.Lock()
+	s.finished = append(s.finished, f)
+	s.mu.Unlock()
+	select {
+	case s.progress <- struct{}{}:
+	default:
 	}
 }
 
@@ -257,6 +313,12 @@ type finished struct {
 	partition string
 	events    []domain.RecordedEvent
 	err       error
+}
+
+// stop cancels the workers and waits for them.
+func (s *partitions) stop(cancel context.CancelFunc) {
+	cancel()
+	s.workers.Wait()
 }
 
 func (r *Reactor) handleWithRetry(ctx context.Context, e domain.RecordedEvent) error {

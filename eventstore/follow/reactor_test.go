@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -135,5 +136,69 @@ func TestReactorStopsRetryingWhenCancelled(t *testing.T) {
 	}
 	if got, _ := cps.Load(context.Background(), "stuck"); got != 0 || r.Position() != 0 {
 		t.Errorf("checkpoint moved to %d (position %d) past an unhandled event", got, r.Position())
+	}
+}
+
+// TestReactorGroupHoldsAtMostItsShare: partitions of one group that never finish hold
+// at most MaxPerGroup workers, and another group's partitions still run.
+func TestReactorGroupHoldsAtMostItsShare(t *testing.T) {
+	st := openStore(t)
+	cps, err := follow.NewSQLCheckpoints(st.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		appendN(t, st, fmt.Sprintf("stuck/%d", i), 1)
+	}
+	for i := range 3 {
+		appendN(t, st, fmt.Sprintf("fine/%d", i), 2)
+	}
+	var mu sync.Mutex
+	running, most, fine := 0, 0, 0
+	r := &follow.Reactor{Name: "groups", Store: st, Checkpoints: cps, MaxParallel: 4, MaxPerGroup: 2, PollEvery: 5 * time.Millisecond,
+		Accept:    func(domain.RecordedEvent) bool { return true },
+		Partition: func(e domain.RecordedEvent) string { return e.StreamID },
+		Group:     func(p string) string { g, _, _ := strings.Cut(p, "/"); return g },
+		Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error {
+			if strings.HasPrefix(e.StreamID, "fine/") {
+				mu.Lock()
+				fine++
+				mu.Unlock()
+				return nil
+			}
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			<-ctx.Done() // a HubSpot that never answers
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return ctx.Err()
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := fine
+		mu.Unlock()
+		if n == 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fine != 6 {
+		t.Errorf("the other group handled %d of its 6 events while the first was stuck", fine)
+	}
+	if most > 2 {
+		t.Errorf("the stuck group held %d workers at once, want at most MaxPerGroup = 2", most)
 	}
 }

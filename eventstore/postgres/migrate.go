@@ -13,11 +13,15 @@ import (
 	"switchboard/eventstore/migration"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/checkpoints/*.sql
 var migrationFiles embed.FS
 
-// EventsMigrationSet is the name under which the event log's own migrations are recorded.
-const EventsMigrationSet = "events"
+// The store's own migration sets, as in the SQLite store: the event log ("events") and
+// the checkpoints every follower shares ("checkpoints").
+const (
+	EventsMigrationSet      = "events"
+	CheckpointsMigrationSet = "checkpoints"
+)
 
 // migrateLockKey is the session advisory lock two nodes starting at once queue on, so
 // only one of them runs a migration and the other finds it applied.

@@ -20,6 +20,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"switchboard/domain"
 )
@@ -34,7 +36,10 @@ import (
 // Store is a domain.EventStore on a PostgreSQL database.
 type Store struct {
 	pool *pgxpool.Pool
-	now  func() time.Time
+	// db is the same pool behind database/sql, for the projections and checkpoints,
+	// whose SQL is shared with the SQLite store.
+	db  *sql.DB
+	now func() time.Time
 }
 
 var _ domain.EventStore = (*Store)(nil)
@@ -64,28 +69,46 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open event store on PostgreSQL %s: %w", cfg.ConnConfig.Host, err)
 	}
-	s := &Store{pool: pool, now: time.Now}
+	s := &Store{pool: pool, db: stdlib.OpenDBFromPool(pool), now: time.Now}
 	for _, opt := range opts {
 		opt(s)
 	}
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err == nil {
-		err = ApplyMigrations(ctx, pool, EventsMigrationSet, sub)
-	}
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("open event store on PostgreSQL %s: %w", cfg.ConnConfig.Host, err)
+	for _, set := range []struct{ name, dir string }{
+		{EventsMigrationSet, "migrations"},
+		{CheckpointsMigrationSet, "migrations/checkpoints"},
+	} {
+		sub, err := fs.Sub(migrationFiles, set.dir)
+		if err == nil {
+			err = ApplyMigrations(ctx, pool, set.name, sub)
+		}
+		if err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("open event store on PostgreSQL %s: %w", cfg.ConnConfig.Host, err)
+		}
 	}
 	return s, nil
 }
 
-// Pool is the store's connection pool, for projections that keep their tables in the
-// same database.
+// DB is the store's database behind database/sql, for projections and checkpoints that
+// keep their tables beside the log.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Migrate applies a set of versioned migrations (a projection's) to the store's
+// database, the way the store applies its own.
+func (s *Store) Migrate(ctx context.Context, set string, fsys fs.FS) error {
+	return ApplyMigrations(ctx, s.pool, set, fsys)
+}
+
+// Pool is the store's connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close closes the pool; Pool() is unusable afterwards.
+// Close closes the database handles; Pool() and DB() are unusable afterwards.
 func (s *Store) Close() error {
+	err := s.db.Close()
 	s.pool.Close()
+	if err != nil {
+		return fmt.Errorf("close event store: %w", err)
+	}
 	return nil
 }
 

@@ -2,10 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,54 +10,10 @@ import (
 
 	"switchboard/domain"
 	"switchboard/eventstore/eventstoretest"
+	"switchboard/eventstore/follow"
 	"switchboard/eventstore/postgres"
+	"switchboard/eventstore/postgres/pgtest"
 )
-
-// testDSN is the server the PostgreSQL suites run against (.ci/run exports it when
-// PostgreSQL is up); without it they are skipped, saying so.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("SWITCHBOARD_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("SWITCHBOARD_TEST_POSTGRES is not set: the PostgreSQL event store suite needs a server (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	return dsn
-}
-
-// freshSchema creates an empty schema for one test and returns a DSN whose connections
-// use it, so tests run in parallel on one database and leave nothing behind.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	dsn := testDSN(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "sbtest_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to SWITCHBOARD_TEST_POSTGRES: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		_, _ = c.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("SWITCHBOARD_TEST_POSTGRES must be a postgres:// URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 func open(t *testing.T, dsn string) *postgres.Store {
 	t.Helper()
@@ -74,8 +26,15 @@ func open(t *testing.T, dsn string) *postgres.Store {
 }
 
 func TestConformance(t *testing.T) {
-	testDSN(t)
-	eventstoretest.Run(t, func(t *testing.T) domain.EventStore { return open(t, freshSchema(t)) })
+	pgtest.DSN(t)
+	eventstoretest.Run(t, eventstoretest.Features{Checkpoints: true, SQLProjections: true}, func(t *testing.T) eventstoretest.Backend {
+		s := open(t, pgtest.FreshSchema(t))
+		cps, err := follow.NewSQLCheckpoints(s.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eventstoretest.Backend{Store: s, Checkpoints: cps, DB: s}
+	})
 }
 
 func testEvent(id string) domain.EventData {
@@ -86,7 +45,7 @@ func testEvent(id string) domain.EventData {
 // unseen position, a later append waits, so a follower never reads past the gap. The
 // slow append is played by hand (lock, insert, wait) as the store's own Append does it.
 func TestLateCommitIsNeverSkipped(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.FreshSchema(t)
 	s := open(t, dsn)
 	ctx := context.Background()
 	slow, err := pgx.Connect(ctx, dsn)
@@ -142,7 +101,7 @@ func TestLateCommitIsNeverSkipped(t *testing.T) {
 
 // Two nodes starting on a new database at once: both open, each migration runs once.
 func TestConcurrentOpensMigrateOnce(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.FreshSchema(t)
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {

@@ -14,11 +14,17 @@ import (
 	"time"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/checkpoints/*.sql
 var migrationFiles embed.FS
 
-// EventsMigrationSet is the name under which the event log's own migrations are recorded.
-const EventsMigrationSet = "events"
+// The migration sets Open applies. Every table of the database file is created by a
+// set of embedded, versioned migrations: the event log's own ("events"), the followers'
+// checkpoints ("checkpoints", the one table reactors and projections share) and the
+// projections' read side, which projections.NewRunner applies as its own set.
+const (
+	EventsMigrationSet      = "events"
+	CheckpointsMigrationSet = "checkpoints"
+)
 
 // migration is one NNNN_name.sql file of a set.
 type migration struct {

@@ -120,17 +120,31 @@ func (s *Store) init() error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal_mode is %q, want wal: is the file on a filesystem without shared-memory support?", mode)
 	}
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return err
+	for _, set := range []struct{ name, dir string }{
+		{EventsMigrationSet, "migrations"},
+		{CheckpointsMigrationSet, "migrations/checkpoints"},
+	} {
+		sub, err := fs.Sub(migrationFiles, set.dir)
+		if err != nil {
+			return err
+		}
+		if err := ApplyMigrations(s.db, set.name, sub); err != nil {
+			return err
+		}
 	}
-	return ApplyMigrations(s.db, EventsMigrationSet, sub)
+	return nil
 }
 
 // DB is the store's handle, for projections that keep their tables in the same file.
 // Their transactions also take the write lock at BEGIN (see dsnParams), and hold up
 // appends for as long as they run: keep them short.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// Migrate applies a set of versioned migrations (a projection's) to the store's file,
+// the way the store applies its own (ApplyMigrations).
+func (s *Store) Migrate(_ context.Context, set string, fsys fs.FS) error {
+	return ApplyMigrations(s.db, set, fsys)
+}
 
 // Close commits the appends already queued, stops the writer and closes the database
 // handle; later Appends fail with ErrClosed, and DB() is unusable afterwards.

@@ -16,6 +16,7 @@ import (
 
 	"switchboard/domain"
 	"switchboard/eventstore/eventstoretest"
+	"switchboard/eventstore/follow"
 	"switchboard/eventstore/sqlite"
 )
 
@@ -36,7 +37,14 @@ func MustOpenStore(tb testing.TB, opts ...sqlite.Option) *sqlite.Store {
 }
 
 func TestConformance(t *testing.T) {
-	eventstoretest.Run(t, func(t *testing.T) domain.EventStore { return MustOpenStore(t) })
+	eventstoretest.Run(t, eventstoretest.Features{Checkpoints: true, SQLProjections: true}, func(t *testing.T) eventstoretest.Backend {
+		s := MustOpenStore(t)
+		cps, err := follow.NewSQLCheckpoints(s.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eventstoretest.Backend{Store: s, Checkpoints: cps, DB: s}
+	})
 }
 
 func newEvent(tb testing.TB, typ string, payload string) domain.EventData {

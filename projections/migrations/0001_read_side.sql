@@ -1,9 +1,9 @@
--- Read-side tables. Every statement is idempotent: the runner executes this file at
--- every start, and a rebuild only empties the tables.
-CREATE TABLE IF NOT EXISTS projection_checkpoints (
-    name     TEXT PRIMARY KEY,
-    position BIGINT NOT NULL
-);
+-- The read side's tables, migration set "projections" (projections.NewRunner applies it).
+-- Their checkpoints live in the store's checkpoints table, under "projection:NAME".
+--
+-- IF NOT EXISTS because databases from before versioned migrations already hold these
+-- tables (the runner executed the same statements at every start): there this
+-- migration only records itself. Change the read side with a new file, never here.
 
 -- identifier -> contact cache: one row per resolved match key.
 CREATE TABLE IF NOT EXISTS contact_keys (

@@ -1,0 +1,118 @@
+package domain_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"switchboard/domain"
+)
+
+var update = flag.Bool("update", false, "rewrite domain/testdata/events from the samples in events_golden_test.go")
+
+// goldenSamples holds one payload of every event type with every field set, so each
+// field's stored name and shape is in its golden file.
+func goldenSamples() map[string]any {
+	at := time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC)
+	yes := true
+	key := domain.MatchKey{Workspace: "acme", Lookup: "telegram_user_id", Identifier: "90001"}
+	lookups := []domain.Lookup{{Kind: "search", Query: "telegram_user_id = 90001", Found: 1}}
+	candidates := []domain.CandidateVerdict{{ContactID: "101", CreatedAt: at.Add(-time.Hour), Kept: true, Reason: "oldest",
+		Matched: []string{"telegram_user_id"}, Values: map[string]string{"telegram_user_id": "90001"}}}
+	return map[string]any{
+		domain.EventMessageReceived: domain.MessageReceived{WorkspaceID: "acme", ChannelID: "acme-tg", ChannelKind: domain.KindTelegram,
+			MessageID: "m-1", SentAt: at, Text: "hello", Source: "webhook", PlatformEventID: "update-7", TextTruncated: true,
+			Sender: domain.Sender{UserID: "90001", Username: "ada_l", Phone: "+15550100001", FirstName: "Ada", LastName: "Lovelace",
+				DisplayName: "Ada Lovelace", Email: "ada@example.test", BSUID: "US.13491208655302741918"}},
+		domain.EventSenderIdentified: domain.SenderIdentified{ChannelID: "acme-tg", Source: "user_id", Raw: " 90001", Identifier: "90001",
+			Steps: []string{"trim"}, MatchKey: key, Searched: []string{"telegram_user_id"},
+			Settings: domain.ChannelSettings{ID: "acme-tg", WorkspaceID: "acme", Kind: domain.KindTelegram, Provider: "cloud", DefaultRegion: "US",
+				Identifier: domain.IdentifyByUserID, Property: "telegram_user_id", AutoCreate: &yes, BSUIDProperty: "whatsapp_bsuid"}},
+		domain.EventContactMatched: domain.ContactMatched{MatchKey: key, ContactID: "101", Via: "search", MatchedProperties: []string{"telegram_user_id"},
+			Lookups: lookups, Candidates: candidates, Ambiguous: true},
+		domain.EventContactCreated: domain.ContactCreated{MatchKey: key, ContactID: "102", Properties: map[string]string{"telegram_user_id": "90001", "firstname": "Ada"},
+			MatchedProperties: []string{"telegram_user_id"}, Lookups: lookups, Candidates: candidates},
+		domain.EventConversationUnlinked: domain.ConversationUnlinked{Reason: domain.UnlinkedNoMatch, Detail: "no contact has telegram_user_id 90001",
+			MatchKey: &key, Lookups: lookups, Candidates: candidates},
+		domain.EventMessagePublished: domain.MessagePublished{HubSpotMessageID: "hs-m-1", ConversationID: "th-1", IdempotencyID: "idem-1",
+			ThreadID: "acme-tg:90001", ContactID: "101", Attempts: 2},
+		domain.EventDeadLettered:      domain.DeadLettered{Stage: domain.StagePublication, Reason: "token revoked", Status: 401, Attempts: 3},
+		domain.EventRetryRequested:    domain.RetryRequested{Stage: domain.StagePublication, RequestedBy: "operator"},
+		domain.EventMatchKeyClaimed:   domain.MatchKeyClaimed{MatchKey: key, Holder: "message:acme-tg:m-1"},
+		domain.EventMatchKeyResolved:  domain.MatchKeyResolved{MatchKey: key, ContactID: "102", How: "created", MatchedProperties: []string{"telegram_user_id"}, Properties: map[string]string{"telegram_user_id": "90001"}},
+		domain.EventMatchKeyForgotten: domain.MatchKeyForgotten{MatchKey: key, ContactID: "102", Reason: "contact deleted"},
+		domain.EventMatchKeyFollowed:  domain.MatchKeyFollowedMerge{MatchKey: key, From: "102", To: "101"},
+	}
+}
+
+func goldenPath(typ string) string {
+	return filepath.Join("testdata", "events", fmt.Sprintf("%s.v%d.json", typ, domain.EventSchemaVersion))
+}
+
+// TestEventGoldenFiles: every registered event type has a golden file of its payload at
+// the current schema version, which decodes into the payload type without unknown
+// fields and re-encodes to the same bytes — so a renamed, retyped, added or removed
+// field shows up as a changed golden file. Run with -update to rewrite them.
+func TestEventGoldenFiles(t *testing.T) {
+	samples := goldenSamples()
+	for _, typ := range domain.EventTypes() {
+		sample, ok := samples[typ]
+		if !ok {
+			t.Errorf("event type %s has no sample in goldenSamples: add one with every field set", typ)
+			continue
+		}
+		if want, _ := domain.NewPayload(typ); reflect.TypeOf(want).Elem() != reflect.TypeOf(sample) {
+			t.Errorf("sample of %s is a %T, the registry says %T", typ, sample, want)
+		}
+		if *update {
+			b, err := json.MarshalIndent(sample, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Dir(goldenPath(typ)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(goldenPath(typ), append(b, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for typ := range samples {
+		if _, ok := domain.NewPayload(typ); !ok {
+			t.Errorf("sample %s is not a registered event type (domain/eventtypes.go)", typ)
+		}
+	}
+	for _, typ := range domain.EventTypes() {
+		t.Run(typ, func(t *testing.T) {
+			golden, err := os.ReadFile(goldenPath(typ))
+			if err != nil {
+				t.Fatalf("%v: run go test ./domain -run TestEventGoldenFiles -update", err)
+			}
+			payload, _ := domain.NewPayload(typ)
+			dec := json.NewDecoder(bytes.NewReader(golden))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(payload); err != nil {
+				t.Fatalf("%s does not decode into %T: %v", goldenPath(typ), payload, err)
+			}
+			again, err := json.MarshalIndent(payload, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(append(again, '\n')); got != string(golden) {
+				t.Errorf("%s re-encodes differently:\n got: %s\nwant: %s", goldenPath(typ), got, golden)
+			}
+			// The recorded form decodes through domain.Decode, as the followers read it.
+			rec := domain.RecordedEvent{EventData: domain.EventData{Type: typ, SchemaVersion: domain.EventSchemaVersion, Payload: golden}}
+			fresh, _ := domain.NewPayload(typ)
+			if err := domain.Decode(rec, fresh); err != nil || !reflect.DeepEqual(fresh, payload) {
+				t.Errorf("domain.Decode of the golden file = %+v, %v", fresh, err)
+			}
+		})
+	}
+}

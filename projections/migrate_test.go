@@ -1,0 +1,156 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"switchboard/eventstore/follow"
+	"switchboard/eventstore/sqlite"
+	"switchboard/projections"
+)
+
+// TestDatabaseFromBeforeMigrationsUpgrades builds a file the way switchboard did before
+// every table had versioned migrations — the event log's first migration, the read side
+// executed from schema.sql, reactor_checkpoints created by the follower — and opens it
+// with today's code: the checkpoints move into the one checkpoints table, the read
+// side's rows stay, and opening again changes nothing.
+func TestDatabaseFromBeforeMigrationsUpgrades(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	oldDB(t, path)
+
+	want := map[string]int64{"resolver": 7, "publisher": 5, "projection:contact_keys": 7, "projection:audit": 6}
+	for round := 1; round <= 2; round++ {
+		st, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatalf("open %d: %v", round, err)
+		}
+		runner, err := projections.NewRunner(st, st, nil)
+		if err != nil {
+			t.Fatalf("runner %d: %v", round, err)
+		}
+		cps, err := follow.NewSQLCheckpoints(st.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cps.All(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("open %d: checkpoints %v, want %v", round, got, want)
+		}
+		if pos := runner.Positions(); pos["contact_keys"] != 7 || pos["audit"] != 6 || pos["unlinked"] != 0 {
+			t.Errorf("open %d: projection positions %v, want contact_keys 7, audit 6, the rest 0", round, pos)
+		}
+		var contact string
+		if err := st.DB().QueryRow(`SELECT contact_id FROM contact_keys WHERE match_key = 'k'`).Scan(&contact); err != nil || contact != "c1" {
+			t.Errorf("open %d: contact_keys row = %q, %v; want c1 kept", round, contact, err)
+		}
+		if tables := tableNames(t, st.DB()); strings.Contains(tables, "reactor_checkpoints") || strings.Contains(tables, "projection_checkpoints") {
+			t.Errorf("open %d: old checkpoint tables remain: %s", round, tables)
+		}
+		if got := migrations(t, st.DB()); got != "checkpoints:1 events:1 projections:1" {
+			t.Errorf("open %d: schema_migrations %q, want each set once at version 1", round, got)
+		}
+		st.Close()
+	}
+}
+
+// TestEveryTableComesFromMigrations: a new file gets every table from the versioned
+// migrations, each recorded once, and no table besides them.
+func TestEveryTableComesFromMigrations(t *testing.T) {
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for range 2 {
+		if _, err := projections.NewRunner(st, st, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "ambiguous_resolutions audit_entries audit_messages checkpoints contact_keys dead_letters events schema_migrations unlinked_conversations"
+	if got := tableNames(t, st.DB()); got != want {
+		t.Errorf("tables %q, want %q", got, want)
+	}
+	if got := migrations(t, st.DB()); got != "checkpoints:1 events:1 projections:1" {
+		t.Errorf("schema_migrations %q", got)
+	}
+}
+
+func oldDB(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	events, err := os.ReadFile("../eventstore/sqlite/migrations/0001_events.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.ApplyMigrations(db, sqlite.EventsMigrationSet, fstest.MapFS{"0001_events.sql": {Data: events}}); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := os.ReadFile("testdata/schema_before_migrations.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{string(schema),
+		`CREATE TABLE IF NOT EXISTS reactor_checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL)`,
+		`INSERT INTO reactor_checkpoints VALUES ('resolver', 7), ('publisher', 5)`,
+		`INSERT INTO projection_checkpoints VALUES ('contact_keys', 7), ('audit', 6)`,
+		`INSERT INTO contact_keys VALUES ('k', 'ws', 'phone', '+14155552671', 'c1', 'matched', '2026-01-01T00:00:00Z', 3)`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+func tableNames(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, " ")
+}
+
+func migrations(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	rows, err := db.Query(`SELECT set_name, version FROM schema_migrations ORDER BY set_name, version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var set string
+		var v int
+		if err := rows.Scan(&set, &v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s:%d", set, v))
+	}
+	return strings.Join(out, " ")
+}

@@ -35,7 +35,9 @@
 //	                           | command.RetryDeadLetterHandler                                               |
 //	11 mobile quirks           | PhoneNormalization.Mobile, PhoneVariants, SamePhone                          | -
 //	12 blocked identifiers     | BlockList, NewBlockList, BlockList.Blocked, UnlinkedBlocked                  | -
-//	13 operators' corrections  | Corrections, Correction, Corrections.Forbids, DecideLink                     | the correction events, their commands and API (§5 "Corrections")
+//	13 operators' corrections  | Corrections, Correction, Corrections.Forbids, DecideLink, CheckCorrection,   | -
+//	                           | DecideCorrection, EventMatchKeyLinked, EventMatchKeyNeverLinked,             |
+//	                           | EventMatchKeyUnpinned, Corrections.Cited, command.CorrectMatchKeyHandler     |
 //	14 WhatsApp without phone  | Identify, UnlinkedBSUIDOnly, ChannelSettings.BSUIDProperty,                  | -
 //	                           | NewContactProperties, command.ResolveMessageHandler                          |
 //	15 what-if                 | -                                                                            | switchboard simulate

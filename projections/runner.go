@@ -69,7 +69,7 @@ func NewRunner(db *sql.DB, store domain.EventStore, logger *slog.Logger, ps ...P
 
 // All returns every projection switchboard keeps.
 func All() []Projection {
-	return []Projection{ContactKeys{}, Audit{}, Unlinked{}, Ambiguous{}, DeadLetters{}}
+	return []Projection{ContactKeys{}, Audit{}, Unlinked{}, Ambiguous{}, DeadLetters{}, Corrections{}}
 }
 
 // Names lists the projections' names.

@@ -50,6 +50,10 @@ type Deps struct {
 	// Positions reports each follower's checkpoint (projections and reactors).
 	Positions  func() map[string]int64
 	AdminToken string
+	// AdminTokenName names the admin token (its variable) in what the API records.
+	AdminTokenName string
+	// Corrector records operators' corrections; nil answers 501.
+	Corrector  Corrector
 	Webhooks   http.Handler
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
@@ -110,6 +114,8 @@ func (s *Server) routes() {
 	s.handle("GET /v1/projections", "projections", s.auth(s.projections))
 	s.handle("GET /v1/dead-letters", "dead_letters", s.auth(s.deadLetters))
 	s.handle("POST /v1/dead-letters/{id}/retry", "dead_letters.retry", s.auth(s.retryDeadLetter))
+	s.handle("POST /v1/corrections", "corrections.create", s.auth(s.postCorrection))
+	s.handle("GET /v1/corrections", "corrections", s.auth(s.corrections))
 	if s.d.Webhooks != nil {
 		s.mux.Handle("/webhooks/", s.instrument("webhooks", s.d.Webhooks.ServeHTTP))
 	}

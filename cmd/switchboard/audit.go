@@ -116,6 +116,7 @@ func explain(e projections.Entry) []string {
 		}
 		add("matched existing contact %s via %s on %s", p.ContactID, viaWords(p.Via), orDash(strings.Join(p.MatchedProperties, ", ")))
 		out = append(out, describeLookups(p.Lookups, p.Candidates)...)
+		out = append(out, describeCited(p.Corrections)...)
 		if p.Ambiguous {
 			add("AMBIGUOUS: several contacts matched; the oldest (then lowest id) was chosen")
 		}
@@ -125,6 +126,7 @@ func explain(e projections.Entry) []string {
 			break
 		}
 		out = append(out, describeLookups(p.Lookups, p.Candidates)...)
+		out = append(out, describeCited(p.Corrections)...)
 		add("created contact %s with %s", p.ContactID, describeProps(p.Properties))
 	case domain.EventConversationUnlinked:
 		var p domain.ConversationUnlinked
@@ -132,6 +134,7 @@ func explain(e projections.Entry) []string {
 			break
 		}
 		out = append(out, describeLookups(p.Lookups, p.Candidates)...)
+		out = append(out, describeCited(p.Corrections)...)
 		add("left unlinked (%s): %s; the message still lands in the inbox, tied to no contact", p.Reason, p.Detail)
 	case domain.EventMessagePublished:
 		var p domain.MessagePublished
@@ -157,6 +160,7 @@ func explain(e projections.Entry) []string {
 		}
 		add("operator (%s) asked to retry the %s", p.RequestedBy, p.Stage)
 	}
+	out = append(out, explainCorrection(e)...)
 	if len(out) == 0 {
 		add("%s", string(e.Data))
 	}
@@ -236,6 +240,8 @@ func viaWords(via string) string {
 		return "a read by unique property"
 	case "existing_on_create":
 		return "HubSpot's 409 on create (the contact already existed)"
+	case "correction":
+		return "an operator's link (no HubSpot call)"
 	}
 	return via
 }

@@ -1,0 +1,18 @@
+-- Operators' corrections in force (rule 13): one row per (match key, kind, contact).
+-- Kept apart from schema.sql so that it moves into a versioned migration on its own.
+CREATE TABLE IF NOT EXISTS corrections (
+    match_key      TEXT NOT NULL,
+    kind           TEXT NOT NULL,   -- 'link' or 'never_link'
+    contact_id     TEXT NOT NULL,
+    workspace      TEXT NOT NULL,
+    lookup         TEXT NOT NULL,
+    identifier     TEXT NOT NULL,
+    channel_id     TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    requested_by   TEXT NOT NULL,
+    event_id       TEXT NOT NULL,
+    correlation_id TEXT NOT NULL,
+    occurred_at    TEXT NOT NULL,
+    position       BIGINT NOT NULL,
+    PRIMARY KEY (match_key, kind, contact_id)
+);

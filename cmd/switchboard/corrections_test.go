@@ -251,7 +251,9 @@ func TestUnpinAndRefusedCorrections(t *testing.T) {
 	}
 	for _, tc := range refused {
 		status, body := s.correct(tc.kind, tc.channel, tc.ident, tc.contact, tc.reason)
-		var e struct{ Error struct{ Code, Field, Message string } }
+		var e struct {
+			Error struct{ Code, Field, Message string }
+		}
 		_ = json.Unmarshal(body, &e)
 		if status != http.StatusBadRequest || e.Error.Field != tc.field || e.Error.Message == "" {
 			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, status, body, tc.field)

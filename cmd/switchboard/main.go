@@ -36,6 +36,8 @@ Usage:
   switchboard unpin      --config F CHANNEL IDENTIFIER [CONTACT_ID]
                                                      remove the corrections of the identifier
   switchboard corrections --config F [--json]        list the corrections in force
+  switchboard simulate --config NEW [--since T] [--json]
+                                                     what if NEW had applied: replay, HubSpot read-only
   switchboard dev hubspot --listen ADDR              run the HubSpot emulator
   switchboard dev demo    --config F                 run the emulator and the service together
   switchboard dev send    --config F --channel ID --from X --text T
@@ -72,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCorrect(ctx, args[0], args[1:], stdout, stderr)
 	case "corrections":
 		err = cmdCorrections(ctx, args[1:], stdout, stderr)
+	case "simulate":
+		err = cmdSimulate(ctx, args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr)
 	default:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -205,5 +206,68 @@ func TestSimulateReportsWhatOtherSettingsWouldChange(t *testing.T) {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("text report does not say %q:\n%s", s, out.String())
 		}
+	}
+}
+
+// A replay under the very settings that resolved the live traffic lands every message
+// where it landed: matches, ambiguous choices, contacts switchboard created (with their
+// ids), unlinked conversations, blocked senders, and the corrections in force at each
+// message's turn (a never-link, then a link). Anything else would be a replay that
+// does not use the decision live resolution uses.
+func TestSimulateUnderTheSameSettingsChangesNothing(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	ana := s.emu.CreateContactAt(map[string]string{"mobilephone": "(415) 555-2671"}, time.Now().Add(-2*time.Hour))
+	s.emu.CreateContactAt(map[string]string{"phone": "415.555.2671"}, time.Now().Add(-time.Hour)) // ambiguous
+	owner := s.emu.CreateContactAt(map[string]string{"firstname": "Dee"}, time.Now().Add(-time.Hour))
+	msgs := [][2]string{}
+	post := func(ch, id string, snd map[string]any) {
+		s.post(msg(ch, id, snd, "x"), http.StatusAccepted)
+		s.waitSettled(ch, id)
+		msgs = append(msgs, [2]string{ch, id})
+	}
+	post("acme-sms", "a1", map[string]any{"phone": "+14155552671"})
+	post("acme-tg", "t:1", map[string]any{"user_id": "9"})
+	post("acme-tg", "t:2", map[string]any{"user_id": "9"})
+	post("acme-fb", "f:1", map[string]any{"user_id": "psid-x"})
+	post("acme-slack", "s:1", map[string]any{"user_id": "U1"})
+	post("acme-sms", "alpha", map[string]any{"phone": "ACME"})
+	post("acme-sms", "blocked", map[string]any{"phone": "+15550100000"})
+	if status, body := s.correct("never_link", "acme-sms", "4155552671", ana, "not Ana"); status != http.StatusCreated {
+		t.Fatalf("never_link: %d %s", status, body)
+	}
+	post("acme-wa", "w:1", map[string]any{"phone": "14155552671"})
+	if status, body := s.correct("link", "acme-tg", "9", owner, "Dee's phone"); status != http.StatusCreated {
+		t.Fatalf("link: %d %s", status, body)
+	}
+	post("acme-tg", "t:3", map[string]any{"user_id": "9"})
+	post("acme-sms", "a2", map[string]any{"phone": "(415) 555-2671"})
+	s.stop()
+
+	s.emu.ResetStats()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"simulate", "--config", s.configPath, "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("simulate exited %d: %s", code, errOut.String())
+	}
+	var rep domain.WhatIfReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Messages != len(msgs) || rep.Unchanged != len(msgs) || len(rep.Changed) != 0 {
+		t.Errorf("replay under the same settings: %d messages, %d unchanged, changed %+v; want all %d unchanged", rep.Messages, rep.Unchanged, rep.Changed, len(msgs))
+	}
+	if st := s.emu.Stats(); st.Requests[emulator.OpCreate] != 0 || st.Requests[emulator.OpPublish] != 0 || st.Requests[emulator.OpUpdate] != 0 {
+		t.Errorf("writes to HubSpot during simulate: %v", st.Requests)
+	}
+	// --since keeps to the window: only the messages after the link.
+	out.Reset()
+	since := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if code := run([]string{"simulate", "--config", s.configPath, "--json", "--since", since}, &out, &errOut); code != 0 {
+		t.Fatalf("simulate --since exited %d: %s", code, errOut.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Messages != 0 {
+		t.Errorf("simulate --since the future: %+v (%v), want no messages", rep, err)
+	}
+	if code := run([]string{"simulate", "--config", s.configPath, "--since", "yesterday"}, &out, &errOut); code != 2 {
+		t.Errorf("simulate --since yesterday exited %d, want 2", code)
 	}
 }

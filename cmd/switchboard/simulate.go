@@ -126,9 +126,9 @@ func (p *simProgress) finish() {
 }
 
 func printWhatIf(w io.Writer, path string, since time.Time, r domain.WhatIfReport) {
-	window := "every recorded message"
+	window := "Every recorded message"
 	if !since.IsZero() {
-		window = "the messages recorded since " + since.Format(time.RFC3339)
+		window = "The messages recorded since " + since.Format(time.RFC3339)
 	}
 	changed := r.Messages - r.Unchanged
 	fmt.Fprintf(w, "What if %s had applied? %s, replayed with HubSpot read-only:\n\n", path, window)

@@ -40,7 +40,8 @@
 //	                           | EventMatchKeyUnpinned, Corrections.Cited, command.CorrectMatchKeyHandler     |
 //	14 WhatsApp without phone  | Identify, UnlinkedBSUIDOnly, ChannelSettings.BSUIDProperty,                  | -
 //	                           | NewContactProperties, command.ResolveMessageHandler                          |
-//	15 what-if                 | -                                                                            | switchboard simulate
+//	15 what-if                 | DecideResolution, WhatIfReport, WhatIfChanged, WhatIfOutcome,                | -
+//	                           | command.Simulator, command.ReadOnlyDirectory, command.LogReader              |
 //	16 why, also in HubSpot    | BuildInboxMessage, InboxMessage.MatchedProperties                            | -
 //	17 erasure                 | -                                                                            | privacy deletion, switchboard erase
 package domain

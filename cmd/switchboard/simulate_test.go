@@ -241,12 +241,43 @@ func TestSimulateUnderTheSameSettingsChangesNothing(t *testing.T) {
 	}
 	post("acme-tg", "t:3", map[string]any{"user_id": "9"})
 	post("acme-sms", "a2", map[string]any{"phone": "(415) 555-2671"})
+	waitFor(t, "projections to catch up", 10*time.Second, func() bool {
+		last := s.eventCount()
+		for _, p := range s.svc.runner.Positions() {
+			if p < last {
+				return false
+			}
+		}
+		return true
+	})
 	s.stop()
+	before := dumpProjections(t, s.cfg)
+	events := int64(0)
+	{
+		st, err := openStore(s.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, _ = st.LastPosition(context.Background())
+		st.Close()
+	}
 
 	s.emu.ResetStats()
 	var out, errOut bytes.Buffer
 	if code := run([]string{"simulate", "--config", s.configPath, "--json"}, &out, &errOut); code != 0 {
 		t.Fatalf("simulate exited %d: %s", code, errOut.String())
+	}
+	after := dumpProjections(t, s.cfg)
+	for table, rows := range before {
+		if strings.Join(rows, "\n") != strings.Join(after[table], "\n") {
+			t.Errorf("simulate changed projection table %s", table)
+		}
+	}
+	if st, err := openStore(s.cfg); err == nil {
+		if n, _ := st.LastPosition(context.Background()); n != events {
+			t.Errorf("simulate appended %d events, want none", n-events)
+		}
+		st.Close()
 	}
 	var rep domain.WhatIfReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {

@@ -185,6 +185,10 @@ func TestSimulateReportsWhatOtherSettingsWouldChange(t *testing.T) {
 	if n := emu.MaxSearchesInAnySecond(); n > 5 || n == 0 {
 		t.Errorf("%d searches in one second, want between 1 and HubSpot's limit of 5", n)
 	}
+	t.Logf("HubSpot requests during simulate: %v", stats.Requests)
+	if n := stats.Requests[emulator.OpSearch]; n == 0 || n >= rep.Lookups {
+		t.Errorf("%d search requests for %d lookups: concurrent lookups should share batched searches", n, rep.Lookups)
+	}
 	if stats.RateLimited != 0 {
 		t.Errorf("%d answers of 429: the client went past the limits", stats.RateLimited)
 	}

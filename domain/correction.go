@@ -27,6 +27,11 @@ const (
 	CorrectUnpin CorrectionKind = "unpin"
 )
 
+// UnlinkedNeverLinkedHolder: the contact that holds the identifier in HubSpot (a
+// unique property refused a second one) is never-linked, so no contact may be the
+// answer.
+const UnlinkedNeverLinkedHolder = "never_linked_contact_holds_identifier"
+
 // MaxCorrectionReason bounds a correction's reason, in bytes: it is a sentence for the
 // audit, not a document.
 const MaxCorrectionReason = 1000

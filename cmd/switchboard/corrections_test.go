@@ -277,3 +277,36 @@ func TestUnpinAndRefusedCorrections(t *testing.T) {
 		t.Errorf("%d events recorded by refused corrections, want 0", n-events)
 	}
 }
+
+// With a unique identifier property (what `hubspot setup` creates), the never-linked
+// contact is the only one that may hold the identifier: HubSpot answers the create
+// with 409 naming it. The never-link still wins — the message lands unlinked, citing
+// it — and the sender's next message is not held up by the attempt's claim.
+func TestNeverLinkHoldsWhenHubSpotNamesTheContactOnCreate(t *testing.T) {
+	s := startStack(t, stackOptions{unique: []string{"telegram_user_id"}})
+	c := s.emu.CreateContactAt(map[string]string{"firstname": "Hal", "telegram_user_id": "4242"}, time.Now().Add(-time.Hour))
+	s.post(msg("acme-tg", "1:1", map[string]any{"user_id": "4242"}, "hi"), http.StatusAccepted)
+	if st := s.waitSettled("acme-tg", "1:1"); st.ContactID != c {
+		t.Fatalf("first message resolved to %q, want %s", st.ContactID, c)
+	}
+	if status, body := s.correct("never_link", "acme-tg", "4242", c, "a bot shares this account"); status != http.StatusCreated {
+		t.Fatalf("never_link: %d %s", status, body)
+	}
+	for i, id := range []string{"1:2", "1:3"} {
+		start := time.Now()
+		s.post(msg("acme-tg", id, map[string]any{"user_id": "4242"}, "again"), http.StatusAccepted)
+		st := s.waitSettled("acme-tg", id)
+		if st.ContactID == c || st.Outcome != domain.EventConversationUnlinked {
+			t.Errorf("message %d after never-link: %s %s, want unlinked (never %s)", i+2, st.Outcome, st.ContactID, c)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("message %d took %s: it waited out a claim", i+2, took.Round(time.Second))
+		}
+		if _, p := s.outcomeEvent("acme-tg", id); len(citedOf(t, p)) == 0 {
+			t.Errorf("message %d's outcome cites no correction: %v", i+2, p)
+		}
+	}
+	if n := len(s.emu.Contacts()); n != 1 {
+		t.Errorf("%d contacts, want 1", n)
+	}
+}

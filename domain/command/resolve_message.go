@@ -267,6 +267,8 @@ func (h *ResolveMessageHandler) create(ctx context.Context, dir domain.ContactDi
 	cancel()
 	var exists *domain.ContactExistsError
 	switch {
+	case errors.As(err, &exists) && exists.ExistingID != "" && forbids(in.Corrections, exists.ExistingID):
+		return h.refuseForbiddenExisting(ctx, in, d, claimVersion, exists.ExistingID)
 	case errors.As(err, &exists) && exists.ExistingID != "":
 		// HubSpot knows the contact by a unique value (email or the identifier
 		// property) that search did not show yet: it is a match, not an error. If

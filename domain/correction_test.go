@@ -109,6 +109,8 @@ func TestKeyStateFoldsCorrections(t *testing.T) {
 			keyEvent(t, EventMatchKeyForgotten, MatchKeyForgotten{ContactID: "8", Reason: "deleted"}, t0, "hs")}, never: []string{"6"}},
 		{name: "a deleted linked contact takes its link along", events: []RecordedEvent{link("5"),
 			keyEvent(t, EventMatchKeyForgotten, MatchKeyForgotten{ContactID: "5", Reason: "deleted"}, t0, "hs")}},
+		{name: "a merge into a never-linked contact unbinds the key", events: []RecordedEvent{never("9"), resolved("5"),
+			keyEvent(t, EventMatchKeyFollowed, MatchKeyFollowedMerge{From: "5", To: "9"}, t0, "hs")}, never: []string{"9"}},
 		{name: "a merge moves the link to the survivor", events: []RecordedEvent{link("5"),
 			keyEvent(t, EventMatchKeyFollowed, MatchKeyFollowedMerge{From: "5", To: "9"}, t0, "hs")}, contact: "9", link: "9"},
 	}

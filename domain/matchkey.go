@@ -90,6 +90,9 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 			moved := *l
 			moved.ContactID = p.To
 			s.Corrections.Link = &moved
+		} else if _, forbidden := s.Corrections.Forbids(p.To); forbidden && s.ContactID == p.To {
+			// A merge into a never-linked contact does not carry the key there.
+			s.unbind()
 		}
 	case EventMatchKeyLinked, EventMatchKeyNeverLinked, EventMatchKeyUnpinned:
 		return s.applyCorrection(e)

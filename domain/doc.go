@@ -36,12 +36,15 @@
 //	                           | command.RetryDeadLetterHandler                                               |
 //	11 mobile quirks           | PhoneNormalization.Mobile, PhoneVariants, SamePhone                          | -
 //	12 blocked identifiers     | BlockList, NewBlockList, BlockList.Blocked, UnlinkedBlocked                  | -
-//	13 operators' corrections  | Corrections, Correction, Corrections.Forbids, DecideLink                     | the correction events, their commands and API (§5 "Corrections")
+//	13 operators' corrections  | Corrections, Correction, Corrections.Forbids, DecideLink, CheckCorrection,   | -
+//	                           | DecideCorrection, EventMatchKeyLinked, EventMatchKeyNeverLinked,             |
+//	                           | EventMatchKeyUnpinned, Corrections.Cited, command.CorrectMatchKeyHandler     |
 //	14 WhatsApp without phone  | Identify, UnlinkedBSUIDOnly, ChannelSettings.BSUIDProperty, BSUIDKey,        | -
 //	                           | NewContactProperties, DecideBSUID, EventMatchKeyBSUIDRecorded,               |
 //	                           | MatchKeyBSUIDRecorded, HowBSUIDWithPhone, KeyState.BSUID,                    |
 //	                           | command.ResolveMessageHandler.recordBSUID                                    |
-//	15 what-if                 | -                                                                            | switchboard simulate
+//	15 what-if                 | DecideResolution, WhatIfReport, WhatIfChanged, WhatIfOutcome,                | -
+//	                           | command.Simulator, command.ReadOnlyDirectory, command.LogReader              |
 //	16 why, also in HubSpot    | BuildInboxMessage, InboxMessage.MatchedProperties                            | -
 //	17 erasure                 | -                                                                            | privacy deletion, switchboard erase
 package domain

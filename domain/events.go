@@ -81,7 +81,7 @@ type ContactMatched struct {
 	MatchKey  MatchKey `json:"match_key"`
 	ContactID string   `json:"contact_id"`
 	// Via is how the contact was known: "match_key" (sticky, no HubSpot call),
-	// "search", "read_by_property", "existing_on_create" (HubSpot answered 409).
+	// "correction" (an operator's link, no HubSpot call), "search", "read_by_property", "existing_on_create" (HubSpot answered 409).
 	Via               string             `json:"via"`
 	MatchedProperties []string           `json:"matched_properties,omitempty"`
 	Lookups           []Lookup           `json:"lookups,omitempty"`
@@ -91,6 +91,9 @@ type ContactMatched struct {
 	// came in: a WhatsApp BSUID-only message of a person known by phone goes on the
 	// phone's thread (rule 9, ThreadID).
 	ThreadRef string `json:"thread_ref,omitempty"`
+	// Corrections are the operators' corrections that decided this outcome (rule 13):
+	// the link of Via "correction", the never-links that dropped candidates.
+	Corrections []CitedCorrection `json:"corrections,omitempty"`
 }
 
 // ContactCreated says switchboard created the contact for this message.
@@ -101,6 +104,8 @@ type ContactCreated struct {
 	MatchedProperties []string           `json:"matched_properties,omitempty"`
 	Lookups           []Lookup           `json:"lookups,omitempty"`
 	Candidates        []CandidateVerdict `json:"candidates,omitempty"`
+	// Corrections are the never-links that dropped candidates (rule 13).
+	Corrections []CitedCorrection `json:"corrections,omitempty"`
 }
 
 // Reasons a conversation is left unlinked.
@@ -120,6 +125,8 @@ type ConversationUnlinked struct {
 	MatchKey   *MatchKey          `json:"match_key,omitempty"`
 	Lookups    []Lookup           `json:"lookups,omitempty"`
 	Candidates []CandidateVerdict `json:"candidates,omitempty"`
+	// Corrections are the never-links that dropped candidates (rule 13).
+	Corrections []CitedCorrection `json:"corrections,omitempty"`
 }
 
 // MessagePublished records the inbox message HubSpot holds for this message.

@@ -41,6 +41,9 @@ type KeyState struct {
 	ThreadRef string
 	// BSUID is the WhatsApp BSUID last recorded on a phone key (MatchKeyBSUIDRecorded).
 	BSUID string
+	// Corrections are the operators' corrections in force for the key (rule 13); they
+	// outlive the key's bindings.
+	Corrections Corrections
 }
 
 // Resolved reports whether the key is bound to a contact.
@@ -76,13 +79,33 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 		}
 		s.BSUID = p.BSUIDKey.Identifier
 	case EventMatchKeyForgotten:
-		*s = KeyState{Version: e.Version}
+		// A forgotten contact (deleted, or no longer matching) takes a link to it
+		// along: a key is never left pinned to a contact HubSpot has deleted.
+		var p MatchKeyForgotten
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		fixes := s.Corrections
+		if fixes.Link != nil && (p.ContactID == "" || fixes.Link.ContactID == p.ContactID) {
+			fixes.Link = nil
+		}
+		*s = KeyState{Version: e.Version, Corrections: fixes}
 	case EventMatchKeyFollowed:
 		var p MatchKeyFollowedMerge
 		if err := Decode(e, &p); err != nil {
 			return err
 		}
 		s.ContactID = p.To
+		if l := s.Corrections.Link; l != nil && l.ContactID == p.From {
+			moved := *l
+			moved.ContactID = p.To
+			s.Corrections.Link = &moved
+		} else if _, forbidden := s.Corrections.Forbids(p.To); forbidden && s.ContactID == p.To {
+			// A merge into a never-linked contact does not carry the key there.
+			s.unbind()
+		}
+	case EventMatchKeyLinked, EventMatchKeyNeverLinked, EventMatchKeyUnpinned:
+		return s.applyCorrection(e)
 	}
 	return nil
 }

@@ -22,14 +22,18 @@ func NewAttempt(corr string) Attempt { return Attempt{CorrelationID: corr, Holde
 
 // Correction is one operator's correction of a match key (rule 13).
 type Correction struct {
-	ContactID string `json:"contact_id"`
-	Reason    string `json:"reason"`
+	ContactID   string `json:"contact_id"`
+	Reason      string `json:"reason"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	// EventID and Position name the correction's event, which the audit cites.
+	EventID  string `json:"event_id,omitempty"`
+	Position int64  `json:"position,omitempty"`
 }
 
 // Corrections are the operators' corrections in force for one match key (rule 13). A
 // link pins the key to a contact, whatever the key's stream or HubSpot's search say; a
-// never-link removes one contact from the candidates a search returns. They are empty
-// until rule 13 records them as events. A never-link of the contact a key resolves to
+// never-link removes one contact from the candidates a search returns. They are the
+// key's stream folded (KeyState.Corrections). A never-link of the contact a key resolves to
 // is expected to forget the key in the same step (the key's stream says so), so the
 // decision does not second-guess a sticky answer.
 type Corrections struct {

@@ -68,7 +68,7 @@ func (ContactKeys) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 		_, err := tx.ExecContext(ctx, `UPDATE contact_keys SET contact_id = $1, position = $2 WHERE match_key = $3`, p.To, e.Position, p.MatchKey.String())
 		return err
 	}
-	return nil
+	return applyCorrectionToKeys(ctx, tx, e)
 }
 
 // Audit indexes every event of a message under the message, its sender and its contact,
@@ -162,7 +162,7 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 			}
 		}
 	}
-	return nil
+	return indexCorrection(ctx, tx, e)
 }
 
 // adopt copies a message's entries so far under a newly learned subject: the sender's

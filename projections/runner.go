@@ -104,7 +104,7 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 
 // All returns every projection switchboard keeps.
 func All() []Projection {
-	return []Projection{ContactKeys{}, Audit{}, Unlinked{}, Ambiguous{}, DeadLetters{}}
+	return []Projection{ContactKeys{}, Audit{}, Unlinked{}, Ambiguous{}, DeadLetters{}, Corrections{}}
 }
 
 // Names lists the projections' names.

@@ -53,7 +53,11 @@ type Deps struct {
 	// the fix (nil: none can stop).
 	Authorization func() map[string]string
 	AdminToken    string
-	Webhooks      http.Handler
+	// AdminTokenName names the admin token (its variable) in what the API records.
+	AdminTokenName string
+	// Corrector records operators' corrections; nil answers 501.
+	Corrector Corrector
+	Webhooks  http.Handler
 	// HubSpotInstall serves /hubspot/install/{workspace} and /hubspot/oauth/callback
 	// (nil: no hubspot_app, the routes answer 404).
 	HubSpotInstall http.Handler
@@ -120,6 +124,8 @@ func (s *Server) routes() {
 		s.mux.Handle("/hubspot/install/", s.instrument("hubspot.install", s.d.HubSpotInstall.ServeHTTP))
 		s.mux.Handle("GET /hubspot/oauth/callback", s.instrument("hubspot.oauth_callback", s.d.HubSpotInstall.ServeHTTP))
 	}
+	s.handle("POST /v1/corrections", "corrections.create", s.auth(s.postCorrection))
+	s.handle("GET /v1/corrections", "corrections", s.auth(s.corrections))
 	if s.d.Webhooks != nil {
 		s.mux.Handle("/webhooks/", s.instrument("webhooks", s.d.Webhooks.ServeHTTP))
 	}

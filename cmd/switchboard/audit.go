@@ -147,6 +147,7 @@ func explain(e projections.Entry) []string {
 			add("goes on the inbox thread of %s, the same person's earlier identifier (one person, one thread per channel)", p.ThreadRef)
 		}
 		out = append(out, describeLookups(p.Lookups, p.Candidates)...)
+		out = append(out, describeCited(p.Corrections)...)
 		if p.Ambiguous {
 			add("AMBIGUOUS: several contacts matched; the oldest (then lowest id) was chosen")
 		}
@@ -156,6 +157,7 @@ func explain(e projections.Entry) []string {
 			break
 		}
 		out = append(out, describeLookups(p.Lookups, p.Candidates)...)
+		out = append(out, describeCited(p.Corrections)...)
 		add("created contact %s with %s", p.ContactID, describeProps(p.Properties))
 	case domain.EventConversationUnlinked:
 		var p domain.ConversationUnlinked
@@ -163,6 +165,7 @@ func explain(e projections.Entry) []string {
 			break
 		}
 		out = append(out, describeLookups(p.Lookups, p.Candidates)...)
+		out = append(out, describeCited(p.Corrections)...)
 		add("left unlinked (%s): %s; the message still lands in the inbox, tied to no contact", p.Reason, p.Detail)
 	case domain.EventMessagePublished:
 		var p domain.MessagePublished
@@ -188,6 +191,7 @@ func explain(e projections.Entry) []string {
 		}
 		add("operator (%s) asked to retry the %s", p.RequestedBy, p.Stage)
 	}
+	out = append(out, explainCorrection(e)...)
 	if len(out) == 0 {
 		add("%s", string(e.Data))
 	}
@@ -267,6 +271,8 @@ func viaWords(via string) string {
 		return "a read by unique property"
 	case "existing_on_create":
 		return "HubSpot's 409 on create (the contact already existed)"
+	case "correction":
+		return "an operator's link (no HubSpot call)"
 	}
 	return via
 }

@@ -321,7 +321,7 @@ func dumpProjections(t *testing.T, cfg *config.Config) map[string][]string {
 	}
 	defer st.Close()
 	out := map[string][]string{}
-	for _, table := range []string{"contact_keys", "audit_messages", "audit_entries", "unlinked_conversations", "ambiguous_resolutions", "dead_letters", "checkpoints"} {
+	for _, table := range []string{"contact_keys", "audit_messages", "audit_entries", "unlinked_conversations", "ambiguous_resolutions", "dead_letters", "corrections", "checkpoints"} {
 		probe, err := st.DB().QueryContext(context.Background(), "SELECT * FROM "+table+" LIMIT 0")
 		if err != nil {
 			t.Fatal(err)

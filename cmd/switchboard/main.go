@@ -29,6 +29,15 @@ Usage:
   switchboard check    --config F                    validate the configuration and HubSpot
   switchboard dead-letters --config F [retry ID... | retry --all]
                                                      list dead letters, or ask for their retry
+  switchboard link       --config F CHANNEL IDENTIFIER CONTACT_ID --reason R
+                                                     always resolve the identifier to that contact
+  switchboard never-link --config F CHANNEL IDENTIFIER CONTACT_ID --reason R
+                                                     never resolve the identifier to that contact
+  switchboard unpin      --config F CHANNEL IDENTIFIER [CONTACT_ID]
+                                                     remove the corrections of the identifier
+  switchboard corrections --config F [--json]        list the corrections in force
+  switchboard simulate --config NEW [--since T] [--json]
+                                                     what if NEW had applied: replay, HubSpot read-only
   switchboard dev hubspot --listen ADDR              run the HubSpot emulator
   switchboard dev demo    --config F                 run the emulator and the service together
   switchboard dev send    --config F --channel ID --from X --text T
@@ -61,6 +70,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCheck(ctx, args[1:], stdout, stderr)
 	case "dead-letters":
 		err = cmdDeadLetters(ctx, args[1:], stdout, stderr)
+	case "link", "never-link", "unpin":
+		err = cmdCorrect(ctx, args[0], args[1:], stdout, stderr)
+	case "corrections":
+		err = cmdCorrections(ctx, args[1:], stdout, stderr)
+	case "simulate":
+		err = cmdSimulate(ctx, args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr)
 	default:

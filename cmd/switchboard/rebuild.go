@@ -12,7 +12,7 @@ import (
 )
 
 func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("rebuild", "rebuild --config F [projection...]   (projections: contact_keys, audit, unlinked, ambiguous, dead_letters)", stderr)
+	fs := newFlags("rebuild", "rebuild --config F [projection...]   (projections: contact_keys, audit, unlinked, ambiguous, dead_letters, corrections)", stderr)
 	path := fs.String("config", "switchboard.yaml", "configuration file")
 	names, err := parse(fs, args)
 	if err != nil {

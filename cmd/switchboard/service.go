@@ -207,7 +207,9 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	s.http, err = httpapi.New(httpapi.Deps{Recorder: s.app.Inbound(), Retrier: s.app.Commands.RetryDeadLetter,
 		Messages: s.app.Queries.Message, Store: s.store, Reader: s.reader, Catalog: s.catalog,
 		Workspaces: func(id string) bool { _, ok := cfg.Workspace(id); return ok },
-		Positions:  s.positions, Authorization: s.auth.stopped, HubSpotInstall: s.auth.installer, AdminToken: cfg.AdminToken, Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
+		Positions:  s.positions, Authorization: s.auth.stopped, HubSpotInstall: s.auth.installer,
+		AdminToken: cfg.AdminToken, AdminTokenName: cfg.AdminTokenEnv, Corrector: s.app.Commands.CorrectMatchKey,
+		Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
 		ReadyLag: s.readyLag, Logger: opts.Logger})
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ type Commands struct {
 	ResolveMessage  CommandHandler[ResolveMessage]
 	PublishMessage  CommandHandler[PublishMessage]
 	RetryDeadLetter ResultHandler[RetryDeadLetter, string]
+	CorrectMatchKey ResultHandler[CorrectMatchKey, CorrectionReceipt]
 }
 
 // Queries read it.
@@ -77,6 +78,10 @@ func NewApp(d AppDeps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	correct, err := NewCorrectMatchKeyHandler(d.Store, d.Catalog, d.NewID, d.Now)
+	if err != nil {
+		return nil, err
+	}
 	message, err := NewGetMessageHandler(d.Store)
 	if err != nil {
 		return nil, err
@@ -91,6 +96,7 @@ func NewApp(d AppDeps) (*App, error) {
 			ResolveMessage:  ApplyCommandDecorators[ResolveMessage](resolve, d.Logger, d.Metrics),
 			PublishMessage:  ApplyCommandDecorators[PublishMessage](publish, d.Logger, d.Metrics),
 			RetryDeadLetter: ApplyResultDecorators[RetryDeadLetter, string](retry, "command", d.Logger, d.Metrics),
+			CorrectMatchKey: ApplyResultDecorators[CorrectMatchKey, CorrectionReceipt](correct, "command", d.Logger, d.Metrics),
 		},
 		Queries: Queries{
 			Message: ApplyResultDecorators[GetMessage, domain.MessageState](message, "query", d.Logger, d.Metrics),

@@ -163,7 +163,7 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 		log.Info("conversation unlinked", "reason", d.Reason)
 		return Change{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: d.Reason, Detail: d.Detail}}, nil
 	case domain.DecideLink:
-		return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID, Via: "correction"}}, nil
+		return linkOutcome(key, d), nil
 	}
 	unlock := h.locks.lock(key.Stream())
 	defer func() { unlock() }()
@@ -180,7 +180,7 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 		var d domain.Decision
 		in.Now = h.now()
 		_, err := h.keys.Update(ctx, key.Stream(), func(ks domain.KeyState, _ int64) ([]Change, error) {
-			in.Key = &ks
+			in.Key, in.Corrections = &ks, ks.Corrections
 			for d = domain.DecideResolution(in); d.Kind == domain.DecideSearch; d = domain.DecideResolution(in) {
 				found, err := lookup(ctx, dir, id)
 				if err != nil {
@@ -207,6 +207,8 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 			return Change{}, err
 		}
 		switch d.Kind {
+		case domain.DecideLink:
+			return linkOutcome(key, d), nil
 		case domain.DecideSticky:
 			return stickyOutcome(key, d), nil
 		case domain.DecideWait:
@@ -222,16 +224,17 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 			// Whatever the holder did changed HubSpot: search again once it is done.
 			in.Lookup = nil
 		case domain.DecideMatch:
-			return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
+			return cite(Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
 				Via: viaOf(*in.Lookup), MatchedProperties: d.MatchedProperties, Lookups: in.Lookup.Lookups,
-				Candidates: d.Candidates, Ambiguous: d.Ambiguous}}, nil
+				Candidates: d.Candidates, Ambiguous: d.Ambiguous}}, in.Corrections, d), nil
 		case domain.DecideUnlinked:
-			return Change{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: d.Reason, Detail: d.Detail,
-				MatchKey: &key, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
+			return cite(Change{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: d.Reason, Detail: d.Detail,
+				MatchKey: &key, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, in.Corrections, d), nil
 		case domain.DecideClaim:
 			// Claimed: the next round reads the claim back and decides to create.
 		case domain.DecideCreate:
-			return h.create(ctx, dir, in, d, sender, log)
+			c, err := h.create(ctx, dir, in, d, sender, log)
+			return cite(c, in.Corrections, d), err
 		default:
 			return Change{}, fmt.Errorf("match key %s: unexpected decision %q", key, d.Kind)
 		}
@@ -265,6 +268,8 @@ func (h *ResolveMessageHandler) create(ctx context.Context, dir domain.ContactDi
 	cancel()
 	var exists *domain.ContactExistsError
 	switch {
+	case errors.As(err, &exists) && exists.ExistingID != "" && forbids(in.Corrections, exists.ExistingID):
+		return h.refuseForbiddenExisting(ctx, in, d, claimVersion, exists.ExistingID)
 	case errors.As(err, &exists) && exists.ExistingID != "":
 		// HubSpot knows the contact by a unique value (email or the identifier
 		// property) that search did not show yet: it is a match, not an error. If

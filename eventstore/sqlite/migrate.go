@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"switchboard/eventstore/migration"
 )
 
 //go:embed migrations/*.sql migrations/checkpoints/*.sql
@@ -25,13 +23,6 @@ const (
 	EventsMigrationSet      = "events"
 	CheckpointsMigrationSet = "checkpoints"
 )
-
-// migration is one NNNN_name.sql file of a set.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
 
 // ApplyMigrations applies the *.sql files at the root of fsys that schema_migrations does
 // not yet record for set, in version order, each in its own transaction together with its
@@ -53,7 +44,7 @@ func ApplyMigrations(db *sql.DB, set string, fsys fs.FS) error {
 		return errors.New("apply migrations: set name is empty; want a name such as \"events\"")
 	}
 	ctx := context.Background()
-	migs, err := readMigrations(fsys)
+	migs, err := migration.Read(fsys)
 	if err != nil {
 		return fmt.Errorf("apply migrations %q: %w", set, err)
 	}
@@ -67,59 +58,20 @@ func ApplyMigrations(db *sql.DB, set string, fsys fs.FS) error {
 		return fmt.Errorf("apply migrations %q: create schema_migrations: %w", set, err)
 	}
 
-	known := make(map[int]bool, len(migs))
-	for _, m := range migs {
-		known[m.version] = true
-	}
 	applied, err := appliedVersions(ctx, db, set)
 	if err != nil {
 		return fmt.Errorf("apply migrations %q: %w", set, err)
 	}
-	for _, v := range applied {
-		if !known[v] {
-			return fmt.Errorf("apply migrations %q: database has version %d, which this binary does not know: it was migrated by a newer build", set, v)
-		}
+	if v, unknown := migration.Unknown(migs, applied); unknown {
+		return fmt.Errorf("apply migrations %q: database has version %d, which this binary does not know: it was migrated by a newer build", set, v)
 	}
 
 	for _, m := range migs {
 		if err := applyOne(ctx, db, set, m); err != nil {
-			return fmt.Errorf("apply migrations %q: %s: %w", set, m.name, err)
+			return fmt.Errorf("apply migrations %q: %s: %w", set, m.Name, err)
 		}
 	}
 	return nil
-}
-
-func readMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	var migs []migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
-			continue
-		}
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration file %q: name must be NNNN_description.sql with NNNN >= 1", e.Name())
-		}
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migration files %q and %q both have version %d", prev, e.Name(), v)
-		}
-		seen[v] = e.Name()
-		body, err := fs.ReadFile(fsys, e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("read migration %q: %w", e.Name(), err)
-		}
-		migs = append(migs, migration{version: v, name: e.Name(), sql: string(body)})
-	}
-	if len(migs) == 0 {
-		return nil, errors.New("no NNNN_description.sql files at the root of the given fs")
-	}
-	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
-	return migs, nil
 }
 
 func appliedVersions(ctx context.Context, db *sql.DB, set string) ([]int, error) {
@@ -144,7 +96,7 @@ func appliedVersions(ctx context.Context, db *sql.DB, set string) ([]int, error)
 
 // applyOne re-checks schema_migrations inside the write transaction: two processes opening
 // the same new file both see the migration as pending, and only the first may run it.
-func applyOne(ctx context.Context, db *sql.DB, set string, m migration) (err error) {
+func applyOne(ctx context.Context, db *sql.DB, set string, m migration.Migration) (err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -155,17 +107,17 @@ func applyOne(ctx context.Context, db *sql.DB, set string, m migration) (err err
 		}
 	}()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE set_name = ? AND version = ?`, set, m.version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE set_name = ? AND version = ?`, set, m.Version).Scan(&n); err != nil {
 		return fmt.Errorf("check schema_migrations: %w", err)
 	}
 	if n > 0 {
 		return tx.Rollback()
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (set_name, version, name, applied_at) VALUES (?, ?, ?, ?)`,
-		set, m.version, m.name, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		set, m.Version, m.Name, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 		return fmt.Errorf("record in schema_migrations: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

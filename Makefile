@@ -18,8 +18,10 @@ run:
 
 ## test: the whole test suite, always with the race detector
 test:
-	@if [ -n "$$SWITCHBOARD_TEST_POSTGRES" ]; then echo "integration suites: PostgreSQL event store runs (SWITCHBOARD_TEST_POSTGRES is set)"; \
-	else echo "integration suites skipped: PostgreSQL event store (SWITCHBOARD_TEST_POSTGRES is not set; .ci/run sets it when PostgreSQL answers on 127.0.0.1:5432)"; fi
+	@if [ -n "$$SWITCHBOARD_TEST_POSTGRES" ]; then echo "integration suites: PostgreSQL (event store, projections, serve) run (SWITCHBOARD_TEST_POSTGRES is set)"; \
+	else echo "integration suites skipped: PostgreSQL (SWITCHBOARD_TEST_POSTGRES is not set; .ci/run sets it when PostgreSQL answers on 127.0.0.1:5432)"; fi
+	@if [ -n "$$SWITCHBOARD_TEST_NATS" ] && [ -n "$$SWITCHBOARD_TEST_POSTGRES" ]; then echo "integration suites: NATS bus and two nodes run (SWITCHBOARD_TEST_NATS is set)"; \
+	else echo "integration suites skipped: NATS bus and several nodes (they need SWITCHBOARD_TEST_NATS and SWITCHBOARD_TEST_POSTGRES; .ci/run sets them when the services answer)"; fi
 	$(GO) test -race -count=1 $(PKGS)
 
 build:

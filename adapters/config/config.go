@@ -55,6 +55,9 @@ type Store struct {
 type Bus struct {
 	Driver string `yaml:"driver"`
 	URL    string `yaml:"url"`
+	// Stream names the JetStream stream and prefixes its subjects (default
+	// switchboard), so installations can share one NATS.
+	Stream string `yaml:"stream"`
 }
 
 // Workspace is one HubSpot portal and its channels.
@@ -201,6 +204,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Bus.Driver == "" {
 		c.Bus.Driver = "gochannel"
+	}
+	if c.Bus.Stream == "" {
+		c.Bus.Stream = "switchboard"
 	}
 	for wi := range c.Workspaces {
 		w := &c.Workspaces[wi]

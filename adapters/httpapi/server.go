@@ -63,6 +63,8 @@ type Deps struct {
 	HubSpotInstall http.Handler
 	Gatherer       prometheus.Gatherer
 	Registerer     prometheus.Registerer
+	// Bus reports whether the bus between nodes is reachable (nil: in-process).
+	Bus func() error
 	// ReadyLag is how far behind the log a follower may be for /readyz to answer ready.
 	ReadyLag int64
 	Logger   *slog.Logger
@@ -236,6 +238,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "store unreachable", "error": err.Error()})
 		return
+	}
+	if s.d.Bus != nil {
+		if err := s.d.Bus(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "bus unreachable", "error": err.Error()})
+			return
+		}
 	}
 	if s.d.Authorization != nil {
 		if stopped := s.d.Authorization(); len(stopped) > 0 {

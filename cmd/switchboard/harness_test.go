@@ -44,9 +44,9 @@ func testConfigWith(dsn, hubspotURL, profilesURL string, o stackOptions) string 
 	if region == "" {
 		region = "US"
 	}
-	top := ""
+	top := o.bus
 	if o.publicURL != "" {
-		top = fmt.Sprintf("public_url: %q\n", o.publicURL)
+		top += fmt.Sprintf("public_url: %q\n", o.publicURL)
 	}
 	return top + fmt.Sprintf(`
 listen: 127.0.0.1:0
@@ -89,6 +89,20 @@ type stack struct {
 	url        string
 	cancel     context.CancelFunc
 	done       chan error
+	poll       time.Duration
+}
+
+// anotherNode starts a second service on the stack's configuration, emulator and
+// platform APIs: another node of the same installation.
+func (s *stack) anotherNode() *stack {
+	s.t.Helper()
+	cfg, err := config.Load(s.configPath, os.Getenv)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	n := &stack{t: s.t, emu: s.emu, hubspot: s.hubspot, profiles: s.profiles, cfg: cfg, configPath: s.configPath, poll: s.poll}
+	n.start()
+	return n
 }
 
 type stackOptions struct {
@@ -110,6 +124,11 @@ type stackOptions struct {
 	publicURL string
 	// postgresDSN puts the log on PostgreSQL instead of the stack's SQLite file.
 	postgresDSN string
+	// bus is a top-level bus: line of the configuration (default: in-process).
+	bus string
+	// pollEvery is how often followers poll the log without a notification (default
+	// 20 ms).
+	pollEvery time.Duration
 }
 
 func startStack(t *testing.T, opts stackOptions) *stack {
@@ -134,7 +153,10 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	}
 	profiles := httptest.NewServer(opts.profiles)
 	t.Cleanup(profiles.Close)
-	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml")}
+	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml"), poll: opts.pollEvery}
+	if s.poll == 0 {
+		s.poll = 20 * time.Millisecond
+	}
 	raw := testConfigWith(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL, opts)
 	if opts.rewrite != nil {
 		raw = opts.rewrite(raw, hs.URL)
@@ -162,7 +184,7 @@ func (s *stack) start() {
 		// Debugging aid: the service's own logs on stderr.
 		logger = newLogger(os.Stderr, os.Getenv("SWITCHBOARD_TEST_LOG"))
 	}
-	svc, err := newService(s.cfg, serviceOptions{PollEvery: 20 * time.Millisecond, Logger: logger})
+	svc, err := newService(s.cfg, serviceOptions{PollEvery: s.poll, Logger: logger})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"switchboard/adapters/config"
 	"switchboard/adapters/httpapi"
 	"switchboard/adapters/hubspot"
+	"switchboard/adapters/natsbus"
 	"switchboard/adapters/prom"
 	"switchboard/adapters/webhooks"
 	"switchboard/domain"
@@ -37,7 +39,7 @@ type service struct {
 	registry  *prometheus.Registry
 	events    logStore
 	store     domain.EventStore
-	bus       *gochannel.GoChannel
+	bus       bus
 	catalog   *config.Catalog
 	hubspot   hubspotClients
 	auth      *hubspotAuth
@@ -111,6 +113,35 @@ func openStore(cfg *config.Config, now func() time.Time) (logStore, error) {
 	return nil, fmt.Errorf("%s: store.driver %q: want sqlite or postgres", cfg.Path, cfg.Store.Driver)
 }
 
+// bus carries append notifications to the followers: in-process, or between nodes.
+type bus interface {
+	message.Publisher
+	message.Subscriber
+	Topic() string
+	// Ping reports whether the bus is reachable (always, in-process).
+	Ping() error
+}
+
+// inProcessBus is the default bus: one process, no broker.
+type inProcessBus struct{ *gochannel.GoChannel }
+
+func (inProcessBus) Topic() string { return notify.Topic }
+func (inProcessBus) Ping() error   { return nil }
+
+func openBus(cfg *config.Config) (bus, error) {
+	switch cfg.Bus.Driver {
+	case "gochannel":
+		return inProcessBus{gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})}, nil
+	case "nats":
+		b, err := natsbus.Open(cfg.Bus.URL, cfg.Bus.Stream, watermill.NopLogger{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: bus: %w", cfg.Path, err)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("%s: bus.driver %q: want gochannel or nats", cfg.Path, cfg.Bus.Driver)
+}
+
 func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -127,9 +158,6 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 10 * time.Second
 	}
-	if cfg.Bus.Driver != "gochannel" {
-		return nil, fmt.Errorf("%s: bus.driver %q: this build wakes followers in-process only; use {driver: gochannel}", cfg.Path, cfg.Bus.Driver)
-	}
 	s := &service{cfg: cfg, log: opts.Logger, registry: prometheus.NewRegistry(), catalog: cfg.Catalog(),
 		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery, drainTimeout: opts.DrainTimeout}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -143,8 +171,15 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 			_ = s.events.Close()
 		}
 	}()
-	s.bus = gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})
-	s.store = notify.NewStore(s.events, s.bus, opts.Logger)
+	if s.bus, err = openBus(cfg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			_ = s.bus.Close()
+		}
+	}()
+	s.store = notify.NewStore(s.events, s.bus, s.bus.Topic(), opts.Logger)
 
 	s.auth = &hubspotAuth{store: hubspot.NewSQLTokenStore(s.events.DB(), cfg.SecretKey), sources: map[string]*hubspot.OAuthTokens{}}
 	for _, w := range cfg.Workspaces {
@@ -210,7 +245,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		Positions:  s.positions, Authorization: s.auth.stopped, HubSpotInstall: s.auth.installer,
 		AdminToken: cfg.AdminToken, AdminTokenName: cfg.AdminTokenEnv, Corrector: s.app.Commands.CorrectMatchKey,
 		Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
-		ReadyLag: s.readyLag, Logger: opts.Logger})
+		Bus: s.bus.Ping, ReadyLag: s.readyLag, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +278,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(s.reactors)+2)
-	wake, err := notify.Wake(fctx, s.bus)
+	wake, err := notify.Wake(fctx, s.bus, s.bus.Topic())
 	if err != nil {
 		return err
 	}
@@ -253,7 +288,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 		errs <- s.runner.Run(fctx, wake, s.pollEvery)
 	}()
 	for _, r := range s.reactors {
-		if r.Wake, err = notify.Wake(fctx, s.bus); err != nil {
+		if r.Wake, err = notify.Wake(fctx, s.bus, s.bus.Topic()); err != nil {
 			return err
 		}
 		wg.Add(1)
@@ -267,7 +302,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	s.log.Info("switchboard serving", "listen", ln.Addr().String(), "store", s.cfg.Store.DSN, "workspaces", len(s.cfg.Workspaces))
+	s.log.Info("switchboard serving", "listen", ln.Addr().String(), "store", s.cfg.Store.Driver, "bus", s.cfg.Bus.Driver, "workspaces", len(s.cfg.Workspaces))
 	var serveErr error
 	select {
 	case <-ctx.Done():

@@ -16,22 +16,24 @@ import (
 	"switchboard/domain"
 )
 
-// Topic is where append notifications go.
+// Topic is where append notifications go on the in-process bus; a broker shared by
+// installations names its own (natsbus.Bus.Topic).
 const Topic = "switchboard.events.appended"
 
 // Store publishes a notification after every append that stored new events.
 type Store struct {
 	domain.EventStore
-	pub message.Publisher
-	log *slog.Logger
+	pub   message.Publisher
+	topic string
+	log   *slog.Logger
 }
 
-// NewStore wraps inner; logger may be nil.
-func NewStore(inner domain.EventStore, pub message.Publisher, logger *slog.Logger) *Store {
+// NewStore wraps inner, notifying on topic; logger may be nil.
+func NewStore(inner domain.EventStore, pub message.Publisher, topic string, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{EventStore: inner, pub: pub, log: logger}
+	return &Store{EventStore: inner, pub: pub, topic: topic, log: logger}
 }
 
 // Append appends and then notifies. A failed notification is only logged: the events
@@ -42,19 +44,19 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 		return res, err
 	}
 	msg := message.NewMessage(watermill.NewUUID(), []byte(strconv.FormatInt(res.LastPosition, 10)))
-	if perr := s.pub.Publish(Topic, msg); perr != nil {
+	if perr := s.pub.Publish(s.topic, msg); perr != nil {
 		// Not the stream: its name may carry a sender's identifier.
 		s.log.Warn("append notification not sent; followers will poll", "position", res.LastPosition, "error", perr)
 	}
 	return res, nil
 }
 
-// Wake subscribes to notifications and coalesces them into a channel that holds at most
-// one pending signal: a follower woken once reads everything new anyway.
-func Wake(ctx context.Context, sub message.Subscriber) (<-chan struct{}, error) {
-	msgs, err := sub.Subscribe(ctx, Topic)
+// Wake subscribes to the notifications of topic and coalesces them into a channel that
+// holds at most one pending signal: a follower woken once reads everything new anyway.
+func Wake(ctx context.Context, sub message.Subscriber, topic string) (<-chan struct{}, error) {
+	msgs, err := sub.Subscribe(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe to %s: %w", Topic, err)
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
 	wake := make(chan struct{}, 1)
 	go func() {

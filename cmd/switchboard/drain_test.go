@@ -74,7 +74,7 @@ func TestShutdownDuringABurstDrains(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "the burst to be under way", 10*time.Second, func() bool { return sent.Load() > 200 })
+	waitFor(t, "the burst to be under way", 30*time.Second, func() bool { return sent.Load() > 200 })
 	s.cancel()
 	stopped := time.Now()
 	var runErr error

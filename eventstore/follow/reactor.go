@@ -238,7 +238,8 @@ func (s *partitions) Settle() {
 			delete(s.inflight, e.Position)
 		}
 		if f.err != nil && s.ctx.Err() == nil {
-			s.r.Logger.Error("reactor partition stopped", "reactor", s.r.Name, "partition", f.partition, "error", f.err)
+			// Not the partition: it is a sender's key or thread, personal data.
+			s.r.Logger.Error("reactor partition stopped", "reactor", s.r.Name, "error", f.err)
 		}
 		if _, more := s.queues[f.partition]; more {
 			s.waiting = append(s.waiting, f.partition)
@@ -333,8 +334,9 @@ func (r *Reactor) handleWithRetry(ctx context.Context, e domain.RecordedEvent) e
 			return ctx.Err()
 		}
 		r.Metrics.failures.WithLabelValues(r.Name).Inc()
+		// Not the stream: message and key stream names carry identifiers.
 		r.Logger.Warn("handler failed; will retry", "reactor", r.Name, "position", e.Position,
-			"stream", e.StreamID, "correlation_id", e.CorrelationID, "attempt", attempt, "error", err)
+			"correlation_id", e.CorrelationID, "attempt", attempt, "error", err)
 		// Full jitter keeps many retrying partitions from hammering HubSpot in step.
 		wait := time.Duration(rand.Int64N(int64(backoff))) + r.MinBackoff/2
 		t := time.NewTimer(wait)

@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +120,95 @@ func TestEventGoldenFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEveryEventTypeIsRegistered: every Event* string constant of the package names a
+// registered event type (domain/eventtypes.go), so a new event cannot miss its golden
+// file; and every sample sets every field, so a new field cannot either.
+func TestEveryEventTypeIsRegistered(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, id := range vs.Names {
+					if !strings.HasPrefix(id.Name, "Event") || i >= len(vs.Values) {
+						continue
+					}
+					lit, ok := vs.Values[i].(*ast.BasicLit)
+					if !ok || lit.Kind != token.STRING {
+						continue
+					}
+					typ, _ := strconv.Unquote(lit.Value)
+					found++
+					if _, ok := domain.NewPayload(typ); !ok {
+						t.Errorf("%s: %s = %q is not registered in domain/eventtypes.go (and has no golden file)", name, id.Name, typ)
+					}
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("found no Event* constants: is the test running in domain/?")
+	}
+	for typ, sample := range goldenSamples() {
+		for _, path := range zeroFields(reflect.ValueOf(sample), typ) {
+			t.Errorf("the golden sample leaves %s unset: set it so its stored name is in the golden file", path)
+		}
+	}
+}
+
+// zeroFields lists the exported fields under v that hold their zero value, following
+// structs, pointers and the first element of slices.
+func zeroFields(v reflect.Value, path string) []string {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return []string{path}
+		}
+		return zeroFields(v.Elem(), path)
+	case reflect.Slice, reflect.Map:
+		if v.Len() == 0 {
+			return []string{path}
+		}
+		if v.Kind() == reflect.Slice {
+			return zeroFields(v.Index(0), path+"[0]")
+		}
+		return nil
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			if v.Interface().(time.Time).IsZero() {
+				return []string{path}
+			}
+			return nil
+		}
+		var out []string
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() || f.Tag.Get("json") == "-" {
+				continue
+			}
+			out = append(out, zeroFields(v.Field(i), path+"."+f.Name)...)
+		}
+		return out
+	}
+	if v.IsZero() {
+		return []string{path}
+	}
+	return nil
 }

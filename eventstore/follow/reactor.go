@@ -144,7 +144,7 @@ func (r *Reactor) run(ctx context.Context, untilIdle bool) (int, error) {
 	r.defaults()
 	wctx, cancel := context.WithCancel(ctx)
 	sink := &partitions{r: r, ctx: wctx, inflight: map[int64]bool{}, queues: map[string][]domain.RecordedEvent{},
-		active: map[string]bool{}, groups: map[string]int{}, progress: make(chan struct{}, 1)}
+		active: map[string]bool{}, groups: map[string]int{}, inflightByGroup: map[string]int{}, progress: make(chan struct{}, 1)}
 	defer sink.stop(cancel)
 	f := &Follower{Name: r.Name, Store: r.Store, Wake: r.Wake, PollEvery: r.PollEvery, BatchSize: r.BatchSize, Logger: r.Logger}
 	return f.Follow(ctx, sink, untilIdle)
@@ -165,11 +165,13 @@ type partitions struct {
 	queues   map[string][]domain.RecordedEvent
 	active   map[string]bool
 	groups   map[string]int // running partitions per group
-	waiting  []string       // partitions with queued events and no worker yet, oldest first
-	progress chan struct{}
-	finished []finished
-	mu       sync.Mutex // guards finished
-	workers  sync.WaitGroup
+	// inflightByGroup counts the events in flight per group.
+	inflightByGroup map[string]int
+	waiting         []string // partitions with queued events and no worker yet, oldest first
+	progress        chan struct{}
+	finished        []finished
+	mu              sync.Mutex // guards finished
+	workers         sync.WaitGroup
 }
 
 func (s *partitions) Start(ctx context.Context) (int64, error) {
@@ -182,8 +184,23 @@ func (s *partitions) Start(ctx context.Context) (int64, error) {
 	return pos, nil
 }
 
-// Room bounds what is read ahead of the slowest partition.
-func (s *partitions) Room() bool { return len(s.inflight) < 4*s.r.BatchSize }
+// Room bounds what is read ahead of the slowest partition: 4 batches in flight. The
+// events of a group that holds its whole share of workers do not count, up to 64
+// batches, so a workspace whose HubSpot is down cannot fill the read-ahead with its
+// backlog and keep the other workspaces' events from being read.
+func (s *partitions) Room() bool {
+	total := len(s.inflight)
+	if total >= 64*s.r.BatchSize {
+		return false
+	}
+	held := 0
+	for g, n := range s.inflightByGroup {
+		if s.groups[g] >= s.r.MaxPerGroup {
+			held += n
+		}
+	}
+	return total-held < 4*s.r.BatchSize
+}
 
 func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 	for _, e := range evs {
@@ -192,6 +209,7 @@ func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 		}
 		s.inflight[e.Position] = true
 		p := s.r.Partition(e)
+		s.inflightByGroup[s.r.Group(p)]++
 		if _, queued := s.queues[p]; !queued && !s.active[p] {
 			s.waiting = append(s.waiting, p)
 		}
@@ -229,13 +247,17 @@ func (s *partitions) Settle() {
 	s.mu.Unlock()
 	for _, f := range fs {
 		delete(s.active, f.partition)
-		if g := s.r.Group(f.partition); s.groups[g] <= 1 {
+		g := s.r.Group(f.partition)
+		if s.groups[g] <= 1 {
 			delete(s.groups, g)
 		} else {
 			s.groups[g]--
 		}
 		for _, e := range f.events {
 			delete(s.inflight, e.Position)
+		}
+		if s.inflightByGroup[g] -= len(f.events); s.inflightByGroup[g] <= 0 {
+			delete(s.inflightByGroup, g)
 		}
 		if f.err != nil && s.ctx.Err() == nil {
 			// Not the partition: it is a sender's key or thread, personal data.

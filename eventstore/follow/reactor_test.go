@@ -202,3 +202,55 @@ func TestReactorGroupHoldsAtMostItsShare(t *testing.T) {
 		t.Errorf("the stuck group held %d workers at once, want at most MaxPerGroup = 2", most)
 	}
 }
+
+// TestReactorStuckGroupBacklogDoesNotStopReading: a stuck group's backlog larger than
+// the read-ahead does not keep the reactor from reading, and handling, what another
+// group has behind it in the log.
+func TestReactorStuckGroupBacklogDoesNotStopReading(t *testing.T) {
+	st := openStore(t)
+	cps, err := follow.NewSQLCheckpoints(st.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, st, "stuck/0", 30) // 30 events, far more than 4 batches of 2
+	appendN(t, st, "fine/0", 3)
+	var mu sync.Mutex
+	fine := 0
+	r := &follow.Reactor{Name: "backlog", Store: st, Checkpoints: cps, BatchSize: 2, MaxParallel: 4, MaxPerGroup: 1, PollEvery: 5 * time.Millisecond,
+		Accept:    func(domain.RecordedEvent) bool { return true },
+		Partition: func(e domain.RecordedEvent) string { return e.StreamID },
+		Group:     func(p string) string { g, _, _ := strings.Cut(p, "/"); return g },
+		Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error {
+			if strings.HasPrefix(e.StreamID, "stuck/") {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			mu.Lock()
+			fine++
+			mu.Unlock()
+			return nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := fine
+		mu.Unlock()
+		if n == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if fine != 3 {
+		t.Errorf("the other group handled %d of its 3 events behind the stuck group's backlog", fine)
+	}
+	if got, _ := cps.Load(context.Background(), "backlog"); got != 0 {
+		t.Errorf("checkpoint %d moved past the stuck group's first event", got)
+	}
+}

@@ -30,6 +30,7 @@ func goldenSamples() map[string]any {
 	lookups := []domain.Lookup{{Kind: "search", Query: "telegram_user_id = 90001", Found: 1}}
 	candidates := []domain.CandidateVerdict{{ContactID: "101", CreatedAt: at.Add(-time.Hour), Kept: true, Reason: "oldest",
 		Matched: []string{"telegram_user_id"}, Values: map[string]string{"telegram_user_id": "90001"}}}
+	cited := []domain.CitedCorrection{{Kind: domain.CorrectNeverLink, ContactID: "103", Reason: "a namesake", RequestedBy: "operator", EventID: "ev-9", Position: 9}}
 	return map[string]any{
 		domain.EventMessageReceived: domain.MessageReceived{WorkspaceID: "acme", ChannelID: "acme-tg", ChannelKind: domain.KindTelegram,
 			MessageID: "m-1", SentAt: at, Text: "hello", Source: "webhook", PlatformEventID: "update-7", TextTruncated: true,
@@ -40,19 +41,25 @@ func goldenSamples() map[string]any {
 			Settings: domain.ChannelSettings{ID: "acme-tg", WorkspaceID: "acme", Kind: domain.KindTelegram, Provider: "cloud", DefaultRegion: "US",
 				Identifier: domain.IdentifyByUserID, Property: "telegram_user_id", AutoCreate: &yes, BSUIDProperty: "whatsapp_bsuid"}},
 		domain.EventContactMatched: domain.ContactMatched{MatchKey: key, ContactID: "101", Via: "search", MatchedProperties: []string{"telegram_user_id"},
-			Lookups: lookups, Candidates: candidates, Ambiguous: true},
+			Lookups: lookups, Candidates: candidates, Ambiguous: true, ThreadRef: "+15550100001", Corrections: cited},
 		domain.EventContactCreated: domain.ContactCreated{MatchKey: key, ContactID: "102", Properties: map[string]string{"telegram_user_id": "90001", "firstname": "Ada"},
-			MatchedProperties: []string{"telegram_user_id"}, Lookups: lookups, Candidates: candidates},
+			MatchedProperties: []string{"telegram_user_id"}, Lookups: lookups, Candidates: candidates, Corrections: cited},
 		domain.EventConversationUnlinked: domain.ConversationUnlinked{Reason: domain.UnlinkedNoMatch, Detail: "no contact has telegram_user_id 90001",
-			MatchKey: &key, Lookups: lookups, Candidates: candidates},
+			MatchKey: &key, Lookups: lookups, Candidates: candidates, Corrections: cited},
 		domain.EventMessagePublished: domain.MessagePublished{HubSpotMessageID: "hs-m-1", ConversationID: "th-1", IdempotencyID: "idem-1",
 			ThreadID: "acme-tg:90001", ContactID: "101", Attempts: 2},
 		domain.EventDeadLettered:      domain.DeadLettered{Stage: domain.StagePublication, Reason: "token revoked", Status: 401, Attempts: 3},
 		domain.EventRetryRequested:    domain.RetryRequested{Stage: domain.StagePublication, RequestedBy: "operator"},
 		domain.EventMatchKeyClaimed:   domain.MatchKeyClaimed{MatchKey: key, Holder: "message:acme-tg:m-1"},
-		domain.EventMatchKeyResolved:  domain.MatchKeyResolved{MatchKey: key, ContactID: "102", How: "created", MatchedProperties: []string{"telegram_user_id"}, Properties: map[string]string{"telegram_user_id": "90001"}},
+		domain.EventMatchKeyResolved:  domain.MatchKeyResolved{MatchKey: key, ContactID: "102", How: "created", MatchedProperties: []string{"telegram_user_id"}, Properties: map[string]string{"telegram_user_id": "90001"}, ThreadRef: "+15550100001"},
 		domain.EventMatchKeyForgotten: domain.MatchKeyForgotten{MatchKey: key, ContactID: "102", Reason: "contact deleted"},
 		domain.EventMatchKeyFollowed:  domain.MatchKeyFollowedMerge{MatchKey: key, From: "102", To: "101"},
+		domain.EventMatchKeyBSUIDRecorded: domain.MatchKeyBSUIDRecorded{MatchKey: key, ContactID: "101", BSUID: "US.13491208655302741918",
+			BSUIDKey: domain.MatchKey{Workspace: "acme", Lookup: "whatsapp_bsuid", Identifier: "US.13491208655302741918"}, Property: "whatsapp_bsuid",
+			Written: true, KeptOther: true, Bound: true, BSUIDKeyContactID: "103", Lookups: lookups},
+		domain.EventMatchKeyLinked:      domain.MatchKeyLinked{MatchKey: key, ChannelID: "acme-tg", Raw: "90001", ContactID: "101", Reason: "confirmed by phone", RequestedBy: "operator"},
+		domain.EventMatchKeyNeverLinked: domain.MatchKeyNeverLinked{MatchKey: key, ChannelID: "acme-tg", Raw: "90001", ContactID: "103", Reason: "a namesake", RequestedBy: "operator"},
+		domain.EventMatchKeyUnpinned:    domain.MatchKeyUnpinned{MatchKey: key, ChannelID: "acme-tg", Raw: "90001", ContactID: "103", Reason: "mistake", RequestedBy: "operator", Removed: cited},
 	}
 }
 

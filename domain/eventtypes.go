@@ -8,18 +8,22 @@ import "sort"
 // shape of an event is a contract with every event already in the log, and the golden
 // file is how a change to it is seen in review.
 var eventPayloads = map[string]func() any{
-	EventMessageReceived:      func() any { return new(MessageReceived) },
-	EventSenderIdentified:     func() any { return new(SenderIdentified) },
-	EventContactMatched:       func() any { return new(ContactMatched) },
-	EventContactCreated:       func() any { return new(ContactCreated) },
-	EventConversationUnlinked: func() any { return new(ConversationUnlinked) },
-	EventMessagePublished:     func() any { return new(MessagePublished) },
-	EventDeadLettered:         func() any { return new(DeadLettered) },
-	EventRetryRequested:       func() any { return new(RetryRequested) },
-	EventMatchKeyClaimed:      func() any { return new(MatchKeyClaimed) },
-	EventMatchKeyResolved:     func() any { return new(MatchKeyResolved) },
-	EventMatchKeyForgotten:    func() any { return new(MatchKeyForgotten) },
-	EventMatchKeyFollowed:     func() any { return new(MatchKeyFollowedMerge) },
+	EventMessageReceived:       func() any { return new(MessageReceived) },
+	EventSenderIdentified:      func() any { return new(SenderIdentified) },
+	EventContactMatched:        func() any { return new(ContactMatched) },
+	EventContactCreated:        func() any { return new(ContactCreated) },
+	EventConversationUnlinked:  func() any { return new(ConversationUnlinked) },
+	EventMessagePublished:      func() any { return new(MessagePublished) },
+	EventDeadLettered:          func() any { return new(DeadLettered) },
+	EventRetryRequested:        func() any { return new(RetryRequested) },
+	EventMatchKeyClaimed:       func() any { return new(MatchKeyClaimed) },
+	EventMatchKeyResolved:      func() any { return new(MatchKeyResolved) },
+	EventMatchKeyForgotten:     func() any { return new(MatchKeyForgotten) },
+	EventMatchKeyFollowed:      func() any { return new(MatchKeyFollowedMerge) },
+	EventMatchKeyBSUIDRecorded: func() any { return new(MatchKeyBSUIDRecorded) },
+	EventMatchKeyLinked:        func() any { return new(MatchKeyLinked) },
+	EventMatchKeyNeverLinked:   func() any { return new(MatchKeyNeverLinked) },
+	EventMatchKeyUnpinned:      func() any { return new(MatchKeyUnpinned) },
 }
 
 // EventTypes lists every registered event type, sorted.

@@ -102,3 +102,48 @@ func TestTwoNodesConcurrentFirstMessagesMakeOneContact(t *testing.T) {
 		t.Fatalf("%d contacts for one new sender across two nodes, want 1", contacts)
 	}
 }
+
+// A node that stops hands its share of the work over: messages it accepted and had not
+// published yet land through the other node, each once.
+func TestANodeThatStopsLeavesItsWorkToTheOthers(t *testing.T) {
+	a, b := twoNodes(t)
+	// Let the shares settle (a renewal gives half the buckets to b).
+	waitFor(t, "both nodes to hold buckets", 20*time.Second, func() bool {
+		return len(heldBuckets(t, a)) > 0 && len(heldBuckets(t, b)) > 0
+	})
+	const n = 8
+	for i := range n {
+		b.post(msg("acme-sms", fmt.Sprintf("left-%d", i), map[string]any{"phone": fmt.Sprintf("+1 415 555 02%02d", i)}, fmt.Sprintf("left %d", i)), http.StatusAccepted)
+	}
+	b.stop()
+	published := a.waitPublished(n)
+	seen := map[string]int{}
+	for _, p := range published {
+		seen[p.Text]++
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("left %d", i)]; c != 1 {
+			t.Errorf("message %d published %d times", i, c)
+		}
+	}
+}
+
+// heldBuckets reads which buckets of the resolver a node leases now.
+func heldBuckets(t *testing.T, s *stack) []int {
+	t.Helper()
+	rows, err := s.svc.events.DB().Query(`SELECT bucket FROM partition_leases WHERE reactor = 'resolver' AND owner = $1 AND expires_at > $2`,
+		s.svc.leases.Node(), time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var bs []int
+	for rows.Next() {
+		var b int
+		if err := rows.Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	return bs
+}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -34,19 +37,21 @@ import (
 
 // service is switchboard wired together: the only place that knows every adapter.
 type service struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	registry  *prometheus.Registry
-	events    logStore
-	store     domain.EventStore
-	bus       bus
-	catalog   *config.Catalog
-	hubspot   hubspotClients
-	auth      *hubspotAuth
-	app       *command.App
-	runner    *projections.Runner
-	reader    *projections.Reader
-	reactors  []*follow.Reactor
+	cfg      *config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	events   logStore
+	store    domain.EventStore
+	bus      bus
+	catalog  *config.Catalog
+	hubspot  hubspotClients
+	auth     *hubspotAuth
+	app      *command.App
+	runner   *projections.Runner
+	reader   *projections.Reader
+	reactors []*follow.Reactor
+	// leases share the reactors' partitions with other nodes (nil: one node).
+	leases    *follow.SQLLeases
 	http      *httpapi.Server
 	readyLag  int64
 	pollEvery time.Duration
@@ -65,6 +70,17 @@ type serviceOptions struct {
 	HTTPClient *http.Client
 	// DrainTimeout bounds how long shutdown waits for requests in flight (default 10 s).
 	DrainTimeout time.Duration
+	// LeaseTime is how long a node holds its share of the reactors' partitions without
+	// renewing it, on a shared store (default 15 s): a dead node's work moves after it.
+	LeaseTime time.Duration
+}
+
+// nodeName names this process among the nodes sharing a log: unique per start.
+func nodeName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
 // workersPerWorkspace bounds how many partitions of one workspace each reactor runs
@@ -222,6 +238,17 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		return nil, err
 	}
 	metrics := follow.NewMetrics(s.registry)
+	// On a store several nodes share, each partition is worked by one node at a time.
+	var leases follow.Leases
+	if cfg.Store.Driver == "postgres" {
+		if opts.LeaseTime <= 0 {
+			opts.LeaseTime = 15 * time.Second
+		}
+		if s.leases, err = follow.NewSQLLeases(s.events.DB(), nodeName(), opts.LeaseTime, nil); err != nil {
+			return nil, err
+		}
+		leases = s.leases
+	}
 	resolve, publish := s.app.Routes.Resolve, s.app.Routes.Publish
 	// Each workspace gets the parallelism one workspace had before, and may use no more:
 	// a portal whose HubSpot fails holds only its own workers (issue 10, item 7).
@@ -230,10 +257,10 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	s.reactors = []*follow.Reactor{
 		{Name: resolve.Name(), Store: s.store, Checkpoints: checkpoints, Accept: resolve.Accept, Partition: resolve.Partition,
 			Group: resolve.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
-			Handle: resolve.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
+			Handle: resolve.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics, Leases: leases},
 		{Name: publish.Name(), Store: s.store, Checkpoints: checkpoints, Accept: publish.Accept, Partition: publish.Partition,
 			Group: publish.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
-			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
+			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics, Leases: leases},
 	}
 	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
 	if err != nil {
@@ -319,6 +346,14 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 	cancel()
 	stopFollowers()
 	wg.Wait()
+	if s.leases != nil {
+		// Hand this node's partitions over now rather than after the lease time.
+		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.leases.Leave(lctx); err != nil {
+			s.log.Warn("partition leases not handed over; they lapse on their own", "error", err)
+		}
+		cancel()
+	}
 	close(errs)
 	var all []error
 	for e := range errs {

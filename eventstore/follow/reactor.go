@@ -53,6 +53,10 @@ type Reactor struct {
 	MaxBackoff  time.Duration
 	Logger      *slog.Logger
 	Metrics     *Metrics
+	// Leases share the work with other nodes (nil: this process handles every event,
+	// under one checkpoint): the reactor handles only the buckets it holds, each with a
+	// checkpoint of its own, and starts again whenever what it holds changes.
+	Leases Leases
 
 	mu       sync.Mutex
 	position int64
@@ -136,14 +140,103 @@ func (r *Reactor) Step(ctx context.Context) (int, error) {
 	return r.run(ctx, true)
 }
 
-// run follows the log with a Follower feeding a partitions sink.
+// run follows the log with a Follower feeding a partitions sink: once, or with Leases
+// once per set of buckets held.
 func (r *Reactor) run(ctx context.Context, untilIdle bool) (int, error) {
 	if r.Name == "" || r.Store == nil || r.Checkpoints == nil || r.Accept == nil || r.Handle == nil {
 		return 0, errors.New("follow: reactor needs a name, store, checkpoints, accept and handle")
 	}
 	r.defaults()
+	if r.Leases == nil {
+		return r.follow(ctx, untilIdle, nil)
+	}
+	total := 0
+	for {
+		held, err := r.Leases.Hold(ctx, r.Name)
+		if err != nil {
+			if untilIdle || ctx.Err() != nil {
+				return total, err
+			}
+			r.Logger.Error("reactor leases not held; trying again", "reactor", r.Name, "error", err)
+			if err := sleepCtx(ctx, r.Leases.Renew()); err != nil {
+				return total, nil
+			}
+			continue
+		}
+		ectx, cancel := context.WithCancel(ctx)
+		changed := make(chan struct{})
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			r.renew(ectx, held, changed, cancel)
+		}()
+		n, err := r.follow(ectx, untilIdle, held)
+		cancel()
+		<-renewed
+		total += n
+		select {
+		case <-changed:
+			r.Logger.Info("reactor buckets changed hands; starting again from their checkpoints", "reactor", r.Name)
+			continue
+		default:
+		}
+		return total, err
+	}
+}
+
+// renew keeps the leases of held and ends the epoch (cancel) when the buckets this node
+// holds change: a node joined or left, or a lease lapsed.
+func (r *Reactor) renew(ctx context.Context, held map[int]bool, changed chan<- struct{}, cancel context.CancelFunc) {
+	t := time.NewTicker(r.Leases.Renew())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now, err := r.Leases.Hold(ctx, r.Name)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.Logger.Warn("reactor leases not renewed", "reactor", r.Name, "error", err)
+			}
+			continue
+		}
+		if !sameBuckets(now, held) {
+			close(changed)
+			cancel()
+			return
+		}
+	}
+}
+
+func sameBuckets(a, b map[int]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// follow runs one Follower over the buckets held (nil: every event, one checkpoint).
+func (r *Reactor) follow(ctx context.Context, untilIdle bool, held map[int]bool) (int, error) {
 	wctx, cancel := context.WithCancel(ctx)
-	sink := &partitions{r: r, ctx: wctx, inflight: map[int64]bool{}, queues: map[string][]domain.RecordedEvent{},
+	sink := &partitions{r: r, ctx: wctx, held: held, cps: map[int]int64{}, inflight: map[int64]int{}, queues: map[string][]domain.RecordedEvent{},
 		active: map[string]bool{}, groups: map[string]int{}, inflightByGroup: map[string]int{}, progress: make(chan struct{}, 1)}
 	defer sink.stop(cancel)
 	f := &Follower{Name: r.Name, Store: r.Store, Wake: r.Wake, PollEvery: r.PollEvery, BatchSize: r.BatchSize, Logger: r.Logger}
@@ -158,10 +251,13 @@ func (r *Reactor) run(ctx context.Context, untilIdle bool) (int, error) {
 type partitions struct {
 	r   *Reactor
 	ctx context.Context // the workers'; cancelled when the follower stops
+	// held are the buckets this node works (nil: all, under the reactor's own
+	// checkpoint, kept as bucket global); cps is each one's saved checkpoint.
+	held map[int]bool
+	cps  map[int]int64
 
-	saved    int64
 	read     int64
-	inflight map[int64]bool
+	inflight map[int64]int // position → bucket
 	queues   map[string][]domain.RecordedEvent
 	active   map[string]bool
 	groups   map[string]int // running partitions per group
@@ -174,12 +270,56 @@ type partitions struct {
 	workers         sync.WaitGroup
 }
 
+// global is the bucket of every event when the reactor works alone.
+const global = -1
+
+func (s *partitions) bucket(e domain.RecordedEvent) int {
+	if s.held == nil {
+		return global
+	}
+	return Bucket(s.r.Partition(e))
+}
+
+func (s *partitions) checkpointName(b int) string {
+	if b == global {
+		return s.r.Name
+	}
+	return fmt.Sprintf("%s#%02d", s.r.Name, b)
+}
+
+// Start reads from the oldest checkpoint of the buckets held. A bucket without one yet
+// starts where the reactor's own checkpoint is, from before it shared its work.
 func (s *partitions) Start(ctx context.Context) (int64, error) {
 	pos, err := s.r.Checkpoints.Load(ctx, s.r.Name)
 	if err != nil {
 		return 0, fmt.Errorf("reactor %s: load checkpoint: %w", s.r.Name, err)
 	}
-	s.saved, s.read = pos, pos
+	if s.held == nil {
+		s.cps[global] = pos
+	} else {
+		start := int64(-1)
+		for b := range s.held {
+			cp, err := s.r.Checkpoints.Load(ctx, s.checkpointName(b))
+			if err != nil {
+				return 0, fmt.Errorf("reactor %s: load checkpoint of bucket %d: %w", s.r.Name, b, err)
+			}
+			if cp == 0 {
+				cp = pos
+			}
+			s.cps[b] = cp
+			if start < 0 || cp < start {
+				start = cp
+			}
+		}
+		if start < 0 {
+			// Nothing held: nothing to read until the leases change.
+			if start, err = s.r.Store.LastPosition(ctx); err != nil {
+				return 0, fmt.Errorf("reactor %s: %w", s.r.Name, err)
+			}
+		}
+		pos = start
+	}
+	s.read = pos
 	s.r.setPosition(pos)
 	return pos, nil
 }
@@ -207,7 +347,11 @@ func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 		if !s.r.Accept(e) {
 			continue
 		}
-		s.inflight[e.Position] = true
+		b := s.bucket(e)
+		if cp, held := s.cps[b]; !held || e.Position <= cp {
+			continue // another node's bucket, or handled before this epoch
+		}
+		s.inflight[e.Position] = b
 		p := s.r.Partition(e)
 		s.inflightByGroup[s.r.Group(p)]++
 		if _, queued := s.queues[p]; !queued && !s.active[p] {
@@ -222,15 +366,24 @@ func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 func (s *partitions) Checkpoint(ctx context.Context, read int64) error {
 	s.read = read
 	s.startWorkers()
-	wm := s.watermark()
-	if wm <= s.saved {
-		return nil
+	low := int64(-1)
+	for b, saved := range s.cps {
+		wm := s.watermark(b)
+		if wm > saved {
+			if err := s.r.Checkpoints.Save(ctx, s.checkpointName(b), wm); err != nil {
+				return fmt.Errorf("reactor %s: save checkpoint %d: %w", s.r.Name, wm, err)
+			}
+			s.cps[b] = wm
+		}
+		if low < 0 || s.cps[b] < low {
+			low = s.cps[b]
+		}
 	}
-	if err := s.r.Checkpoints.Save(ctx, s.r.Name, wm); err != nil {
-		return fmt.Errorf("reactor %s: save checkpoint %d: %w", s.r.Name, wm, err)
+	if low >= 0 {
+		s.r.setPosition(low)
+	} else {
+		s.r.setPosition(read)
 	}
-	s.saved = wm
-	s.r.setPosition(wm)
 	return nil
 }
 
@@ -270,11 +423,11 @@ func (s *partitions) Settle() {
 	s.startWorkers()
 }
 
-// watermark is the position before the oldest event still in flight.
-func (s *partitions) watermark() int64 {
+// watermark is the position before the oldest event of bucket b still in flight.
+func (s *partitions) watermark(b int) int64 {
 	low := s.read
-	for p := range s.inflight {
-		if p-1 < low {
+	for p, pb := range s.inflight {
+		if pb == b && p-1 < low {
 			low = p - 1
 		}
 	}

@@ -22,7 +22,13 @@
 //	POST   /crm/v3/properties/contacts              create a property (409 if it exists)
 //	POST   /conversations/v3/custom-channels/{channelId}/messages              publish
 //	GET    /conversations/v3/custom-channels/{channelId}/messages/{messageId}  read back
+//	POST   /conversations/v3/custom-channels?hapikey=&appId=            register a channel (developer API key)
+//	GET    /conversations/v3/custom-channels[/{channelId}]?hapikey=&appId=  the app's channels
+//	POST   /conversations/v3/custom-channels/{channelId}/channel-accounts   connect an account to an inbox
+//	GET    /conversations/v3/custom-channels/{channelId}/channel-accounts[/{id}]
+//	GET    /conversations/v3/conversations/inboxes  the portal's inboxes (Options.Inboxes)
 //	POST   /oauth/v1/token                          refresh_token and authorization_code grants (form body)
+//	GET    /oauth/v1/access-tokens/{token}          a token's hub_id and scopes (Options.Scopes)
 //	GET    /oauth/authorize                         the consent page, always approving: 302 to redirect_uri?code=&state=
 //
 // OAuth: the token endpoint issues access tokens that expire after

@@ -48,6 +48,11 @@ func goldenSamples() map[string]any {
 		domain.EventMatchKeyResolved:  domain.MatchKeyResolved{MatchKey: key, ContactID: "102", How: "created", MatchedProperties: []string{"telegram_user_id"}, Properties: map[string]string{"telegram_user_id": "90001"}},
 		domain.EventMatchKeyForgotten: domain.MatchKeyForgotten{MatchKey: key, ContactID: "102", Reason: "contact deleted"},
 		domain.EventMatchKeyFollowed:  domain.MatchKeyFollowedMerge{MatchKey: key, From: "102", To: "101"},
+		domain.EventHubSpotChannelRegistered: domain.HubSpotChannelRegistered{AppID: "1160452", ChannelID: "1001", Name: "switchboard",
+			WebhookURL: "https://hooks.example.com/hubspot/channel", Found: true},
+		domain.EventHubSpotChannelAccountConnected: domain.HubSpotChannelAccountConnected{Channel: "acme-tg", ChannelID: "1001",
+			ChannelAccountID: "2001", InboxID: "123", Name: "acme-tg", Found: true},
+		domain.EventHubSpotPropertyCreated: domain.HubSpotPropertyCreated{Property: "telegram_user_id", Unique: true},
 	}
 }
 

@@ -20,6 +20,10 @@ var eventPayloads = map[string]func() any{
 	EventMatchKeyResolved:     func() any { return new(MatchKeyResolved) },
 	EventMatchKeyForgotten:    func() any { return new(MatchKeyForgotten) },
 	EventMatchKeyFollowed:     func() any { return new(MatchKeyFollowedMerge) },
+
+	EventHubSpotChannelRegistered:       func() any { return new(HubSpotChannelRegistered) },
+	EventHubSpotChannelAccountConnected: func() any { return new(HubSpotChannelAccountConnected) },
+	EventHubSpotPropertyCreated:         func() any { return new(HubSpotPropertyCreated) },
 }
 
 // EventTypes lists every registered event type, sorted.

@@ -57,7 +57,7 @@ func cmdHubSpotSetup(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	defer st.Close()
-	run := &setupRun{cfg: cfg, out: stdout, store: st, tokens: hubspot.NewSQLTokenStore(st.DB(), cfg.SecretKey),
+	run := &setupRun{cfg: cfg, out: stdout, tokens: hubspot.NewSQLTokenStore(st.DB(), cfg.SecretKey),
 		correlation: newID(), channels: map[string]*hubspot.CustomChannel{}}
 	if run.repo, err = command.NewRepository(st, domain.FoldHubSpotSetup, nil, newID, time.Now); err != nil {
 		return err
@@ -76,7 +76,6 @@ func cmdHubSpotSetup(ctx context.Context, args []string, stdout, stderr io.Write
 type setupRun struct {
 	cfg         *config.Config
 	out         io.Writer
-	store       logStore
 	tokens      hubspot.RefreshTokenStore
 	repo        *command.Repository[domain.HubSpotSetup]
 	correlation string
@@ -420,4 +419,29 @@ func orNone(xs []string) string {
 		return "(the portal lists no inbox: create one in HubSpot, Settings → Inbox)"
 	}
 	return strings.Join(xs, ", ")
+}
+
+// warnUnconnected names, at start, each channel that has neither inbox ids nor a
+// channel account recorded by setup: its messages become dead letters until setup
+// connects it.
+func (s *service) warnUnconnected(ctx context.Context) {
+	for _, w := range s.cfg.Workspaces {
+		evs, err := s.store.ReadStream(ctx, domain.HubSpotStream(w.ID), 0)
+		if err != nil {
+			s.log.Warn("cannot read what hubspot setup recorded", "workspace", w.ID, "error", err.Error())
+			continue
+		}
+		st, err := domain.FoldHubSpotSetup(evs)
+		if err != nil {
+			s.log.Warn("cannot read what hubspot setup recorded", "workspace", w.ID, "error", err.Error())
+			continue
+		}
+		for _, ch := range w.Channels {
+			if _, ok := st.Inbox(ch.ID); ok || (ch.Inbox.ChannelID != "" && ch.Inbox.ChannelAccountID != "") {
+				continue
+			}
+			s.log.Warn("channel has no HubSpot channel account: its messages become dead letters until `switchboard hubspot setup` connects it (or the channel gets inbox ids)",
+				"workspace", w.ID, "channel_id", ch.ID)
+		}
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"switchboard/adapters/config"
 	"switchboard/adapters/hubspot/emulator"
@@ -17,7 +19,7 @@ import (
 // setupStack runs the service as an OAuth app whose channels have no inbox ids, with
 // the developer key and the app id `hubspot setup` needs, and the emulator's inbox as
 // the workspace's; the properties in undefined do not exist in the portal.
-func setupStack(t *testing.T, writes *writeCounter, undefined ...string) *stack {
+func setupStack(t *testing.T, writes *writeCounter, edit func(string) string, undefined ...string) *stack {
 	t.Helper()
 	emu := emulator.Options{ClientID: "client-1", ClientSecret: "secret-1", DeveloperAPIKey: "dev-key", AppID: "1160452",
 		Scopes: config.DefaultScopes}
@@ -28,7 +30,7 @@ func setupStack(t *testing.T, writes *writeCounter, undefined ...string) *stack 
 	t.Setenv("SB_SECRET_KEY", "test-secret-key-of-32-characters")
 	return startStack(t, stackOptions{emulator: emu, noInboxIDs: true, undefined: undefined, hubspotWrap: writes.wrap, rewrite: func(raw, hubspotURL string) string {
 		raw = strings.Replace(raw, "token_env: HS_TOKEN,", fmt.Sprintf(`refresh_token_env: HS_REFRESH, inbox_id: %q,`, emulator.DefaultInboxID), 1)
-		return strings.Replace(raw, "workspaces:\n", fmt.Sprintf(`public_url: https://sb.example.com
+		raw = strings.Replace(raw, "workspaces:\n", fmt.Sprintf(`public_url: https://sb.example.com
 secret_key_env: SB_SECRET_KEY
 hubspot_app:
   app_id: "1160452"
@@ -38,6 +40,10 @@ hubspot_app:
   authorize_url: %s/oauth/authorize
 workspaces:
 `, hubspotURL), 1)
+		if edit != nil {
+			raw = edit(raw)
+		}
+		return raw
 	}})
 }
 
@@ -84,7 +90,7 @@ func (c *writeCounter) take() []string {
 // names no inbox ids.
 func TestHubSpotSetupConnectsThePortalOnce(t *testing.T) {
 	writes := &writeCounter{}
-	s := setupStack(t, writes, "telegram_user_id", "slack_user_id", "whatsapp_bsuid")
+	s := setupStack(t, writes, nil, "telegram_user_id", "slack_user_id", "whatsapp_bsuid")
 	channels := s.cfg.Workspaces[0].Channels
 	for _, ch := range channels {
 		if ch.Inbox.ChannelID != "" || ch.Inbox.ChannelAccountID != "" {
@@ -219,6 +225,57 @@ func TestHubSpotSetupConnectsThePortalOnce(t *testing.T) {
 		if len(got) != 1 || got[0] != want.ChannelID+"/"+want.ID {
 			t.Errorf("%s: published to %v, want once to %s/%s", m.channel, got, want.ChannelID, want.ID)
 		}
+	}
+}
+
+// TestHubSpotSetupSaysWhatIsLeft: without inbox_id setup registers the channel, lists
+// the portal's inboxes to choose from and connects nothing; the messages of the
+// unconnected channels are dead letters that say to run setup; once inbox_id is set a
+// second run connects them and a retry lands. Without hubspot_app setup is a
+// configuration error (exit 2).
+func TestHubSpotSetupSaysWhatIsLeft(t *testing.T) {
+	s := setupStack(t, &writeCounter{}, func(raw string) string {
+		return strings.Replace(raw, fmt.Sprintf(" inbox_id: %q,", emulator.DefaultInboxID), "", 1)
+	})
+	code, out := s.runSetup()
+	if code != 0 {
+		t.Fatalf("setup exit %d:\n%s", code, out)
+	}
+	want := fmt.Sprintf("to do: choose the inbox of the channel accounts: set hubspot.inbox_id of workspace acme to one of %s (Inbox)", emulator.DefaultInboxID)
+	if !strings.Contains(out, want) || len(s.emu.Channels()) != 1 || len(s.emu.ChannelAccounts()) != 0 {
+		t.Fatalf("report lacks %q or connected something (%d accounts):\n%s", want, len(s.emu.ChannelAccounts()), out)
+	}
+	s.post(smsFrom("SM1", "+14155552671"), http.StatusAccepted)
+	st := s.waitSettled("acme-sms", "SM1")
+	if st.DeadLetter == nil || !strings.Contains(st.DeadLetter.Reason, "switchboard hubspot setup") {
+		t.Fatalf("unconnected channel: %+v, want a dead letter naming hubspot setup", st.DeadLetter)
+	}
+
+	raw, err := os.ReadFile(s.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := strings.Replace(string(raw), "refresh_token_env: HS_REFRESH,", fmt.Sprintf("refresh_token_env: HS_REFRESH, inbox_id: %q,", emulator.DefaultInboxID), 1)
+	if err := os.WriteFile(s.configPath, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := s.runSetup(); code != 0 || len(s.emu.Channels()) != 1 || len(s.emu.ChannelAccounts()) != len(s.cfg.Workspaces[0].Channels) {
+		t.Fatalf("second setup exit %d, %d channels, %d accounts:\n%s", code, len(s.emu.Channels()), len(s.emu.ChannelAccounts()), out)
+	}
+	var rout, rerr bytes.Buffer
+	if code := run([]string{"dead-letters", "--config", s.configPath, "retry", "--all"}, &rout, &rerr); code != 0 {
+		t.Fatalf("dead-letters retry --all exit %d: %s%s", code, rout.String(), rerr.String())
+	}
+	waitFor(t, "the retried message to land", 30*time.Second, func() bool { return s.messageState("acme-sms", "SM1").Published != nil })
+
+	noApp := strings.Replace(fixed, "hubspot_app:\n", "unused_app:\n", 1)
+	noApp = noApp[:strings.Index(noApp, "unused_app:")] + noApp[strings.Index(noApp, "workspaces:"):]
+	noApp = strings.Replace(noApp, "refresh_token_env: HS_REFRESH,", "token_env: HS_TOKEN,", 1)
+	if err := os.WriteFile(s.configPath, []byte(noApp), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := s.runSetup(); code != 2 || !strings.Contains(out, "hubspot_app is missing") {
+		t.Fatalf("without hubspot_app: exit %d, want 2:\n%s", code, out)
 	}
 }
 

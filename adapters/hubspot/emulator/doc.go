@@ -84,8 +84,14 @@
 //     company.
 //   - Rate limits are per token, search included (HubSpot's documents disagree between
 //     per token and per account); publish requests count toward the 10-second window.
-//   - Custom channels: any channel id and channel account id is accepted (no
-//     registration). A repeated (channelAccountId, integrationIdempotencyId) returns the
+//   - Custom channels: until a channel account is connected any channel id and channel
+//     account id is accepted (tests that write inbox ids by hand); once one is, a
+//     publication into a (channel, account) pair that was not connected answers 404
+//     OBJECT_NOT_FOUND. Registering a channel with a name already registered makes a
+//     second channel (finding the first is the client's job: list first). A channel
+//     account needs a registered channel (404) and an inbox of Options.Inboxes (400).
+//     The token-info endpoint answers for static tokens too, with Options.Scopes. A
+//     repeated (channelAccountId, integrationIdempotencyId) returns the
 //     original message with 200. Threads are keyed by (channelAccountId,
 //     integrationThreadId), or by the first sender's delivery identifier when there is
 //     no integrationThreadId. associateWithContactId must name a live contact (a

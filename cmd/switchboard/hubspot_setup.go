@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -444,4 +445,54 @@ func (s *service) warnUnconnected(ctx context.Context) {
 				"workspace", w.ID, "channel_id", ch.ID)
 		}
 	}
+}
+
+// checkChannelAccounts tells, for `check`, where each channel without inbox ids
+// publishes: into the channel account `hubspot setup` recorded, or nowhere yet — a
+// failure, since its messages would become dead letters.
+func checkChannelAccounts(ctx context.Context, cfg *config.Config, stdout io.Writer) []error {
+	var pending []config.Workspace
+	for _, w := range cfg.Workspaces {
+		for _, ch := range w.Channels {
+			if ch.Inbox.ChannelID == "" || ch.Inbox.ChannelAccountID == "" {
+				pending = append(pending, w)
+				break
+			}
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	var st logStore
+	if _, err := os.Stat(cfg.Store.DSN); cfg.Store.Driver != "sqlite" || err == nil {
+		if st, err = openStore(cfg, nil); err != nil {
+			return []error{fmt.Errorf("read the channel accounts hubspot setup recorded: %w", err)}
+		}
+		defer st.Close()
+	}
+	var failed []error
+	for _, w := range pending {
+		var setup domain.HubSpotSetup
+		if st != nil {
+			evs, err := st.ReadStream(ctx, domain.HubSpotStream(w.ID), 0)
+			if err == nil {
+				setup, err = domain.FoldHubSpotSetup(evs)
+			}
+			if err != nil {
+				failed = append(failed, fmt.Errorf("workspace %s: read what hubspot setup recorded: %w", w.ID, err))
+				continue
+			}
+		}
+		for _, ch := range w.Channels {
+			if ch.Inbox.ChannelID != "" && ch.Inbox.ChannelAccountID != "" {
+				continue
+			}
+			if in, ok := setup.Inbox(ch.ID); ok {
+				fmt.Fprintf(stdout, "workspace %s: channel %s publishes into channel account %s of custom channel %s (recorded by hubspot setup)\n", w.ID, ch.ID, in.ChannelAccountID, in.ChannelID)
+				continue
+			}
+			failed = append(failed, fmt.Errorf("workspace %s: channel %s has no inbox ids and no HubSpot channel account: run `switchboard hubspot setup --config %s --workspace %s`", w.ID, ch.ID, cfg.Path, w.ID))
+		}
+	}
+	return failed
 }

@@ -167,6 +167,12 @@ func TestHubSpotSetupConnectsThePortalOnce(t *testing.T) {
 		t.Fatalf("recorded %v", counts)
 	}
 
+	var cout, cerr bytes.Buffer
+	if code := run([]string{"check", "--config", s.configPath}, &cout, &cerr); code != 0 ||
+		!strings.Contains(cout.String(), "channel acme-slack publishes into channel account "+byName["acme-slack"].ID) {
+		t.Errorf("check after setup exited %d:\n%s%s", code, cout.String(), cerr.String())
+	}
+
 	// A second run writes nothing to HubSpot and records nothing.
 	code, out = s.runSetup("--workspace", "acme")
 	if code != 0 {
@@ -249,6 +255,12 @@ func TestHubSpotSetupSaysWhatIsLeft(t *testing.T) {
 	st := s.waitSettled("acme-sms", "SM1")
 	if st.DeadLetter == nil || !strings.Contains(st.DeadLetter.Reason, "switchboard hubspot setup") {
 		t.Fatalf("unconnected channel: %+v, want a dead letter naming hubspot setup", st.DeadLetter)
+	}
+
+	var cout, cerr bytes.Buffer
+	if code := run([]string{"check", "--config", s.configPath}, &cout, &cerr); code != 1 ||
+		!strings.Contains(cerr.String(), "channel acme-sms has no inbox ids and no HubSpot channel account: run `switchboard hubspot setup") {
+		t.Errorf("check before the channels are connected exited %d, want 1:\n%s%s", code, cout.String(), cerr.String())
 	}
 
 	raw, err := os.ReadFile(s.configPath)

@@ -60,6 +60,11 @@ func goldenSamples() map[string]any {
 		domain.EventMatchKeyLinked:      domain.MatchKeyLinked{MatchKey: key, ChannelID: "acme-tg", Raw: "90001", ContactID: "101", Reason: "confirmed by phone", RequestedBy: "operator"},
 		domain.EventMatchKeyNeverLinked: domain.MatchKeyNeverLinked{MatchKey: key, ChannelID: "acme-tg", Raw: "90001", ContactID: "103", Reason: "a namesake", RequestedBy: "operator"},
 		domain.EventMatchKeyUnpinned:    domain.MatchKeyUnpinned{MatchKey: key, ChannelID: "acme-tg", Raw: "90001", ContactID: "103", Reason: "mistake", RequestedBy: "operator", Removed: cited},
+		domain.EventHubSpotChannelRegistered: domain.HubSpotChannelRegistered{AppID: "1160452", ChannelID: "1001", Name: "switchboard",
+			WebhookURL: "https://hooks.example.com/hubspot/channel", Found: true},
+		domain.EventHubSpotChannelAccountConnected: domain.HubSpotChannelAccountConnected{Channel: "acme-tg", ChannelID: "1001",
+			ChannelAccountID: "2001", InboxID: "123", Name: "acme-tg", Found: true},
+		domain.EventHubSpotPropertyCreated: domain.HubSpotPropertyCreated{Property: "telegram_user_id", Unique: true},
 	}
 }
 

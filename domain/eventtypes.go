@@ -24,6 +24,10 @@ var eventPayloads = map[string]func() any{
 	EventMatchKeyLinked:        func() any { return new(MatchKeyLinked) },
 	EventMatchKeyNeverLinked:   func() any { return new(MatchKeyNeverLinked) },
 	EventMatchKeyUnpinned:      func() any { return new(MatchKeyUnpinned) },
+
+	EventHubSpotChannelRegistered:       func() any { return new(HubSpotChannelRegistered) },
+	EventHubSpotChannelAccountConnected: func() any { return new(HubSpotChannelAccountConnected) },
+	EventHubSpotPropertyCreated:         func() any { return new(HubSpotPropertyCreated) },
 }
 
 // EventTypes lists every registered event type, sorted.

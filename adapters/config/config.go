@@ -76,8 +76,11 @@ type HubSpot struct {
 	// is the hub id the install must be in. See hubspot_auth.go.
 	RefreshTokenEnv string `yaml:"refresh_token_env"`
 	PortalID        string `yaml:"portal_id"`
-	AppSecretEnv    string `yaml:"app_secret_env"`
-	PublicURL       string `yaml:"public_url"`
+	// InboxID is the conversations inbox `hubspot setup` connects the workspace's
+	// channels to.
+	InboxID      string `yaml:"inbox_id"`
+	AppSecretEnv string `yaml:"app_secret_env"`
+	PublicURL    string `yaml:"public_url"`
 	// Region is the default region used to read phone numbers typed into HubSpot
 	// without a country code (rule 2). Defaults to the first phone channel's region.
 	Region string `yaml:"region"`
@@ -371,6 +374,9 @@ func (w *Workspace) validate(v *validation, wk string) {
 		v.add(wk+".hubspot.base_url", "%q is not an http(s) URL; use https://api.hubapi.com or an emulator's URL", w.HubSpot.BaseURL)
 	}
 	w.HubSpot.AppSecret = v.secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
+	if id := w.HubSpot.InboxID; id != "" && strings.Trim(id, "0123456789") != "" {
+		v.add(wk+".hubspot.inbox_id", "%q is not a HubSpot inbox id; give the numeric id (`switchboard hubspot setup` lists the portal's inboxes)", id)
+	}
 	for _, b := range w.BlockedIdentifiers {
 		if strings.TrimSpace(b) == "" {
 			v.add(wk+".blocked_identifiers", "has an empty entry; empty identifiers are always blocked, remove it")
@@ -385,8 +391,10 @@ func (w *Workspace) validate(v *validation, wk string) {
 // its secrets; the rules of its settings are the domain's (ChannelSettings.Validate).
 func (ch *Channel) validate(v *validation, ck, workspaceID string) {
 	v.ps = append(v.ps, ch.Settings(workspaceID).Validate(ck)...)
-	if ch.Inbox.ChannelID == "" || ch.Inbox.ChannelAccountID == "" {
-		v.add(ck+".inbox", "needs channel_id and channel_account_id: the HubSpot custom channel and channel account this channel publishes into")
+	// Without inbox ids the channel publishes where `hubspot setup` connected it (the ids
+	// it recorded in the log); half of a pair is a mistake either way.
+	if (ch.Inbox.ChannelID == "") != (ch.Inbox.ChannelAccountID == "") {
+		v.add(ck+".inbox", "needs both channel_id and channel_account_id (the HubSpot custom channel and channel account this channel publishes into), or neither to publish where `switchboard hubspot setup` connected it")
 	}
 	if ch.APIBaseURL != "" {
 		if u, err := url.Parse(ch.APIBaseURL); err != nil || u.Host == "" {

@@ -66,6 +66,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cancel()
 	}
+	failed = append(failed, checkChannelAccounts(ctx, cfg, stdout)...)
 	return errors.Join(failed...)
 }
 

@@ -12,6 +12,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +131,17 @@ type stackOptions struct {
 	// pollEvery is how often followers poll the log without a notification (default
 	// 20 ms).
 	pollEvery time.Duration
+	// noInboxIDs leaves the channels' inbox ids out of the configuration (they come
+	// from `hubspot setup`).
+	noInboxIDs bool
+	// undefined lists identifier properties the emulator does not define.
+	undefined []string
+	// hubspotWrap, when set, wraps the emulator's handler (to observe its requests).
+	hubspotWrap func(http.Handler) http.Handler
 }
+
+// inboxIDs matches a channel's inbox ids in testConfigWith's text.
+var inboxIDs = regexp.MustCompile(`,\s*inbox: \{channel_id: "\d+", channel_account_id: "\d+"\}`)
 
 func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
@@ -140,13 +152,20 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	emu := emulator.New(opts.emulator)
 	t.Cleanup(emu.Close)
 	for _, p := range []string{"instagram_username", "messenger_psid", "telegram_user_id", "slack_user_id", "whatsapp_bsuid"} {
+		if slices.Contains(opts.undefined, p) {
+			continue
+		}
 		unique := false
 		for _, u := range opts.unique {
 			unique = unique || u == p
 		}
 		emu.DefineProperty(p, unique)
 	}
-	hs := httptest.NewServer(emu)
+	var handler http.Handler = emu
+	if opts.hubspotWrap != nil {
+		handler = opts.hubspotWrap(emu)
+	}
+	hs := httptest.NewServer(handler)
 	t.Cleanup(hs.Close)
 	if opts.profiles == nil {
 		opts.profiles = platformProfiles()
@@ -158,6 +177,9 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 		s.poll = 20 * time.Millisecond
 	}
 	raw := testConfigWith(filepath.Join(dir, "switchboard.db"), hs.URL, profiles.URL, opts)
+	if opts.noInboxIDs {
+		raw = inboxIDs.ReplaceAllString(raw, "")
+	}
 	if opts.rewrite != nil {
 		raw = opts.rewrite(raw, hs.URL)
 	}

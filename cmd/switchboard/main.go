@@ -38,6 +38,9 @@ Usage:
   switchboard corrections --config F [--json]        list the corrections in force
   switchboard simulate --config NEW [--since T] [--json]
                                                      what if NEW had applied: replay, HubSpot read-only
+  switchboard hubspot setup --config F [--workspace ID]
+                                                     register the custom channel, connect the
+                                                     channel accounts, create the properties
   switchboard dev hubspot --listen ADDR              run the HubSpot emulator
   switchboard dev demo    --config F                 run the emulator and the service together
   switchboard dev send    --config F --channel ID --from X --text T
@@ -76,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCorrections(ctx, args[1:], stdout, stderr)
 	case "simulate":
 		err = cmdSimulate(ctx, args[1:], stdout, stderr)
+	case "hubspot":
+		err = cmdHubSpot(ctx, args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr)
 	default:

@@ -303,6 +303,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 		}
 		return fmt.Errorf("catch up projections: %w", err)
 	}
+	s.warnUnconnected(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(s.reactors)+2)
 	wake, err := notify.Wake(fctx, s.bus, s.bus.Topic())

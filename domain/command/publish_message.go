@@ -27,9 +27,12 @@ type Inboxes interface {
 // lost answer never makes a second inbox message.
 type PublishMessageHandler struct {
 	messages *Repository[domain.MessageState]
-	catalog  Catalog
-	inboxes  Inboxes
-	log      *slog.Logger
+	// setups reads the ids `hubspot setup` recorded, for channels configured without
+	// inbox ids.
+	setups  *Repository[domain.HubSpotSetup]
+	catalog Catalog
+	inboxes Inboxes
+	log     *slog.Logger
 }
 
 // NewPublishMessageHandler refuses missing dependencies; logger may be nil.
@@ -44,7 +47,11 @@ func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes 
 	if err != nil {
 		return nil, err
 	}
-	return &PublishMessageHandler{messages: messages, catalog: catalog, inboxes: inboxes, log: logger}, nil
+	setups, err := NewRepository(store, domain.FoldHubSpotSetup, nil, newID, now)
+	if err != nil {
+		return nil, err
+	}
+	return &PublishMessageHandler{messages: messages, setups: setups, catalog: catalog, inboxes: inboxes, log: logger}, nil
 }
 
 // Handle publishes the message if it is resolved and not yet published. A transient
@@ -73,6 +80,21 @@ func (h *PublishMessageHandler) publish(ctx context.Context, st domain.MessageSt
 	if !ok {
 		return []Change{{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
 			Reason: fmt.Sprintf("channel %q is no longer configured; restore it and retry", st.Received.ChannelID), Attempts: attempt}}}, nil
+	}
+	if !ch.Inbox.Complete() {
+		// Read at every publication rather than cached: setup runs beside a serving
+		// node (or another node), and the stream is a few events long.
+		setup, _, err := h.setups.Load(ctx, domain.HubSpotStream(ch.WorkspaceID))
+		if err != nil {
+			return nil, err
+		}
+		recorded, ok := setup.Inbox(ch.ID)
+		if !ok {
+			return []Change{{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
+				Reason:   fmt.Sprintf("channel %q has no HubSpot channel account: run `switchboard hubspot setup --workspace %s` (or give the channel inbox ids in the configuration), then retry", ch.ID, ch.WorkspaceID),
+				Attempts: attempt}}}, nil
+		}
+		ch.Inbox = recorded
 	}
 	inbox, err := h.inboxes.Inbox(ch.WorkspaceID)
 	if err != nil {

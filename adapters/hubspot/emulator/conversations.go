@@ -190,8 +190,9 @@ func (egg *messageEgg) validate() []errorDetail {
 	return errs
 }
 
-// POST /conversations/v3/custom-channels/{channelId}/messages. Any channel id and
-// channel account id is accepted: the emulator keeps no channel registrations.
+// POST /conversations/v3/custom-channels/{channelId}/messages. Until a channel account
+// is connected any channel id and channel account id is accepted; from then on only a
+// connected (channel, account) pair (see refusePublication).
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, params []string) {
 	channelID := params[0]
 	var egg messageEgg
@@ -209,6 +210,11 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request, params []
 	idem := string(egg.IntegrationIdempotencyID)
 
 	s.mu.Lock()
+	if e := s.refusePublication(channelID, account); e != nil {
+		s.mu.Unlock()
+		writeError(w, e)
+		return
+	}
 	if idem != "" {
 		if m := s.idempotency[[2]string{account, idem}]; m != nil {
 			wire := m.wire

@@ -22,7 +22,13 @@
 //	POST   /crm/v3/properties/contacts              create a property (409 if it exists)
 //	POST   /conversations/v3/custom-channels/{channelId}/messages              publish
 //	GET    /conversations/v3/custom-channels/{channelId}/messages/{messageId}  read back
+//	POST   /conversations/v3/custom-channels?hapikey=&appId=            register a channel (developer API key)
+//	GET    /conversations/v3/custom-channels[/{channelId}]?hapikey=&appId=  the app's channels
+//	POST   /conversations/v3/custom-channels/{channelId}/channel-accounts   connect an account to an inbox
+//	GET    /conversations/v3/custom-channels/{channelId}/channel-accounts[/{id}]
+//	GET    /conversations/v3/conversations/inboxes  the portal's inboxes (Options.Inboxes)
 //	POST   /oauth/v1/token                          refresh_token and authorization_code grants (form body)
+//	GET    /oauth/v1/access-tokens/{token}          a token's hub_id and scopes (Options.Scopes)
 //	GET    /oauth/authorize                         the consent page, always approving: 302 to redirect_uri?code=&state=
 //
 // OAuth: the token endpoint issues access tokens that expire after
@@ -78,8 +84,14 @@
 //     company.
 //   - Rate limits are per token, search included (HubSpot's documents disagree between
 //     per token and per account); publish requests count toward the 10-second window.
-//   - Custom channels: any channel id and channel account id is accepted (no
-//     registration). A repeated (channelAccountId, integrationIdempotencyId) returns the
+//   - Custom channels: until a channel account is connected any channel id and channel
+//     account id is accepted (tests that write inbox ids by hand); once one is, a
+//     publication into a (channel, account) pair that was not connected answers 404
+//     OBJECT_NOT_FOUND. Registering a channel with a name already registered makes a
+//     second channel (finding the first is the client's job: list first). A channel
+//     account needs a registered channel (404) and an inbox of Options.Inboxes (400).
+//     The token-info endpoint answers for static tokens too, with Options.Scopes. A
+//     repeated (channelAccountId, integrationIdempotencyId) returns the
 //     original message with 200. Threads are keyed by (channelAccountId,
 //     integrationThreadId), or by the first sender's delivery identifier when there is
 //     no integrationThreadId. associateWithContactId must name a live contact (a

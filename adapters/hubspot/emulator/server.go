@@ -48,8 +48,17 @@ type Options struct {
 	ClientSecret string
 	// PortalID is the hub_id of the token answers (default DefaultPortalID).
 	PortalID int64
-	// Scopes are the scopes the token answers list (default: none listed).
+	// Scopes are the scopes the token answers and GET /oauth/v1/access-tokens/{token}
+	// list (default: none listed).
 	Scopes []string
+
+	// DeveloperAPIKey and AppID, when set, are the only developer API key (hapikey) and
+	// app id the custom-channel registration endpoints accept (default: any non-empty
+	// key and numeric app id).
+	DeveloperAPIKey string
+	AppID           string
+	// Inboxes are the portal's conversations inboxes (default: one, DefaultInboxID).
+	Inboxes []Inbox
 }
 
 func (o *Options) setDefaults() {
@@ -71,6 +80,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PortalID == 0 {
 		o.PortalID = DefaultPortalID
+	}
+	if len(o.Inboxes) == 0 {
+		o.Inboxes = []Inbox{{ID: DefaultInboxID, Name: "Inbox"}}
 	}
 }
 
@@ -116,6 +128,7 @@ type Server struct {
 	published   []PublishedMessage
 	visitors    map[DeliveryIdentifier]string
 	nextVisitor int64
+	chans       channelState
 
 	windows map[string]*tokenWindows
 	stats   statsState
@@ -145,6 +158,7 @@ func New(opts Options) *Server {
 		nextThread:  7000000000,
 		visitors:    map[DeliveryIdentifier]string{},
 		nextVisitor: 900000000,
+		chans:       newChannelState(),
 		windows:     map[string]*tokenWindows{},
 		faultRng:    rand.New(rand.NewSource(opts.Seed)),
 		idRng:       rand.New(rand.NewSource(opts.Seed ^ 0x5eed)),
@@ -190,10 +204,13 @@ func (s *Server) now() time.Time { return s.opts.Now() }
 // route is one endpoint: its operation name and handler. params are the decoded path
 // segments after the fixed prefix (the contact id, property name, channel id, ...).
 type route struct {
-	op      string
-	crm     bool
-	search  bool
-	handler func(w http.ResponseWriter, r *http.Request, params []string)
+	op     string
+	crm    bool
+	search bool
+	// developer routes authenticate with the developer API key and app id (query
+	// hapikey and appId) instead of a bearer token, and count toward no portal limit.
+	developer bool
+	handler   func(w http.ResponseWriter, r *http.Request, params []string)
 }
 
 // ServeHTTP routes, authenticates, applies the rate limits and faults, then handles.
@@ -207,6 +224,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/oauth/authorize" && r.Method == http.MethodGet:
 		s.handleAuthorize(w, r)
 		return
+	case strings.HasPrefix(r.URL.Path, "/oauth/v1/access-tokens/") && r.Method == http.MethodGet:
+		s.handleTokenInfo(w, strings.TrimPrefix(r.URL.Path, "/oauth/v1/access-tokens/"))
+		return
 	}
 	rt, params, status := s.match(r)
 	if status != 0 {
@@ -215,6 +235,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			writeError(w, apiErr(http.StatusNotFound, "OBJECT_NOT_FOUND", "Unable to route "+r.Method+" "+r.URL.Path+": no such endpoint"))
 		}
+		return
+	}
+	if rt.developer {
+		s.mu.Lock()
+		s.stats.count(rt)
+		e := s.developerAuth(r)
+		if e != nil && e.status == http.StatusUnauthorized {
+			s.stats.unauthorized++
+		}
+		s.mu.Unlock()
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		rt.handler(w, r, params)
 		return
 	}
 	token := bearer(r)
@@ -415,6 +450,35 @@ func (s *Server) match(r *http.Request) (route, []string, int) {
 		case len(rest) == 1 && m == http.MethodGet:
 			return crm(OpProperties, s.handleGetProperty, rest[0])
 		case len(rest) <= 1:
+			return route{}, nil, http.StatusMethodNotAllowed
+		}
+	case is("conversations", "v3", "conversations", "inboxes") && len(seg) == 4:
+		if m != http.MethodGet {
+			return route{}, nil, http.StatusMethodNotAllowed
+		}
+		return route{op: OpListInboxes, handler: s.handleListInboxes}, nil, 0
+	case is("conversations", "v3", "custom-channels") && len(seg) <= 4:
+		dev := func(op string, h func(http.ResponseWriter, *http.Request, []string), params ...string) (route, []string, int) {
+			return route{op: op, developer: true, handler: h}, params, 0
+		}
+		switch {
+		case len(seg) == 3 && m == http.MethodPost:
+			return dev(OpRegisterChannel, s.handleRegisterChannel)
+		case len(seg) == 3 && m == http.MethodGet:
+			return dev(OpListChannels, s.handleListChannels)
+		case len(seg) == 4 && m == http.MethodGet:
+			return dev(OpGetChannel, s.handleGetChannel, seg[3])
+		}
+		return route{}, nil, http.StatusMethodNotAllowed
+	case is("conversations", "v3", "custom-channels") && len(seg) >= 5 && seg[4] == "channel-accounts":
+		switch {
+		case len(seg) == 5 && m == http.MethodPost:
+			return route{op: OpConnectAccount, handler: s.handleConnectAccount}, []string{seg[3]}, 0
+		case len(seg) == 5 && m == http.MethodGet:
+			return route{op: OpListAccounts, handler: s.handleListAccounts}, []string{seg[3]}, 0
+		case len(seg) == 6 && m == http.MethodGet:
+			return route{op: OpGetAccount, handler: s.handleGetAccount}, []string{seg[3], seg[5]}, 0
+		case len(seg) <= 6:
 			return route{}, nil, http.StatusMethodNotAllowed
 		}
 	case is("conversations", "v3", "custom-channels") && len(seg) >= 5 && seg[4] == "messages":

@@ -34,6 +34,16 @@ type savedState struct {
 	Published   []PublishedMessage `json:"published"`
 	Visitors    []savedVisitor     `json:"visitors"`
 	OAuth       *savedOAuth        `json:"oauth,omitempty"`
+	Channels    *savedChannels     `json:"channels,omitempty"`
+}
+
+// savedChannels keeps the app's custom channels and the portal's channel accounts, so
+// a restarted emulator accepts the publications of a portal set up before it.
+type savedChannels struct {
+	Channels    []Channel        `json:"channels"`
+	Accounts    []ChannelAccount `json:"accounts"`
+	NextChannel int64            `json:"next_channel"`
+	NextAccount int64            `json:"next_account"`
 }
 
 // savedOAuth keeps the app's installs across a restart: the refresh tokens the token
@@ -157,6 +167,13 @@ func (s *Server) snapshotLocked() savedState {
 	for d, v := range s.visitors {
 		st.Visitors = append(st.Visitors, savedVisitor{Identifier: d, ActorID: v})
 	}
+	st.Channels = &savedChannels{NextChannel: s.chans.nextChannel, NextAccount: s.chans.nextAccount}
+	for _, ch := range s.chans.channels {
+		st.Channels.Channels = append(st.Channels.Channels, *ch)
+	}
+	for _, a := range s.chans.accounts {
+		st.Channels.Accounts = append(st.Channels.Accounts, *a)
+	}
 	return st
 }
 
@@ -233,6 +250,18 @@ func (s *Server) Load(r io.Reader) error {
 	s.visitors = map[DeliveryIdentifier]string{}
 	for _, v := range st.Visitors {
 		s.visitors[v.Identifier] = v.ActorID
+	}
+	s.chans = newChannelState()
+	if c := st.Channels; c != nil {
+		s.chans.nextChannel, s.chans.nextAccount = c.NextChannel, c.NextAccount
+		for _, ch := range c.Channels {
+			ch := ch
+			s.chans.channels = append(s.chans.channels, &ch)
+		}
+		for _, a := range c.Accounts {
+			a := a
+			s.chans.accounts = append(s.chans.accounts, &a)
+		}
 	}
 	// Message ids come from idRng; reseeding with the same seed after a restart would
 	// hand out the ids of the messages saved before it.

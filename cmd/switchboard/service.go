@@ -43,6 +43,7 @@ type service struct {
 	runner    *projections.Runner
 	reader    *projections.Reader
 	reactors  []*follow.Reactor
+	changes   *command.ContactChangesHandler
 	http      *httpapi.Server
 	readyLag  int64
 	pollEvery time.Duration
@@ -162,6 +163,13 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		{Name: publish.Name(), Store: s.store, Checkpoints: checkpoints, Accept: publish.Accept, Partition: publish.Partition,
 			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 	}
+	changes, err := s.contactChanges(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.reactors = append(s.reactors, &follow.Reactor{Name: changes.Name(), Store: s.store, Checkpoints: checkpoints,
+		Accept: changes.Accept, Partition: changes.Partition, Handle: changes.Handle, PollEvery: opts.PollEvery,
+		Logger: opts.Logger, Metrics: metrics})
 	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
 	if err != nil {
 		return nil, err

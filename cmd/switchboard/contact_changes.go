@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/domain/command"
+	"switchboard/projections"
+)
+
+// keyIndex answers which match keys are bound to contacts from the identifier→contact
+// cache, once that projection has caught up with the event that asks: a key resolved
+// just before a HubSpot webhook was recorded must not be missed.
+type keyIndex struct {
+	reader *projections.Reader
+	// position is the contact_keys projection's checkpoint; nil when the caller caught
+	// the projections up itself (the reconcile command).
+	position func() int64
+	timeout  time.Duration
+}
+
+func (k keyIndex) KeysOfContacts(ctx context.Context, workspace string, contactIDs []string, atLeast int64) ([]domain.MatchKey, error) {
+	if k.position != nil {
+		deadline := time.Now().Add(k.timeout)
+		for k.position() < atLeast {
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("the contact_keys projection is at position %d, behind %d, after %s", k.position(), atLeast, k.timeout)
+			}
+			t := time.NewTimer(20 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	var out []domain.MatchKey
+	for _, id := range contactIDs {
+		rows, err := k.reader.KeysOfContact(ctx, workspace, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			out = append(out, domain.MatchKey{Workspace: r.Workspace, Lookup: r.Lookup, Identifier: r.Identifier})
+		}
+	}
+	return out, nil
+}
+
+// contactChanges builds the reactor route that applies HubSpot's contact changes to
+// match keys and heals publications refused for a missing contact.
+func (s *service) contactChanges(opts serviceOptions) (command.ContactChangesRoute, error) {
+	index := keyIndex{reader: s.reader, position: func() int64 { return s.runner.Positions()[projections.ContactKeys{}.Name()] },
+		timeout: 30 * time.Second}
+	h, err := command.NewContactChangesHandler(s.store, s.catalog, s.hubspot, index, opts.NewID, opts.Now, opts.Logger)
+	if err != nil {
+		return command.ContactChangesRoute{}, err
+	}
+	s.changes = h
+	return command.NewContactChangesRoute(h), nil
+}

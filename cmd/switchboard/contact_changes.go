@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"switchboard/adapters/hubspot"
+	"switchboard/adapters/publicurl"
 	"switchboard/domain"
 	"switchboard/domain/command"
 	"switchboard/projections"
@@ -61,4 +63,41 @@ func (s *service) contactChanges(opts serviceOptions) (command.ContactChangesRou
 	}
 	s.changes = h
 	return command.NewContactChangesRoute(h), nil
+}
+
+// hubspotWebhooks builds the receiver of HubSpot's contact webhooks: per workspace,
+// its app secret and the base URL HubSpot signs (hubspot.public_url, else the
+// top-level public_url, else the request as trusted proxies tell it).
+func (s *service) hubspotWebhooks(opts serviceOptions) (*hubspot.WebhookHandler, error) {
+	rec, err := command.NewRecordHubSpotChangesHandler(s.store, opts.NewID, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	var wss []hubspot.WebhookWorkspace
+	for _, w := range s.cfg.Workspaces {
+		base := w.HubSpot.PublicURL
+		if base == "" {
+			base = s.cfg.PublicURL
+		}
+		urls, err := publicurl.New(base, s.cfg.TrustedProxyPrefixes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: workspace %s: hubspot.public_url: %w", s.cfg.Path, w.ID, err)
+		}
+		if w.HubSpot.AppSecret == "" {
+			s.log.Warn("workspace has no HubSpot app secret: its contact webhooks are refused (401)", "workspace", w.ID,
+				"app_secret_env", w.HubSpot.AppSecretEnv)
+		}
+		wss = append(wss, hubspot.WebhookWorkspace{ID: w.ID, Secret: w.HubSpot.AppSecret, URLs: urls})
+	}
+	return hubspot.NewWebhookHandler(wss, changeRecorder{rec}, opts.Logger, opts.Now)
+}
+
+// changeRecorder is the command path as the HubSpot receiver calls it.
+type changeRecorder struct {
+	h *command.RecordHubSpotChangesHandler
+}
+
+func (c changeRecorder) RecordHubSpotChanges(ctx context.Context, evs []domain.HubSpotContactChanged) (int, int, error) {
+	r, err := c.h.Handle(ctx, command.RecordHubSpotChanges{Events: evs})
+	return r.Recorded, r.Duplicates, err
 }

@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"switchboard/adapters/hubspot/emulator"
 	"switchboard/domain"
 )
 
@@ -72,5 +81,224 @@ func TestDeletedContactOfKnownSenderHealsPublication(t *testing.T) {
 	s.post(msg("acme-sms", "SMdel3", sender, "third"), http.StatusAccepted)
 	if st3 := s.waitSettled("acme-sms", "SMdel3"); st3.DeadLetter != nil || st3.ContactID != st.ContactID {
 		t.Fatalf("third message: contact %q, dead letter %+v; want sticky on %s", st3.ContactID, st3.DeadLetter, st.ContactID)
+	}
+}
+
+const testHubSpotAppSecret = "hs-app-secret"
+
+var withAppSecret = stackOptions{hubspotKeys: ", app_secret_env: HS_APP_SECRET"}
+
+// hubspotEvent is one webhook event as HubSpot sends it.
+func hubspotEvent(eventID int64, typ string, objectID int64, extra map[string]any) map[string]any {
+	e := map[string]any{"eventId": eventID, "subscriptionId": 25, "portalId": 62515, "appId": 1160452,
+		"occurredAt": time.Now().UnixMilli() - 1000 + eventID, "subscriptionType": typ, "attemptNumber": 0,
+		"objectId": objectID, "changeSource": "CRM"}
+	for k, v := range extra {
+		e[k] = v
+	}
+	return e
+}
+
+// hubspotWebhook POSTs a batch the way HubSpot does: signed v3 with the app secret
+// over the URL called (no public_url: the request's own), at timestamp at.
+func (s *stack) hubspotWebhook(events []map[string]any, at time.Time, secret string) int {
+	s.t.Helper()
+	body, err := json.Marshal(events)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	url := s.url + "/hubspot/webhooks/acme"
+	ts := strconv.FormatInt(at.UnixMilli(), 10)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-HubSpot-Request-Timestamp", ts)
+	req.Header.Set("X-HubSpot-Signature-v3", signV3(secret, http.MethodPost, url, body, ts))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// signV3 computes the signature as hubspot.md §7 describes it, independently of the
+// adapter: base64(HMAC-SHA256(secret, method + uri + body + timestamp)).
+func signV3(secret, method, uri string, body []byte, ts string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(method + uri))
+	m.Write(body)
+	m.Write([]byte(ts))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (s *stack) waitKey(what string, k domain.MatchKey, cond func(domain.KeyState) bool) domain.KeyState {
+	s.t.Helper()
+	var ks domain.KeyState
+	waitFor(s.t, what, 10*time.Second, func() bool { ks = s.keyOf(k); return cond(ks) })
+	return ks
+}
+
+func crmCalls(st emulator.Stats) int {
+	n := 0
+	for op, c := range st.Requests {
+		if op != emulator.OpPublish && op != emulator.OpGetMessage {
+			n += c
+		}
+	}
+	return n
+}
+
+// Must-show 4 of issue 11, merge: after HubSpot reports a merge, the next message of
+// the merged-away contact's sender lands on the survivor with no CRM call.
+func TestHubSpotMergeWebhookFollowsKey(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	sender := map[string]any{"phone": "+1 415 555 3001"}
+	s.post(msg("acme-sms", "SMm1", sender, "first"), http.StatusAccepted)
+	first := s.waitSettled("acme-sms", "SMm1")
+	loser := first.ContactID
+	survivor := s.emu.CreateContact(map[string]string{"firstname": "Primary"})
+	if _, err := s.emu.Merge(survivor, loser); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := strconv.ParseInt(survivor, 10, 64)
+	l, _ := strconv.ParseInt(loser, 10, 64)
+	if code := s.hubspotWebhook([]map[string]any{hubspotEvent(11, "contact.merge", p,
+		map[string]any{"primaryObjectId": p, "mergedObjectIds": []int64{l}, "newObjectId": p})}, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("merge webhook: %d", code)
+	}
+	key := first.Identified.MatchKey
+	s.waitKey("the key to follow the merge", key, func(ks domain.KeyState) bool { return ks.ContactID == survivor })
+	before := crmCalls(s.emu.Stats())
+	s.post(msg("acme-sms", "SMm2", sender, "second"), http.StatusAccepted)
+	st := s.waitSettled("acme-sms", "SMm2")
+	if st.ContactID != survivor || st.DeadLetter != nil {
+		t.Fatalf("second message on %q (dead letter %+v), want the survivor %s", st.ContactID, st.DeadLetter, survivor)
+	}
+	if n := crmCalls(s.emu.Stats()) - before; n != 0 {
+		t.Fatalf("%d CRM calls for a message of a followed key; want none", n)
+	}
+}
+
+// Must-show 4 of issue 11, deletion: the next message searches again and creates
+// exactly one new contact — through the webhook, not the self-healing publication.
+func TestHubSpotDeletionWebhookForgetsKey(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	sender := map[string]any{"phone": "+1 415 555 3002"}
+	s.post(msg("acme-sms", "SMd1", sender, "first"), http.StatusAccepted)
+	first := s.waitSettled("acme-sms", "SMd1")
+	old := first.ContactID
+	if err := s.emu.Archive(old); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := strconv.ParseInt(old, 10, 64)
+	if code := s.hubspotWebhook([]map[string]any{hubspotEvent(21, "contact.deletion", id, nil)}, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("deletion webhook: %d", code)
+	}
+	key := first.Identified.MatchKey
+	s.waitKey("the key to be forgotten", key, func(ks domain.KeyState) bool { return !ks.Resolved() && ks.Version > 0 })
+	contacts := len(s.emu.Contacts())
+	s.post(msg("acme-sms", "SMd2", sender, "second"), http.StatusAccepted)
+	st := s.waitSettled("acme-sms", "SMd2")
+	if st.DeadLetter != nil || st.ContactID == "" || st.ContactID == old || st.Outcome != domain.EventContactCreated {
+		t.Fatalf("second message: %s on %q (dead letter %+v); want a new contact", st.Outcome, st.ContactID, st.DeadLetter)
+	}
+	if n := len(s.emu.Contacts()); n != contacts+1 {
+		t.Fatalf("%d contacts, want exactly one more than %d", n, contacts)
+	}
+	for _, e := range s.messageEvents("acme-sms", "SMd2") {
+		if e.Type == domain.EventPublicationContactMissing {
+			t.Fatalf("the publication had to heal: the webhook did not forget the key first")
+		}
+	}
+	// The audit of the sender tells why.
+	waitFor(t, "the audit to show the forgotten key", 5*time.Second, func() bool {
+		code, body := s.do("GET", "/v1/senders/acme-sms/+14155553002", nil)
+		return code == http.StatusOK && strings.Contains(string(body), domain.EventMatchKeyForgotten) && strings.Contains(string(body), "contact.deletion")
+	})
+}
+
+// Must-show 4 of issue 11, phone edit: the old number no longer lands on a contact whose
+// phone changed, while a contact that still has the number in mobilephone keeps it.
+func TestHubSpotPhoneEditWebhook(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	past := time.Now().Add(-time.Hour)
+	ana := s.emu.CreateContactAt(map[string]string{"firstname": "Ana", "phone": "+1 415 555 3003"}, past)
+	bea := s.emu.CreateContactAt(map[string]string{"firstname": "Bea", "phone": "+1 415 555 3004", "mobilephone": "(415) 555-3004"}, past)
+	s.post(msg("acme-sms", "SMe1", map[string]any{"phone": "+14155553003"}, "a"), http.StatusAccepted)
+	s.post(msg("acme-sms", "SMe2", map[string]any{"phone": "+14155553004"}, "b"), http.StatusAccepted)
+	a1, b1 := s.waitSettled("acme-sms", "SMe1"), s.waitSettled("acme-sms", "SMe2")
+	if a1.ContactID != ana || b1.ContactID != bea {
+		t.Fatalf("first messages on %s and %s, want %s and %s", a1.ContactID, b1.ContactID, ana, bea)
+	}
+	if err := s.emu.UpdateContact(ana, map[string]string{"phone": "+1 212 555 0000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.emu.UpdateContact(bea, map[string]string{"phone": ""}); err != nil {
+		t.Fatal(err)
+	}
+	ai, _ := strconv.ParseInt(ana, 10, 64)
+	bi, _ := strconv.ParseInt(bea, 10, 64)
+	if code := s.hubspotWebhook([]map[string]any{
+		hubspotEvent(31, "contact.propertyChange", ai, map[string]any{"propertyName": "phone", "propertyValue": "+1 212 555 0000"}),
+		hubspotEvent(32, "contact.propertyChange", bi, map[string]any{"propertyName": "phone", "propertyValue": ""}),
+	}, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("property change webhook: %d", code)
+	}
+	s.waitKey("Ana's key to be forgotten", a1.Identified.MatchKey, func(ks domain.KeyState) bool { return !ks.Resolved() })
+	waitFor(t, "both changes handled", 10*time.Second, func() bool {
+		return s.svc.positions()["reactor:contact-changes"] >= s.eventCount()-1
+	})
+	s.post(msg("acme-sms", "SMe3", map[string]any{"phone": "+14155553003"}, "a again"), http.StatusAccepted)
+	s.post(msg("acme-sms", "SMe4", map[string]any{"phone": "+14155553004"}, "b again"), http.StatusAccepted)
+	a2, b2 := s.waitSettled("acme-sms", "SMe3"), s.waitSettled("acme-sms", "SMe4")
+	if a2.ContactID == ana || a2.Outcome != domain.EventContactCreated {
+		t.Fatalf("the old number landed %s on %s; want a new contact, not %s", a2.Outcome, a2.ContactID, ana)
+	}
+	if b2.ContactID != bea {
+		t.Fatalf("the number still in Bea's mobilephone landed on %s, want %s", b2.ContactID, bea)
+	}
+	if ks := s.keyOf(b1.Identified.MatchKey); ks.ContactID != bea || ks.Version != 1 {
+		t.Fatalf("Bea's key: %+v; want untouched", ks)
+	}
+}
+
+// Must-show 5 of issue 11: a bad signature, a stale timestamp and a redelivered batch
+// change nothing.
+func TestHubSpotWebhookRefusalsAndRedelivery(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	s.post(msg("acme-sms", "SMr1", map[string]any{"phone": "+1 415 555 3005"}, "first"), http.StatusAccepted)
+	first := s.waitSettled("acme-sms", "SMr1")
+	id, _ := strconv.ParseInt(first.ContactID, 10, 64)
+	batch := []map[string]any{hubspotEvent(41, "contact.deletion", id, nil), hubspotEvent(42, "contact.creation", 999, nil)}
+	before := s.eventCount()
+	if code := s.hubspotWebhook(batch, time.Now(), "not-the-secret"); code != http.StatusUnauthorized {
+		t.Fatalf("bad signature: %d, want 401", code)
+	}
+	if code := s.hubspotWebhook(batch, time.Now().Add(-6*time.Minute), testHubSpotAppSecret); code != http.StatusUnauthorized {
+		t.Fatalf("stale timestamp: %d, want 401", code)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := s.eventCount(); n != before {
+		t.Fatalf("refused webhooks recorded %d events", n-before)
+	}
+	if ks := s.keyOf(first.Identified.MatchKey); ks.ContactID != first.ContactID {
+		t.Fatalf("a refused webhook changed the key: %+v", ks)
+	}
+	if code := s.hubspotWebhook(batch, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("good webhook: %d", code)
+	}
+	s.waitKey("the key to be forgotten", first.Identified.MatchKey, func(ks domain.KeyState) bool { return !ks.Resolved() })
+	waitFor(t, "the reactor to settle", 5*time.Second, func() bool { return s.svc.positions()["reactor:contact-changes"] >= s.eventCount() })
+	settled := s.eventCount()
+	batch[0]["attemptNumber"] = 1 // HubSpot's retry of the same event
+	if code := s.hubspotWebhook(batch, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("redelivery: %d, want 200", code)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := s.eventCount(); n != settled {
+		t.Fatalf("the redelivered batch added %d events", n-settled)
 	}
 }

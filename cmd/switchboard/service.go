@@ -174,11 +174,15 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	hsHooks, err := s.hubspotWebhooks(opts)
+	if err != nil {
+		return nil, err
+	}
 	s.http, err = httpapi.New(httpapi.Deps{Recorder: s.app.Inbound(), Retrier: s.app.Commands.RetryDeadLetter,
 		Messages: s.app.Queries.Message, Store: s.store, Reader: s.reader, Catalog: s.catalog,
 		Workspaces: func(id string) bool { _, ok := cfg.Workspace(id); return ok },
 		Positions:  s.positions, AdminToken: cfg.AdminToken, AdminTokenName: cfg.AdminTokenEnv, Corrector: s.app.Commands.CorrectMatchKey,
-		Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
+		Webhooks: hooks, HubSpotWebhooks: hsHooks, Gatherer: s.registry, Registerer: s.registry,
 		ReadyLag: s.readyLag, Logger: opts.Logger})
 	if err != nil {
 		return nil, err

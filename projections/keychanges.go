@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
+	"fmt"
 
 	"switchboard/domain"
 )
@@ -79,4 +80,22 @@ func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) err
 		}
 	}
 	return nil
+}
+
+// KeysOfWorkspace lists the workspace's resolved match keys by the contact they are
+// bound to (the reconciliation pass re-reads each contact).
+func (r *Reader) KeysOfWorkspace(ctx context.Context, workspace string) (map[string][]domain.MatchKey, error) {
+	rows, err := query(ctx, r.db, func(rows *sql.Rows) (ContactKeyRow, error) {
+		var k ContactKeyRow
+		err := rows.Scan(&k.Workspace, &k.Lookup, &k.Identifier, &k.ContactID)
+		return k, err
+	}, `SELECT workspace, lookup, identifier, contact_id FROM contact_keys WHERE workspace = $1 ORDER BY contact_id, match_key`, workspace)
+	if err != nil {
+		return nil, fmt.Errorf("keys of workspace %s: %w", workspace, err)
+	}
+	out := map[string][]domain.MatchKey{}
+	for _, k := range rows {
+		out[k.ContactID] = append(out[k.ContactID], domain.MatchKey{Workspace: k.Workspace, Lookup: k.Lookup, Identifier: k.Identifier})
+	}
+	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -73,6 +74,9 @@ type HubSpot struct {
 	TenSecondLimit int `yaml:"ten_second_limit"`
 	// SearchPerSecond is the search budget per second.
 	SearchPerSecond float64 `yaml:"search_per_second"`
+	// ReconcileEvery is how often serve re-checks the cached match keys against
+	// HubSpot (rule 7; 0: never). A duration such as 6h.
+	ReconcileEvery time.Duration `yaml:"reconcile_every"`
 
 	Token     string `yaml:"-"`
 	AppSecret string `yaml:"-"`
@@ -310,6 +314,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 		}
 		w.HubSpot.Token = secret(wk+".hubspot.token_env", w.HubSpot.TokenEnv, true)
 		w.HubSpot.AppSecret = secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
+		if d := w.HubSpot.ReconcileEvery; d != 0 && d < time.Second {
+			add(wk+".hubspot.reconcile_every", "%s is too short or negative; give a duration such as 6h (each pass reads every cached contact from HubSpot), or leave it out: never", d)
+		}
 		for _, b := range w.BlockedIdentifiers {
 			if strings.TrimSpace(b) == "" {
 				add(wk+".blocked_identifiers", "has an empty entry; empty identifiers are always blocked, remove it")

@@ -101,3 +101,11 @@ func (c changeRecorder) RecordHubSpotChanges(ctx context.Context, evs []domain.H
 	r, err := c.h.Handle(ctx, command.RecordHubSpotChanges{Events: evs})
 	return r.Recorded, r.Duplicates, err
 }
+
+func (h hubspotClients) BatchReader(ws string) (command.ContactBatchReader, error) {
+	c, ok := h[ws]
+	if !ok {
+		return nil, fmt.Errorf("workspace %q has no HubSpot client", ws)
+	}
+	return c, nil
+}

@@ -36,6 +36,7 @@ Usage:
   switchboard unpin      --config F CHANNEL IDENTIFIER [CONTACT_ID]
                                                      remove the corrections of the identifier
   switchboard corrections --config F [--json]        list the corrections in force
+  switchboard reconcile --config F [--workspace ID]  re-check cached match keys against HubSpot
   switchboard dev hubspot --listen ADDR              run the HubSpot emulator
   switchboard dev demo    --config F                 run the emulator and the service together
   switchboard dev send    --config F --channel ID --from X --text T
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDeadLetters(ctx, args[1:], stdout, stderr)
 	case "link", "never-link", "unpin":
 		err = cmdCorrect(ctx, args[0], args[1:], stdout, stderr)
+	case "reconcile":
+		err = cmdReconcile(ctx, args[1:], stdout, stderr)
 	case "corrections":
 		err = cmdCorrections(ctx, args[1:], stdout, stderr)
 	case "dev":

@@ -235,6 +235,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 			errs <- r.Run(fctx)
 		}()
 	}
+	s.runReconcilers(fctx, &wg)
 	srv := &http.Server{Handler: s.http, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)

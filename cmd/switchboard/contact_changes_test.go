@@ -180,6 +180,22 @@ func TestHubSpotMergeWebhookFollowsKey(t *testing.T) {
 	if n := crmCalls(s.emu.Stats()) - before; n != 0 {
 		t.Fatalf("%d CRM calls for a message of a followed key; want none", n)
 	}
+	// audit sender tells the merge and the webhook event that caused it.
+	var out, errb bytes.Buffer
+	if code := run([]string{"audit", "--config", s.configPath, "sender", "acme-sms", "+14155553001"}, &out, &errb); code != 0 {
+		t.Fatalf("audit exited %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"followed a merge in HubSpot: contact " + loser + " → surviving contact " + survivor,
+		"because: HubSpot's contact.merge webhook (event 11"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("audit sender does not say %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"audit", "--config", s.configPath, "contact", "acme", loser}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "HubSpot webhook contact.merge (event 11") {
+		t.Fatalf("audit contact %s (exit %d) does not show the webhook:\n%s", loser, code, out.String())
+	}
 }
 
 // Must-show 4 of issue 11, deletion: the next message searches again and creates
@@ -213,7 +229,13 @@ func TestHubSpotDeletionWebhookForgetsKey(t *testing.T) {
 			t.Fatalf("the publication had to heal: the webhook did not forget the key first")
 		}
 	}
-	// The audit of the sender tells why.
+	var out, errb bytes.Buffer
+	if code := run([]string{"audit", "--config", s.configPath, "sender", "acme-sms", "+14155553002"}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "forgot contact "+old+": contact "+old+" deleted in HubSpot") ||
+		!strings.Contains(out.String(), "because: HubSpot's contact.deletion webhook (event 21") {
+		t.Fatalf("audit sender (exit %d) does not tell the deletion:\n%s%s", code, out.String(), errb.String())
+	}
+	// The audit API tells it too.
 	waitFor(t, "the audit to show the forgotten key", 5*time.Second, func() bool {
 		code, body := s.do("GET", "/v1/senders/acme-sms/+14155553002", nil)
 		return code == http.StatusOK && strings.Contains(string(body), domain.EventMatchKeyForgotten) && strings.Contains(string(body), "contact.deletion")

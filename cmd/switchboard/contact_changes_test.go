@@ -15,6 +15,7 @@ import (
 
 	"switchboard/adapters/hubspot/emulator"
 	"switchboard/domain"
+	"switchboard/eventstore/sqlite"
 )
 
 // keyOf folds a match key's stream.
@@ -323,4 +324,85 @@ func TestHubSpotWebhookRefusalsAndRedelivery(t *testing.T) {
 	if n := s.eventCount(); n != settled {
 		t.Fatalf("the redelivered batch added %d events", n-settled)
 	}
+}
+
+// A dead letter left by the bug (a publication refused for the deleted contact,
+// recorded before the fix) re-resolves when an operator retries it, and lands.
+func TestRetryOfDeadLetteredPublicationForDeletedContactReresolves(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	sender := map[string]any{"phone": "+1 415 555 3010"}
+	s.post(msg("acme-sms", "SMx1", sender, "first"), http.StatusAccepted)
+	first := s.waitSettled("acme-sms", "SMx1")
+	old := first.ContactID
+	s.stop()
+	if err := s.emu.Archive(old); err != nil {
+		t.Fatal(err)
+	}
+	// What the code before the fix recorded for the sender's next message.
+	st, err := sqlite.Open(s.cfg.Store.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := s.messageEventsIn(st, "acme-sms", "SMx1")
+	var received domain.MessageReceived
+	if err := domain.Decode(evs[0], &received); err != nil {
+		t.Fatal(err)
+	}
+	received.MessageID = "SMx2"
+	corr := newID()
+	var identified domain.SenderIdentified
+	for _, e := range evs {
+		if e.Type == domain.EventSenderIdentified {
+			if err := domain.Decode(e, &identified); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var datas []domain.EventData
+	for _, c := range []struct {
+		typ string
+		p   any
+	}{
+		{domain.EventMessageReceived, received},
+		{domain.EventSenderIdentified, identified},
+		{domain.EventContactMatched, domain.ContactMatched{MatchKey: identified.MatchKey, ContactID: old, Via: "match_key"}},
+		{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication, Status: 400, Attempts: 1,
+			Reason: "publish message sb:acme-sms:SMx2 to channel 1001: HubSpot answered 400 Bad Request (VALIDATION_ERROR): associateWithContactId " + old + " does not reference an existing contact"}},
+	} {
+		d, err := domain.NewEvent(newID(), c.typ, c.p, time.Now(), corr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		datas = append(datas, d)
+	}
+	if _, err := st.Append(context.Background(), domain.MessageStream("acme-sms", "SMx2"), domain.NoStream, datas...); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	s.start()
+
+	waitFor(t, "the dead letter to be listed", 5*time.Second, func() bool {
+		code, body := s.do("GET", "/v1/dead-letters", nil)
+		return code == http.StatusOK && strings.Contains(string(body), corr)
+	})
+	if code, body := s.do("POST", "/v1/dead-letters/"+corr+"/retry", nil); code != http.StatusAccepted {
+		t.Fatalf("retry: %d %s", code, body)
+	}
+	var got domain.MessageState
+	waitFor(t, "the retried message to land", 10*time.Second, func() bool {
+		got = s.messageState("acme-sms", "SMx2")
+		return got.Published != nil || got.DeadLetter != nil
+	})
+	if got.DeadLetter != nil || got.ContactID == "" || got.ContactID == old {
+		t.Fatalf("retried message: contact %q, dead letter %+v; want published on a new contact", got.ContactID, got.DeadLetter)
+	}
+}
+
+func (s *stack) messageEventsIn(st domain.EventStore, channel, id string) []domain.RecordedEvent {
+	s.t.Helper()
+	evs, err := st.ReadStream(context.Background(), domain.MessageStream(channel, id), 0)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return evs
 }

@@ -406,3 +406,64 @@ func (s *stack) messageEventsIn(st domain.EventStore, channel, id string) []doma
 	}
 	return evs
 }
+
+// Must-show 4 and 6 of issue 11 through the emulator's own signed webhooks: a merge
+// made in the emulated HubSpot moves the sender to the survivor with no CRM call, a
+// deletion makes the next message create exactly one new contact, and a deletion whose
+// webhook the emulator drops is found by reconcile.
+func TestEmulatorWebhooksEndToEnd(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	s.emu.SetWebhooks(emulator.WebhookTarget{URL: s.url + "/hubspot/webhooks/acme", Secret: testHubSpotAppSecret, PortalID: 62515})
+	merged := map[string]any{"phone": "+1 415 555 5001"}
+	deleted := map[string]any{"phone": "+1 415 555 5002"}
+	lost := map[string]any{"phone": "+1 415 555 5003"}
+	s.post(msg("acme-sms", "SMw1", merged, "a"), http.StatusAccepted)
+	s.post(msg("acme-sms", "SMw2", deleted, "b"), http.StatusAccepted)
+	s.post(msg("acme-sms", "SMw3", lost, "c"), http.StatusAccepted)
+	m1, d1, l1 := s.waitSettled("acme-sms", "SMw1"), s.waitSettled("acme-sms", "SMw2"), s.waitSettled("acme-sms", "SMw3")
+
+	survivor := s.emu.CreateContact(map[string]string{"firstname": "Survivor"})
+	if _, err := s.emu.Merge(survivor, m1.ContactID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.emu.Archive(d1.ContactID); err != nil {
+		t.Fatal(err)
+	}
+	s.emu.WaitWebhooks()
+	s.waitKey("the merged key to follow", m1.Identified.MatchKey, func(ks domain.KeyState) bool { return ks.ContactID == survivor })
+	s.waitKey("the deleted key to be forgotten", d1.Identified.MatchKey, func(ks domain.KeyState) bool { return !ks.Resolved() })
+
+	before, contacts := crmCalls(s.emu.Stats()), len(s.emu.Contacts())
+	s.post(msg("acme-sms", "SMw4", merged, "a2"), http.StatusAccepted)
+	if st := s.waitSettled("acme-sms", "SMw4"); st.ContactID != survivor {
+		t.Fatalf("merged sender's next message on %s, want %s", st.ContactID, survivor)
+	}
+	if n := crmCalls(s.emu.Stats()) - before; n != 0 {
+		t.Fatalf("%d CRM calls for the merged sender's next message; want none", n)
+	}
+	s.post(msg("acme-sms", "SMw5", deleted, "b2"), http.StatusAccepted)
+	if st := s.waitSettled("acme-sms", "SMw5"); st.Outcome != domain.EventContactCreated || len(st.Revoked) != 0 {
+		t.Fatalf("deleted sender's next message: %s on %s (revoked %v)", st.Outcome, st.ContactID, st.Revoked)
+	}
+	if n := len(s.emu.Contacts()); n != contacts+1 {
+		t.Fatalf("%d contacts, want exactly one more than %d", n, contacts)
+	}
+
+	s.emu.SetWebhookFaults(emulator.WebhookFaults{DropNext: 1})
+	if err := s.emu.Archive(l1.ContactID); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.emu.WebhookStats(); st.Dropped != 1 {
+		t.Fatalf("webhook stats %+v, want the deletion dropped", st)
+	}
+	if ks := s.keyOf(l1.Identified.MatchKey); ks.ContactID != l1.ContactID {
+		t.Fatalf("a dropped webhook changed the key: %+v", ks)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"reconcile", "--config", s.configPath}, &out, &errb); code != 0 {
+		t.Fatalf("reconcile exited %d: %s", code, errb.String())
+	}
+	if ks := s.keyOf(l1.Identified.MatchKey); ks.Resolved() {
+		t.Fatalf("reconcile left the key on the deleted contact: %+v\n%s", ks, out.String())
+	}
+}

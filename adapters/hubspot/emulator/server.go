@@ -98,6 +98,7 @@ type Server struct {
 
 	faults   Faults
 	faultRng *rand.Rand
+	hooks    webhookState
 	idRng    *rand.Rand
 
 	closed    chan struct{}

@@ -467,3 +467,23 @@ func TestEmulatorWebhooksEndToEnd(t *testing.T) {
 		t.Fatalf("reconcile left the key on the deleted contact: %+v\n%s", ks, out.String())
 	}
 }
+
+// A full batch of 100 events is answered within HubSpot's 5 s, after all are recorded.
+func TestHubSpotWebhookFullBatchAnsweredInTime(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	var batch []map[string]any
+	for i := range 100 {
+		batch = append(batch, hubspotEvent(int64(1000+i), "contact.deletion", int64(700000+i), nil))
+	}
+	before := s.eventCount()
+	start := time.Now()
+	if code := s.hubspotWebhook(batch, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("full batch: %d", code)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("answered after %s, HubSpot gives up after 5 s", took)
+	}
+	if n := s.eventCount() - before; n < 100 {
+		t.Fatalf("%d events recorded when the answer came, want 100", n)
+	}
+}

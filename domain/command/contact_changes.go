@@ -185,7 +185,9 @@ func (h *ContactChangesHandler) Handle(ctx context.Context, cmd ApplyContactChan
 			return []Change{{t, p}}, nil
 		}, CorrelatedWith(cmd.CorrelationID), RetryOnConflict(20))
 		if err != nil {
-			return out, fmt.Errorf("apply %s contact change to %s: %w", change.Kind, k.Stream(), err)
+			// The follower logs this error at warn level: it must not name the key.
+			return out, withoutKey(fmt.Errorf("apply %s contact change of contact %s to a %s match key: %w",
+				change.Kind, strings.Join(change.ContactIDs, ","), k.Lookup, err), k)
 		}
 		switch typ {
 		case domain.EventMatchKeyForgotten:
@@ -247,7 +249,7 @@ func (h *ContactChangesHandler) healPublication(ctx context.Context, e domain.Re
 	miss := *st.ContactMissing
 	log := h.log.With("correlation_id", st.CorrelationID, "channel_id", st.Received.ChannelID)
 	deadLetter := func(reason string) error {
-		log.Error("publication failed for good", "reason", reason)
+		log.Error("publication failed for good: HubSpot refused the linked contact", "contact_id", miss.ContactID, "status", miss.Status)
 		_, err := h.messages.Update(ctx, e.StreamID, func(st domain.MessageState, _ int64) ([]Change, error) {
 			if st.ContactMissing == nil {
 				return nil, nil
@@ -331,4 +333,23 @@ func (r ContactChangesRoute) Handle(ctx context.Context, e domain.RecordedEvent,
 		return r.handler.applyWebhookEvent(ctx, e)
 	}
 	return r.handler.healPublication(ctx, e)
+}
+
+// keyRedacted is an error whose text no longer holds a match key (personal data),
+// while errors.Is and errors.As still see what it wraps.
+type keyRedacted struct {
+	msg string
+	err error
+}
+
+func (e keyRedacted) Error() string { return e.msg }
+func (e keyRedacted) Unwrap() error { return e.err }
+
+func withoutKey(err error, k domain.MatchKey) error {
+	msg := strings.ReplaceAll(err.Error(), k.Stream(), "matchkey:[redacted]")
+	msg = strings.ReplaceAll(msg, k.String(), "[match key]")
+	if k.Identifier != "" {
+		msg = strings.ReplaceAll(msg, k.Identifier, "[identifier]")
+	}
+	return keyRedacted{msg: msg, err: err}
 }

@@ -29,7 +29,7 @@
 //	                           | EventMatchKeyFollowed, HubSpotContactChanged, ChangeOfWebhook, ChangeOfRead, |
 //	                           | DecideKeyChange, KeyMatchesContact, KeyChangeCause, ResolutionRevoked,       |
 //	                           | command.RecordHubSpotChangesHandler, command.ContactChangesHandler,          |
-//	                           | command.ContactChangesRoute, command.ReconcileHandler                        |
+//	                           | command.ContactChangesRoute, command.ReconcileHandler, ResolutionInput.Gone  |
 //	 8 exactly once            | MessageStream, NoStream, MatchKey, ClaimLease, KeyState.ClaimLive, Attempt,  | claims per create attempt, renewed while a create runs (issue 10)
 //	                           | DecideWait, DecideClaim, command.RecordMessageHandler,                       |
 //	                           | command.ResolveMessageHandler, command.Repository.Create                     |

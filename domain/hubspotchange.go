@@ -329,3 +329,24 @@ func FormatContactID(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// dropGone drops the candidates HubSpot no longer has (ResolutionInput.Gone), which its
+// search index may still show for a while after a deletion; their verdicts say why.
+func dropGone(kept []Contact, verdicts []CandidateVerdict, gone []string) ([]Contact, []CandidateVerdict) {
+	if len(gone) == 0 {
+		return kept, verdicts
+	}
+	var out []Contact
+	for _, k := range kept {
+		if !slices.Contains(gone, k.ID) {
+			out = append(out, k)
+		}
+	}
+	vs := append([]CandidateVerdict(nil), verdicts...)
+	for i, v := range vs {
+		if v.Kept && slices.Contains(gone, v.ContactID) {
+			vs[i].Kept, vs[i].Reason = false, "HubSpot no longer has this contact (it refused a publication linked to it); its search index still shows it"
+		}
+	}
+	return out, vs
+}

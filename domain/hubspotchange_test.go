@@ -168,3 +168,32 @@ func rec(t *testing.T, version int64, typ string, payload any) RecordedEvent {
 	}
 	return RecordedEvent{EventData: d, StreamID: "message:acme-sms:m1", Version: version, Position: version}
 }
+
+func TestDecideResolutionDropsGoneContacts(t *testing.T) {
+	ch := ChannelSettings{ID: "acme-sms", WorkspaceID: "acme", Kind: KindSMS, DefaultRegion: "US"}
+	id, unlinked := Identify(ch, BlockList{}, Sender{Phone: "+14155552671"})
+	if unlinked != nil {
+		t.Fatal(unlinked)
+	}
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	in := ResolutionInput{Channel: ch, Identification: id, Attempt: NewAttempt("c1"), Key: &KeyState{}, Region: "US",
+		Lookup: &LookupResult{Candidates: []Contact{
+			{ID: "101", CreatedAt: old, Properties: map[string]string{"phone": "+1 415 555 2671"}},
+			{ID: "202", CreatedAt: old.Add(time.Hour), Properties: map[string]string{"mobilephone": "(415) 555-2671"}},
+		}}}
+	if d := DecideResolution(in); d.Kind != DecideMatch || d.ContactID != "101" {
+		t.Fatalf("without gone contacts: %s %s", d.Kind, d.ContactID)
+	}
+	in.Gone = []string{"101"}
+	d := DecideResolution(in)
+	if d.Kind != DecideMatch || d.ContactID != "202" || d.Ambiguous {
+		t.Fatalf("with 101 gone: %s %s (ambiguous %v)", d.Kind, d.ContactID, d.Ambiguous)
+	}
+	if v := d.Candidates[0]; v.ContactID != "101" || v.Kept {
+		t.Fatalf("the gone contact's verdict: %+v", v)
+	}
+	in.Gone = []string{"101", "202"}
+	if d := DecideResolution(in); d.Kind != DecideClaim {
+		t.Fatalf("with both gone an SMS sender claims to create: %s", d.Kind)
+	}
+}

@@ -487,3 +487,24 @@ func TestHubSpotWebhookFullBatchAnsweredInTime(t *testing.T) {
 		t.Fatalf("%d events recorded when the answer came, want 100", n)
 	}
 }
+
+// HubSpot's search lags behind a deletion: the resolution after a refused publication
+// may find the deleted contact again. It is left out (the message already learned it
+// is gone), so the message lands on a new contact rather than going round in a loop.
+func TestHealedPublicationIgnoresDeletedContactStillInSearch(t *testing.T) {
+	s := startStack(t, stackOptions{emulator: emulator.Options{SearchLag: time.Minute}})
+	ana := s.emu.CreateContactAt(map[string]string{"firstname": "Ana", "phone": "+1 415 555 3020"}, time.Now().Add(-time.Hour))
+	s.post(msg("acme-sms", "SMlag1", map[string]any{"phone": "+14155553020"}, "first"), http.StatusAccepted)
+	if st := s.waitSettled("acme-sms", "SMlag1"); st.ContactID != ana {
+		t.Fatalf("first message on %s, want %s", st.ContactID, ana)
+	}
+	if err := s.emu.Archive(ana); err != nil {
+		t.Fatal(err)
+	}
+	s.post(msg("acme-sms", "SMlag2", map[string]any{"phone": "+14155553020"}, "second"), http.StatusAccepted)
+	st := s.waitSettled("acme-sms", "SMlag2")
+	if st.DeadLetter != nil || st.ContactID == ana || st.Outcome != domain.EventContactCreated || len(st.Revoked) != 1 {
+		t.Fatalf("second message: %s on %s, revoked %v, dead letter %+v; want a new contact after one revocation",
+			st.Outcome, st.ContactID, st.Revoked, st.DeadLetter)
+	}
+}

@@ -508,3 +508,42 @@ func TestHealedPublicationIgnoresDeletedContactStillInSearch(t *testing.T) {
 			st.Outcome, st.ContactID, st.Revoked, st.DeadLetter)
 	}
 }
+
+// A social key follows its identifier property: clearing telegram_user_id on the
+// contact forgets the key (the next message creates, auto_create being on), an edit of
+// another property changes nothing, and a restore is recorded without touching keys.
+func TestHubSpotIdentifierPropertyWebhook(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	s.post(msg("acme-tg", "1:1", map[string]any{"user_id": "777100", "first_name": "Rui"}, "oi"), http.StatusAccepted)
+	first := s.waitSettled("acme-tg", "1:1")
+	c, _ := strconv.ParseInt(first.ContactID, 10, 64)
+	if err := s.emu.UpdateContact(first.ContactID, map[string]string{"telegram_user_id": "", "firstname": "Rui B"}); err != nil {
+		t.Fatal(err)
+	}
+	reads := s.emu.Stats().Requests[emulator.OpRead]
+	if code := s.hubspotWebhook([]map[string]any{
+		hubspotEvent(51, "contact.propertyChange", c, map[string]any{"propertyName": "firstname", "propertyValue": "Rui B"}),
+		hubspotEvent(52, "contact.restore", c, nil),
+	}, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("webhook: %d", code)
+	}
+	waitFor(t, "the events to be handled", 5*time.Second, func() bool {
+		return s.svc.positions()["reactor:contact-changes"] >= s.eventCount()
+	})
+	if ks := s.keyOf(first.Identified.MatchKey); ks.ContactID != first.ContactID {
+		t.Fatalf("a firstname edit or a restore changed the key: %+v", ks)
+	}
+	if n := s.emu.Stats().Requests[emulator.OpRead] - reads; n != 0 {
+		t.Fatalf("%d contact reads for changes no key watches; want none", n)
+	}
+	if code := s.hubspotWebhook([]map[string]any{
+		hubspotEvent(53, "contact.propertyChange", c, map[string]any{"propertyName": "telegram_user_id", "propertyValue": ""}),
+	}, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("webhook: %d", code)
+	}
+	s.waitKey("the telegram key to be forgotten", first.Identified.MatchKey, func(ks domain.KeyState) bool { return !ks.Resolved() })
+	s.post(msg("acme-tg", "1:2", map[string]any{"user_id": "777100", "first_name": "Rui"}, "oi again"), http.StatusAccepted)
+	if st := s.waitSettled("acme-tg", "1:2"); st.Outcome != domain.EventContactCreated || st.ContactID == first.ContactID {
+		t.Fatalf("next message: %s on %s; want a new contact", st.Outcome, st.ContactID)
+	}
+}

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"switchboard/adapters/config"
 	"switchboard/adapters/hubspot"
+	"switchboard/adapters/hubspot/emulator"
 	"switchboard/adapters/publicurl"
 	"switchboard/domain"
 	"switchboard/domain/command"
@@ -108,4 +111,23 @@ func (h hubspotClients) BatchReader(ws string) (command.ContactBatchReader, erro
 		return nil, fmt.Errorf("workspace %q has no HubSpot client", ws)
 	}
 	return c, nil
+}
+
+// demoWebhooks makes the demo's emulated HubSpot send its contact webhooks to the
+// service, signed with the first workspace's app secret, so that a merge, deletion or
+// phone edit made through the emulator's API reaches the match keys as in a portal.
+func demoWebhooks(emu *emulator.Server, cfg *config.Config, addr string) {
+	w := cfg.Workspaces[0]
+	if w.HubSpot.AppSecret == "" {
+		return
+	}
+	base := w.HubSpot.PublicURL
+	if base == "" {
+		base = cfg.PublicURL
+	}
+	if base == "" {
+		base = "http://" + addr
+	}
+	emu.SetWebhooks(emulator.WebhookTarget{URL: strings.TrimRight(base, "/") + "/hubspot/webhooks/" + w.ID,
+		Secret: w.HubSpot.AppSecret, PortalID: 62515})
 }

@@ -140,3 +140,27 @@ func TestWebhookHandlerParsesAndRefuses(t *testing.T) {
 		t.Fatalf("merge without primaryObjectId: %d", code)
 	}
 }
+
+func TestParseWebhookEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		body    string
+		n, ign  int
+		wantErr bool
+	}{
+		{"empty batch", `[]`, 0, 0, false},
+		{"ids as strings, eventType instead of subscriptionType", `[{"eventId":"5","portalId":"62515","occurredAt":"1700000000000","eventType":"contact.deletion","objectId":"37765128953"}]`, 1, 0, false},
+		{"ids beyond 2^31", `[{"eventId":1,"portalId":1,"occurredAt":1,"subscriptionType":"contact.restore","objectId":37765128953}]`, 1, 0, false},
+		{"not interested", `[{"eventId":1,"portalId":1,"occurredAt":1,"subscriptionType":"conversation.newMessage","objectId":5}]`, 0, 1, false},
+		{"not an array", `{"eventId":1}`, 0, 0, true},
+		{"id not a number", `[{"eventId":1,"portalId":1,"occurredAt":1,"subscriptionType":"contact.deletion","objectId":"abc"}]`, 0, 0, true},
+		{"deletion without a contact", `[{"eventId":1,"portalId":1,"occurredAt":1,"subscriptionType":"contact.deletion"}]`, 0, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, ign, err := ParseWebhookEvents("acme", []byte(tc.body))
+			if (err != nil) != tc.wantErr || len(evs) != tc.n || ign != tc.ign {
+				t.Fatalf("got %d events, %d ignored, error %v", len(evs), ign, err)
+			}
+		})
+	}
+}

@@ -25,8 +25,11 @@
 //	 5 properties              | NewContactProperties, ChannelSettings.Validate, ContactExistsError           | email as a refused identifier property; create_key_property
 //	 6 several matches         | ChooseCandidate, ConfirmCandidates, CandidateVerdict,                        | -
 //	                           | ContactMatched.Ambiguous                                                     |
-//	 7 sticky resolution       | KeyState, FoldKey, DecideSticky, EventMatchKeyForgotten,                     | HubSpot's contact webhooks and the reconciliation pass
-//	                           | EventMatchKeyFollowed                                                        | that record forgetting and merges
+//	 7 sticky resolution       | KeyState, FoldKey, DecideSticky, EventMatchKeyForgotten,                     | the emulator's own signed webhooks (issue 11)
+//	                           | EventMatchKeyFollowed, HubSpotContactChanged, ChangeOfWebhook, ChangeOfRead, |
+//	                           | DecideKeyChange, KeyMatchesContact, KeyChangeCause, ResolutionRevoked,       |
+//	                           | command.RecordHubSpotChangesHandler, command.ContactChangesHandler,          |
+//	                           | command.ContactChangesRoute, command.ReconcileHandler, ResolutionInput.Gone  |
 //	 8 exactly once            | MessageStream, NoStream, MatchKey, ClaimLease, KeyState.ClaimLive, Attempt,  | claims per create attempt, renewed while a create runs (issue 10)
 //	                           | DecideWait, DecideClaim, command.RecordMessageHandler,                       |
 //	                           | command.ResolveMessageHandler, command.Repository.Create                     |

@@ -207,6 +207,8 @@ type MatchKeyForgotten struct {
 	MatchKey  MatchKey `json:"match_key"`
 	ContactID string   `json:"contact_id"`
 	Reason    string   `json:"reason"`
+	// Cause names what HubSpot said, and where (absent in events recorded before it).
+	Cause *KeyChangeCause `json:"cause,omitempty"`
 }
 
 // MatchKeyFollowedMerge moves a key to the contact that survived a merge.
@@ -214,6 +216,8 @@ type MatchKeyFollowedMerge struct {
 	MatchKey MatchKey `json:"match_key"`
 	From     string   `json:"from"`
 	To       string   `json:"to"`
+	// Cause names the merge HubSpot reported, and where.
+	Cause *KeyChangeCause `json:"cause,omitempty"`
 }
 
 // EventSchemaVersion is the current schema version of every payload above. A payload

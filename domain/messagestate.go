@@ -20,6 +20,12 @@ type MessageState struct {
 	DeadLetter *DeadLettered
 	// RetryStage is the stage an operator asked to run again, "" when none.
 	RetryStage string
+	// ContactMissing is HubSpot's refusal of the publication for a missing contact,
+	// until the contact reactor revokes the resolution (or dead-letters it).
+	ContactMissing *PublicationContactMissing
+	// Revoked are the contacts whose resolution of this message was revoked since the
+	// last operator's retry (MaxResolutionRevocations).
+	Revoked []string
 }
 
 // FoldMessage folds a message stream.
@@ -71,13 +77,28 @@ func FoldMessage(events []RecordedEvent) (MessageState, error) {
 			if err := Decode(e, &p); err != nil {
 				return s, err
 			}
-			s.DeadLetter, s.RetryStage = &p, ""
+			s.DeadLetter, s.RetryStage, s.ContactMissing = &p, "", nil
 		case EventRetryRequested:
 			var p RetryRequested
 			if err := Decode(e, &p); err != nil {
 				return s, err
 			}
 			s.DeadLetter, s.RetryStage = nil, p.Stage
+			s.ContactMissing, s.Revoked = nil, nil
+		case EventPublicationContactMissing:
+			var p PublicationContactMissing
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.ContactMissing = &p
+		case EventResolutionRevoked:
+			var p ResolutionRevoked
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.Outcome, s.ContactID, s.Matched = "", "", nil
+			s.ContactMissing, s.DeadLetter, s.RetryStage = nil, nil, ""
+			s.Revoked = append(s.Revoked, p.ContactID)
 		}
 	}
 	return s, nil
@@ -90,5 +111,5 @@ func (s MessageState) NeedsResolution() bool {
 
 // NeedsPublication reports whether the publisher has work on this message.
 func (s MessageState) NeedsPublication() bool {
-	return s.Outcome != "" && s.Published == nil && s.DeadLetter == nil
+	return s.Outcome != "" && s.Published == nil && s.DeadLetter == nil && s.ContactMissing == nil
 }

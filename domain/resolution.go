@@ -67,6 +67,9 @@ type ResolutionInput struct {
 	Corrections Corrections
 	Key         *KeyState
 	Lookup      *LookupResult
+	// Gone are contacts HubSpot no longer has that this message was already resolved
+	// to (MessageState.Revoked): a lagging search index may still return them.
+	Gone []string
 }
 
 // DecisionKind is what the resolver must do next.
@@ -160,6 +163,7 @@ func DecideResolution(in ResolutionInput) Decision {
 	}
 	kept, verdicts := ConfirmCandidates(in.Identification, in.Region, in.Lookup.Candidates)
 	kept, verdicts = in.Corrections.strip(kept, verdicts)
+	kept, verdicts = dropGone(kept, verdicts, in.Gone)
 	if len(kept) > 0 {
 		chosen, ambiguous, _ := ChooseCandidate(kept)
 		return Decision{Kind: DecideMatch, ContactID: chosen.ID, Contact: chosen, Ambiguous: ambiguous,

@@ -75,8 +75,10 @@ func (ContactKeys) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 // so an auditor can read "why" for any of the three.
 type Audit struct{}
 
-func (Audit) Name() string     { return "audit" }
-func (Audit) Tables() []string { return []string{"audit_messages", "audit_entries"} }
+func (Audit) Name() string { return "audit" }
+func (Audit) Tables() []string {
+	return []string{"audit_messages", "audit_entries", "audit_sender_keys"}
+}
 
 func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
 	if e.Type == domain.EventMessageReceived {
@@ -161,6 +163,9 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 				}
 			}
 		}
+	}
+	if err := indexKeyChange(ctx, tx, e); err != nil {
+		return err
 	}
 	return indexCorrection(ctx, tx, e)
 }

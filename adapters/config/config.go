@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -88,6 +89,9 @@ type HubSpot struct {
 	TenSecondLimit int `yaml:"ten_second_limit"`
 	// SearchPerSecond is the search budget per second.
 	SearchPerSecond float64 `yaml:"search_per_second"`
+	// ReconcileEvery is how often serve re-checks the cached match keys against
+	// HubSpot (rule 7; 0: never). A duration such as 6h.
+	ReconcileEvery time.Duration `yaml:"reconcile_every"`
 
 	Token        string `yaml:"-"`
 	RefreshToken string `yaml:"-"`
@@ -374,6 +378,9 @@ func (w *Workspace) validate(v *validation, wk string) {
 		v.add(wk+".hubspot.base_url", "%q is not an http(s) URL; use https://api.hubapi.com or an emulator's URL", w.HubSpot.BaseURL)
 	}
 	w.HubSpot.AppSecret = v.secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
+	if d := w.HubSpot.ReconcileEvery; d != 0 && d < time.Second {
+		v.add(wk+".hubspot.reconcile_every", "%s is too short or negative; give a duration such as 6h (each pass reads every cached contact from HubSpot), or leave it out: never", d)
+	}
 	if id := w.HubSpot.InboxID; id != "" && strings.Trim(id, "0123456789") != "" {
 		v.add(wk+".hubspot.inbox_id", "%q is not a HubSpot inbox id; give the numeric id (`switchboard hubspot setup` lists the portal's inboxes)", id)
 	}

@@ -68,6 +68,10 @@ type Deps struct {
 	// ReadyLag is how far behind the log a follower may be for /readyz to answer ready.
 	ReadyLag int64
 	Logger   *slog.Logger
+
+	// HubSpotWebhooks serves /hubspot/webhooks/{workspace} (HubSpot's contact
+	// webhooks, signature v3); nil mounts nothing.
+	HubSpotWebhooks http.Handler
 }
 
 // MaxBodyBytes bounds a command API request.
@@ -130,6 +134,9 @@ func (s *Server) routes() {
 	s.handle("GET /v1/corrections", "corrections", s.auth(s.corrections))
 	if s.d.Webhooks != nil {
 		s.mux.Handle("/webhooks/", s.instrument("webhooks", s.d.Webhooks.ServeHTTP))
+	}
+	if s.d.HubSpotWebhooks != nil {
+		s.mux.Handle("/hubspot/webhooks/{workspace}", s.instrument("hubspot.webhooks", s.d.HubSpotWebhooks.ServeHTTP))
 	}
 }
 

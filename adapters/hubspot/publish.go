@@ -39,7 +39,7 @@ func (c *Client) Publish(ctx context.Context, m domain.InboxMessage) (domain.Pub
 		return domain.PublishedMessage{MessageID: pm.ID, ConversationID: pm.ConversationsThreadID}, nil
 	}
 	if err != nil {
-		return domain.PublishedMessage{}, fmt.Errorf("publish message %s to channel %s: %w", m.IdempotencyID, m.Inbox.ChannelID, err)
+		return domain.PublishedMessage{}, fmt.Errorf("publish message %s to channel %s: %w", m.IdempotencyID, m.Inbox.ChannelID, contactRefusal(err, m.ContactID))
 	}
 	var pm publishedMessage
 	if err := json.Unmarshal(resp.body, &pm); err != nil {

@@ -192,6 +192,7 @@ func explain(e projections.Entry) []string {
 		add("operator (%s) asked to retry the %s", p.RequestedBy, p.Stage)
 	}
 	out = append(out, explainCorrection(e)...)
+	out = append(out, explainContactChange(e)...)
 	if len(out) == 0 {
 		add("%s", string(e.Data))
 	}

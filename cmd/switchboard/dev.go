@@ -229,6 +229,7 @@ func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	go func() { errs <- serve(ctx, cfg, newLogger(stderr, *level), ready) }()
 	select {
 	case addr := <-ready:
+		demoWebhooks(emu, cfg, addr)
 		printDemo(stdout, cfg, addr, *path, selfCommand())
 	case err := <-errs:
 		return err

@@ -30,6 +30,7 @@ var testEnv = map[string]string{
 	"SB_ADMIN": testAdminToken, "HS_TOKEN": "hs-token", "TWILIO_TOKEN": "twilio-token",
 	"META_SECRET": "meta-secret", "META_VERIFY": "meta-verify", "META_ACCESS": "meta-access",
 	"TG_SECRET": "tg-secret", "SLACK_SECRET": "slack-secret", "SLACK_BOT": "xoxb-test",
+	"HS_APP_SECRET": testHubSpotAppSecret,
 }
 
 // testConfig is a workspace with one channel of each kind on the emulator at hubspotURL.
@@ -56,7 +57,7 @@ admin_token_env: SB_ADMIN
 store: {driver: %s, dsn: %q}
 workspaces:
   - id: acme
-    hubspot: {base_url: %q, token_env: HS_TOKEN, region: %s, ten_second_limit: %d, search_per_second: %g}
+    hubspot: {base_url: %q, token_env: HS_TOKEN, region: %s, ten_second_limit: %d, search_per_second: %g%s}
     blocked_identifiers: ["+15550100000", "test_user"]
     channels:
       - {id: acme-sms, kind: sms, default_region: %s, auth_token_env: TWILIO_TOKEN, inbox: {channel_id: "1001", channel_account_id: "2001"}}
@@ -76,7 +77,7 @@ workspaces:
          secret_token_env: TG_SECRET, inbox: {channel_id: "1001", channel_account_id: "2008"}}
       - {id: acme-slack, kind: slack, identifier: user_id, property: slack_user_id, signing_secret_env: SLACK_SECRET,
          bot_token_env: SLACK_BOT, api_base_url: %q, inbox: {channel_id: "1001", channel_account_id: "2007"}}
-`, driver, dsn, hubspotURL, region, o.tenSecondLimit, o.searchPerSecond, region, profilesURL, profilesURL, profilesURL)
+`, driver, dsn, hubspotURL, region, o.tenSecondLimit, o.searchPerSecond, o.hubspotKeys, region, profilesURL, profilesURL, profilesURL)
 }
 
 // stack is a running switchboard with its emulated HubSpot and platform APIs.
@@ -138,6 +139,9 @@ type stackOptions struct {
 	undefined []string
 	// hubspotWrap, when set, wraps the emulator's handler (to observe its requests).
 	hubspotWrap func(http.Handler) http.Handler
+	// hubspotKeys are more keys of the workspace's hubspot mapping, each written
+	// ", key: value" (for example ", app_secret_env: HS_APP_SECRET").
+	hubspotKeys string
 }
 
 // inboxIDs matches a channel's inbox ids in testConfigWith's text.

@@ -41,6 +41,7 @@ Usage:
   switchboard hubspot setup --config F [--workspace ID]
                                                      register the custom channel, connect the
                                                      channel accounts, create the properties
+  switchboard reconcile --config F [--workspace ID]  re-check cached match keys against HubSpot
   switchboard dev hubspot --listen ADDR              run the HubSpot emulator
   switchboard dev demo    --config F                 run the emulator and the service together
   switchboard dev send    --config F --channel ID --from X --text T
@@ -75,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDeadLetters(ctx, args[1:], stdout, stderr)
 	case "link", "never-link", "unpin":
 		err = cmdCorrect(ctx, args[0], args[1:], stdout, stderr)
+	case "reconcile":
+		err = cmdReconcile(ctx, args[1:], stdout, stderr)
 	case "corrections":
 		err = cmdCorrections(ctx, args[1:], stdout, stderr)
 	case "simulate":

@@ -52,6 +52,7 @@ type service struct {
 	reactors []*follow.Reactor
 	// leases share the reactors' partitions with other nodes (nil: one node).
 	leases    *follow.SQLLeases
+	changes   *command.ContactChangesHandler
 	http      *httpapi.Server
 	readyLag  int64
 	pollEvery time.Duration
@@ -262,7 +263,18 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 			Group: publish.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
 			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics, Leases: leases},
 	}
+	changes, err := s.contactChanges(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.reactors = append(s.reactors, &follow.Reactor{Name: changes.Name(), Store: s.store, Checkpoints: checkpoints,
+		Accept: changes.Accept, Partition: changes.Partition, Handle: changes.Handle, PollEvery: opts.PollEvery,
+		Logger: opts.Logger, Metrics: metrics, Leases: leases})
 	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
+	if err != nil {
+		return nil, err
+	}
+	hsHooks, err := s.hubspotWebhooks(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +283,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		Workspaces: func(id string) bool { _, ok := cfg.Workspace(id); return ok },
 		Positions:  s.positions, Authorization: s.auth.stopped, HubSpotInstall: s.auth.installer,
 		AdminToken: cfg.AdminToken, AdminTokenName: cfg.AdminTokenEnv, Corrector: s.app.Commands.CorrectMatchKey,
-		Webhooks: hooks, Gatherer: s.registry, Registerer: s.registry,
+		Webhooks: hooks, HubSpotWebhooks: hsHooks, Gatherer: s.registry, Registerer: s.registry,
 		Bus: s.bus.Ping, ReadyLag: s.readyLag, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
@@ -326,6 +338,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	s.auth.warmUp(fctx, s.log)
+	s.runReconcilers(fctx, &wg)
 	srv := &http.Server{Handler: s.http, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	served := make(chan error, 1)

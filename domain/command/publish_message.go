@@ -103,6 +103,13 @@ func (h *PublishMessageHandler) publish(ctx context.Context, st domain.MessageSt
 	m := domain.BuildInboxMessage(ch, st)
 	pub, err := inbox.Publish(ctx, m)
 	switch {
+	case m.ContactID != "" && errors.Is(err, domain.ErrContactNotFound):
+		// Not a dead letter yet: the contact reactor checks the contact, forgets or
+		// follows the key and has the message resolved again (ContactChangesRoute).
+		h.log.Warn("publication refused: the linked contact does not exist in HubSpot", "correlation_id", st.CorrelationID,
+			"channel_id", ch.ID, "contact_id", m.ContactID)
+		return []Change{{domain.EventPublicationContactMissing, domain.PublicationContactMissing{ContactID: m.ContactID,
+			Reason: err.Error(), Status: domain.StatusOf(err), Attempts: attempt}}}, nil
 	case errors.Is(err, domain.ErrPermanent):
 		h.log.Error("publication failed for good", "correlation_id", st.CorrelationID, "channel_id", ch.ID, "error", err)
 		return []Change{{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,

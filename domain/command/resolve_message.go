@@ -133,7 +133,7 @@ func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageSt
 		}})
 	}
 	in := domain.ResolutionInput{Channel: ch, Identification: id, Unlinked: unlinked,
-		Attempt: domain.NewAttempt(st.CorrelationID), Corrections: domain.Corrections{}}
+		Attempt: domain.NewAttempt(st.CorrelationID), Corrections: domain.Corrections{}, Gone: st.Revoked}
 	res, err := h.decide(ctx, in, sender, log)
 	if err != nil {
 		if !errors.Is(err, domain.ErrPermanent) {

@@ -17,8 +17,9 @@ type Routes struct {
 	Publish PublishRoute
 }
 
-// ResolveRoute feeds ResolveMessage: new messages and operators' retries of a
-// dead-lettered resolution.
+// ResolveRoute feeds ResolveMessage: new messages, operators' retries of a
+// dead-lettered resolution, and resolutions revoked because HubSpot no longer has
+// their contact (ContactChangesRoute).
 type ResolveRoute struct {
 	catalog Catalog
 	handler CommandHandler[ResolveMessage]
@@ -35,7 +36,8 @@ func (ResolveRoute) Name() string { return "resolver" }
 
 // Accept selects what the resolver reacts to.
 func (ResolveRoute) Accept(e domain.RecordedEvent) bool {
-	return e.Type == domain.EventMessageReceived || (e.Type == domain.EventRetryRequested && stageOf(e) == domain.StageResolution)
+	return e.Type == domain.EventMessageReceived || e.Type == domain.EventResolutionRevoked ||
+		(e.Type == domain.EventRetryRequested && stageOf(e) == domain.StageResolution)
 }
 
 // Partition resolves one sender's messages in arrival order, so their outcomes — and

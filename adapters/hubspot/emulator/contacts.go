@@ -276,7 +276,9 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, params []s
 		writeError(w, e)
 		return
 	}
+	before := s.snapshotProps(rec)
 	s.write(rec, in, s.now())
+	s.webhookEditedLocked(rec.id, before, rec.props)
 	obj := objectOf(rec, allProperties(rec.props))
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, obj)

@@ -42,6 +42,10 @@
 // Save keeps refresh tokens (accepted and refused) and issued access tokens with their
 // expiry; authorization codes are not kept.
 //
+// With SetWebhooks it also sends HubSpot's contact webhooks (webhooks.go): every
+// deletion, merge and phone/mobilephone edit, signed v3, retried, with faults that drop,
+// delay or duplicate deliveries (SetWebhookFaults).
+//
 // Every request goes through, in order: routing (unknown path: 404 JSON), the bearer
 // token (401 INVALID_AUTHENTICATION), fault injection (SetFaults), the per-token rate
 // limits (429), then the handler. A request refused at any step changes nothing, with

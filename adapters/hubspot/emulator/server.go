@@ -135,6 +135,7 @@ type Server struct {
 
 	faults   Faults
 	faultRng *rand.Rand
+	hooks    webhookState
 	idRng    *rand.Rand
 
 	closed    chan struct{}

@@ -349,6 +349,7 @@ func (s *Server) archive(r *record, at time.Time) {
 	r.archived = true
 	r.archivedAt = at
 	s.reindex(r, at)
+	s.webhookDeletedLocked(r.id)
 }
 
 // merge merges loser into primary, HubSpot-style: the primary keeps its values and takes
@@ -406,6 +407,7 @@ func (s *Server) mergeIDs(primaryID, loserID string) (*record, *apiError) {
 		return nil, validationErr("Cannot merge an object with itself")
 	}
 	s.merge(p, l, s.now())
+	s.webhookMergedLocked(p.id, l.id)
 	return p, nil
 }
 
@@ -460,7 +462,9 @@ func (s *Server) UpdateContact(id string, props map[string]string) error {
 	if hid := s.uniqueHolder(props, r); hid != "" {
 		return goErr(conflictErr(hid))
 	}
+	before := s.snapshotProps(r)
 	s.write(r, props, s.now())
+	s.webhookEditedLocked(r.id, before, r.props)
 	return nil
 }
 

@@ -1,0 +1,95 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"switchboard/domain"
+)
+
+// indexKeyChange puts what HubSpot said on the audit timelines it concerns (rule 7):
+// a forgotten or followed key on the timeline of every sender that wrote under the key
+// (the change names no message), and a recorded HubSpot webhook event on the
+// timeline of its contacts. It is part of the Audit projection, whose rebuild empties
+// audit_sender_keys with the entries.
+func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
+	switch e.Type {
+	case domain.EventSenderIdentified:
+		var p domain.SenderIdentified
+		if err := domain.Decode(e, &p); err != nil {
+			return err
+		}
+		if p.MatchKey.Identifier == "" || p.Identifier == "" {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_sender_keys (match_key, sender_key) VALUES ($1, $2)
+			ON CONFLICT (match_key, sender_key) DO NOTHING`, p.MatchKey.String(), SenderKey(p.ChannelID, p.Identifier))
+		return err
+	case domain.EventMatchKeyForgotten, domain.EventMatchKeyFollowed:
+		var p struct {
+			MatchKey domain.MatchKey `json:"match_key"`
+		}
+		if err := domain.Decode(e, &p); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT sender_key FROM audit_sender_keys WHERE match_key = $1`, p.MatchKey.String())
+		if err != nil {
+			return err
+		}
+		var senders []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return err
+			}
+			senders = append(senders, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, s := range senders {
+			if err := index(ctx, tx, SubjectSender, s, e); err != nil {
+				return err
+			}
+		}
+	case domain.EventHubSpotContactChanged:
+		var p domain.HubSpotContactChanged
+		if err := domain.Decode(e, &p); err != nil {
+			return err
+		}
+		ids := append([]string{p.ObjectID}, p.MergedObjectIDs...)
+		if p.NewObjectID != "" {
+			ids = append(ids, p.NewObjectID)
+		}
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			if err := index(ctx, tx, SubjectContact, ContactKey(p.WorkspaceID, id), e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// KeysOfWorkspace lists the workspace's resolved match keys by the contact they are
+// bound to (the reconciliation pass re-reads each contact).
+func (r *Reader) KeysOfWorkspace(ctx context.Context, workspace string) (map[string][]domain.MatchKey, error) {
+	rows, err := query(ctx, r.db, func(rows *sql.Rows) (ContactKeyRow, error) {
+		var k ContactKeyRow
+		err := rows.Scan(&k.Workspace, &k.Lookup, &k.Identifier, &k.ContactID)
+		return k, err
+	}, `SELECT workspace, lookup, identifier, contact_id FROM contact_keys WHERE workspace = $1 ORDER BY contact_id, match_key`, workspace)
+	if err != nil {
+		return nil, fmt.Errorf("keys of workspace %s: %w", workspace, err)
+	}
+	out := map[string][]domain.MatchKey{}
+	for _, k := range rows {
+		out[k.ContactID] = append(out[k.ContactID], domain.MatchKey{Workspace: k.Workspace, Lookup: k.Lookup, Identifier: k.Identifier})
+	}
+	return out, nil
+}

@@ -284,6 +284,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 	c.Store.validate(v)
 	c.Bus.validate(v)
 	c.validateWorkspaces(v)
+	c.defaultWebhookSecrets()
 	if len(v.ps) == 0 {
 		return nil
 	}

@@ -142,3 +142,16 @@ func (c *Config) hubspotAuthProblems(getenv func(string) string) []domain.Proble
 	}
 	return ps
 }
+
+// defaultWebhookSecrets gives each workspace without app_secret_env the app's client
+// secret (SPEC §5): HubSpot signs an app's webhooks with it.
+func (c *Config) defaultWebhookSecrets() {
+	if c.HubSpotApp == nil || c.HubSpotApp.ClientSecret == "" {
+		return
+	}
+	for i := range c.Workspaces {
+		if w := &c.Workspaces[i]; w.HubSpot.AppSecretEnv == "" {
+			w.HubSpot.AppSecret = c.HubSpotApp.ClientSecret
+		}
+	}
+}

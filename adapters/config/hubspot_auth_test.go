@@ -86,3 +86,20 @@ func TestParseHubSpotAuthProblems(t *testing.T) {
 		})
 	}
 }
+
+// HubSpot signs an app's webhooks with its client secret: a workspace without
+// app_secret_env verifies them with it; one with its own keeps its own.
+func TestWebhookSecretDefaultsToTheAppsClientSecret(t *testing.T) {
+	raw := strings.Replace(oauthValid, "    hubspot: {}", "    hubspot: {app_secret_env: BETA_SECRET}", 1)
+	c, err := Parse("s.yaml", []byte(raw), env(map[string]string{"HS_CLIENT_ID": "cid", "HS_CLIENT_SECRET": "cs",
+		"ACME_REFRESH": "rt", "TW": "t", "BETA_SECRET": "beta-own"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Workspaces[0].HubSpot.AppSecret; got != "cs" {
+		t.Errorf("acme's webhook secret %q, want the app's client secret", got)
+	}
+	if got := c.Workspaces[1].HubSpot.AppSecret; got != "beta-own" {
+		t.Errorf("beta's webhook secret %q, want its own app_secret_env", got)
+	}
+}

@@ -172,16 +172,17 @@ func serveUntil(ctx context.Context, ln net.Listener, h http.Handler) error {
 
 // demoSecrets are the values `dev demo` uses for secrets the environment leaves unset.
 var demoSecrets = map[string]string{
-	"SWITCHBOARD_ADMIN_TOKEN": "demo-admin-token",
-	"ACME_HUBSPOT_TOKEN":      "demo-hubspot-token",
-	"ACME_HUBSPOT_SECRET":     "demo-hubspot-app-secret",
-	"ACME_TWILIO_TOKEN":       "demo-twilio-auth-token",
-	"ACME_META_SECRET":        "demo-meta-app-secret",
-	"ACME_META_VERIFY":        "demo-meta-verify-token",
-	"ACME_META_ACCESS_TOKEN":  "demo-meta-access-token",
-	"ACME_TG_SECRET":          "demo-telegram-secret",
-	"ACME_SLACK_SECRET":       "demo-slack-signing-secret",
-	"ACME_SLACK_BOT_TOKEN":    "xoxb-demo",
+	"SWITCHBOARD_ADMIN_TOKEN":    "demo-admin-token",
+	"DEMO_HUBSPOT_CLIENT_ID":     "demo-client-id",
+	"DEMO_HUBSPOT_CLIENT_SECRET": "demo-client-secret",
+	"ACME_HUBSPOT_REFRESH_TOKEN": "demo-refresh-token",
+	"ACME_TWILIO_TOKEN":          "demo-twilio-auth-token",
+	"ACME_META_SECRET":           "demo-meta-app-secret",
+	"ACME_META_VERIFY":           "demo-meta-verify-token",
+	"ACME_META_ACCESS_TOKEN":     "demo-meta-access-token",
+	"ACME_TG_SECRET":             "demo-telegram-secret",
+	"ACME_SLACK_SECRET":          "demo-slack-signing-secret",
+	"ACME_SLACK_BOT_TOKEN":       "xoxb-demo",
 }
 
 func demoGetenv(name string) string {
@@ -202,9 +203,20 @@ func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	emu := emulator.New(emulator.Options{SearchLag: 2 * time.Second, Region: "US"})
+	opts := emulator.Options{SearchLag: 2 * time.Second, Region: "US"}
+	if app := cfg.HubSpotApp; app != nil {
+		// Short-lived tokens, so the demo shows switchboard refreshing them.
+		opts.AccessTokenLifetime, opts.ClientID, opts.ClientSecret = demoTokenLifetime, app.ClientID, app.ClientSecret
+		opts.PortalID = demoPortalID
+	}
+	emu := emulator.New(opts)
 	defer emu.Close()
-	seedDemo(emu, cfg)
+	for _, w := range cfg.Workspaces {
+		if w.HubSpot.RefreshToken != "" {
+			emu.AddRefreshToken(w.HubSpot.RefreshToken)
+		}
+	}
+	ids := seedDemo(emu, cfg)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 3)
@@ -230,7 +242,7 @@ func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	select {
 	case addr := <-ready:
 		demoWebhooks(emu, cfg, addr)
-		printDemo(stdout, cfg, addr, *path, selfCommand())
+		printDemo(stdout, cfg, addr, *path, selfCommand(), ids)
 	case err := <-errs:
 		return err
 	}
@@ -252,13 +264,22 @@ func platformAPIAddr(cfg *config.Config) string {
 
 // seedDemo gives the emulated portal the identifier properties the channels use and a
 // few contacts typed the way people type them, so the demo shows matching at work.
-func seedDemo(emu *emulator.Server, cfg *config.Config) {
+// demoTokenLifetime is how long the demo's emulated access tokens live.
+const demoTokenLifetime = time.Minute
+
+// demoPortalID is the emulated portal's hub id (the demo workspace's portal_id).
+const demoPortalID = 62515
+
+// seedDemo defines the identifier properties and the contacts the printed commands
+// write as, and returns the contact ids by first name.
+func seedDemo(emu *emulator.Server, cfg *config.Config) map[string]string {
 	for _, w := range cfg.Workspaces {
 		for _, p := range w.IdentifierProperties() {
 			emu.DefineProperty(p, true)
 		}
 	}
 	day := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	ids := map[string]string{}
 	for i, props := range []map[string]string{
 		{"firstname": "Ana", "lastname": "Bento", "mobilephone": "(415) 555-2671"},
 		{"firstname": "Luis", "lastname": "Ortega", "phone": "+52 55 1234 5678"},
@@ -267,12 +288,17 @@ func seedDemo(emu *emulator.Server, cfg *config.Config) {
 		// The demo's emulated Graph API names Instagram user 1784 "user_1784".
 		{"firstname": "Ivo", "lastname": "Lenz", "instagram_username": "@User_1784"},
 		{"firstname": "Jo", "lastname": "Brown", "phone": "0044 7911 123456"},
+		// A second record of Pia that sales typed by hand: the demo merges the first
+		// into it.
+		{"firstname": "Pia", "lastname": "Sand-Berg", "email": "pia@example.com"},
 	} {
-		emu.CreateContactAt(props, day.Add(time.Duration(i)*time.Hour))
+		id := emu.CreateContactAt(props, day.Add(time.Duration(i)*time.Hour))
+		ids[props["firstname"]+" "+props["lastname"]] = id
 	}
+	return ids
 }
 
-func printDemo(w io.Writer, cfg *config.Config, addr, path, self string) {
+func printDemo(w io.Writer, cfg *config.Config, addr, path, self string, ids map[string]string) {
 	token := demoGetenv(cfg.AdminTokenEnv)
 	fmt.Fprintf(w, `
 switchboard demo is serving on http://%[1]s  (emulated HubSpot on %[2]s)
@@ -292,10 +318,17 @@ Ask why:
   %[5]s audit --config %[4]s message acme-sms SM1
   curl -s -H 'Authorization: Bearer %[3]s' http://%[1]s/v1/messages/acme-sms/SM1
 
-See what the emulated HubSpot holds (these two paths are the emulator's own, not HubSpot's):
+Merge Pia's two records in the emulated HubSpot, as a person would in HubSpot (the
+second survives); HubSpot tells switchboard through a signed contact.merge webhook:
+  curl -s -H 'Authorization: Bearer demo-operator' -d '{"primaryObjectId":"%[6]s","objectIdToMerge":"%[7]s"}' %[2]s/crm/v3/objects/contacts/merge
+Pia writes again: the message lands on the surviving record, with no HubSpot search:
+  %[5]s dev send --config %[4]s --channel acme-fb --from PSID-PIA --text "me again"           # Pia, after the merge
+
+See what the emulated HubSpot holds (these paths are the emulator's own, not HubSpot's):
   curl -s %[2]s/_emulator/contacts
   curl -s %[2]s/_emulator/inbox
-`, addr, cfg.Workspaces[0].HubSpot.BaseURL, token, path, self)
+  curl -s %[2]s/_emulator/oauth                                                       # token refreshes
+`, addr, cfg.Workspaces[0].HubSpot.BaseURL, token, path, self, ids["Pia Sand-Berg"], ids["Pia Sand"])
 }
 
 // selfCommand is how the printed demo commands call switchboard again: the binary

@@ -30,6 +30,8 @@ func goldenSamples() map[string]any {
 	lookups := []domain.Lookup{{Kind: "search", Query: "telegram_user_id = 90001", Found: 1}}
 	candidates := []domain.CandidateVerdict{{ContactID: "101", CreatedAt: at.Add(-time.Hour), Kept: true, Reason: "oldest",
 		Matched: []string{"telegram_user_id"}, Values: map[string]string{"telegram_user_id": "90001"}}}
+	cause := domain.KeyChangeCause{Source: "webhook", SubscriptionType: "contact.merge", HubSpotEventID: 100, OccurredAt: 1767603600000,
+		Stream: "hubspot:acme:62515:contact.merge:101:1767603600000:100", Position: 12, Property: "phone"}
 	cited := []domain.CitedCorrection{{Kind: domain.CorrectNeverLink, ContactID: "103", Reason: "a namesake", RequestedBy: "operator", EventID: "ev-9", Position: 9}}
 	return map[string]any{
 		domain.EventMessageReceived: domain.MessageReceived{WorkspaceID: "acme", ChannelID: "acme-tg", ChannelKind: domain.KindTelegram,
@@ -52,8 +54,13 @@ func goldenSamples() map[string]any {
 		domain.EventRetryRequested:    domain.RetryRequested{Stage: domain.StagePublication, RequestedBy: "operator"},
 		domain.EventMatchKeyClaimed:   domain.MatchKeyClaimed{MatchKey: key, Holder: "message:acme-tg:m-1"},
 		domain.EventMatchKeyResolved:  domain.MatchKeyResolved{MatchKey: key, ContactID: "102", How: "created", MatchedProperties: []string{"telegram_user_id"}, Properties: map[string]string{"telegram_user_id": "90001"}, ThreadRef: "+15550100001"},
-		domain.EventMatchKeyForgotten: domain.MatchKeyForgotten{MatchKey: key, ContactID: "102", Reason: "contact deleted"},
-		domain.EventMatchKeyFollowed:  domain.MatchKeyFollowedMerge{MatchKey: key, From: "102", To: "101"},
+		domain.EventMatchKeyForgotten: domain.MatchKeyForgotten{MatchKey: key, ContactID: "102", Reason: "contact deleted", Cause: &cause},
+		domain.EventMatchKeyFollowed:  domain.MatchKeyFollowedMerge{MatchKey: key, From: "102", To: "101", Cause: &cause},
+		domain.EventHubSpotContactChanged: domain.HubSpotContactChanged{WorkspaceID: "acme", PortalID: 62515, AppID: 1160452, EventID: 100,
+			SubscriptionID: 7, SubscriptionType: "contact.merge", ObjectID: "101", OccurredAt: 1767603600000, AttemptNumber: 1,
+			ChangeSource: "CRM_UI", PropertyName: "phone", PrimaryObjectID: "101", MergedObjectIDs: []string{"102"}, NewObjectID: "104"},
+		domain.EventPublicationContactMissing: domain.PublicationContactMissing{ContactID: "102", Reason: "contact does not exist", Status: 400, Attempts: 1},
+		domain.EventResolutionRevoked:         domain.ResolutionRevoked{ContactID: "102", Survivor: "101", Reason: "merged into 101 in HubSpot"},
 		domain.EventMatchKeyBSUIDRecorded: domain.MatchKeyBSUIDRecorded{MatchKey: key, ContactID: "101", BSUID: "US.13491208655302741918",
 			BSUIDKey: domain.MatchKey{Workspace: "acme", Lookup: "whatsapp_bsuid", Identifier: "US.13491208655302741918"}, Property: "whatsapp_bsuid",
 			Written: true, KeptOther: true, Bound: true, BSUIDKeyContactID: "103", Lookups: lookups},

@@ -28,6 +28,10 @@ var eventPayloads = map[string]func() any{
 	EventHubSpotChannelRegistered:       func() any { return new(HubSpotChannelRegistered) },
 	EventHubSpotChannelAccountConnected: func() any { return new(HubSpotChannelAccountConnected) },
 	EventHubSpotPropertyCreated:         func() any { return new(HubSpotPropertyCreated) },
+
+	EventHubSpotContactChanged:     func() any { return new(HubSpotContactChanged) },
+	EventPublicationContactMissing: func() any { return new(PublicationContactMissing) },
+	EventResolutionRevoked:         func() any { return new(ResolutionRevoked) },
 }
 
 // EventTypes lists every registered event type, sorted.

@@ -100,6 +100,10 @@ type WebhookWorkspace struct {
 	// URLs rebuilds the URL HubSpot called: the workspace's hubspot.public_url, else the
 	// top-level public_url, as base, else the request (trusted proxies only).
 	URLs *publicurl.Resolver
+	// PortalID is the workspace's hub id (hubspot.portal_id; 0: not checked). One app
+	// secret signs the webhooks of every portal the app is installed in, and contact
+	// ids are per portal, so another portal's events must not touch this workspace.
+	PortalID int64
 }
 
 // WebhookHandler serves POST /hubspot/webhooks/{workspace_id}.
@@ -165,14 +169,30 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		webhookAnswer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 		return
 	}
+	foreign := 0
+	if ws.PortalID != 0 {
+		kept := events[:0]
+		for _, e := range events {
+			if e.PortalID != ws.PortalID {
+				foreign++
+				continue
+			}
+			kept = append(kept, e)
+		}
+		events = kept
+		if foreign > 0 {
+			log.Warn("hubspot webhook events of another portal ignored: is this URL subscribed for another installation?",
+				"foreign", foreign, "portal_id", ws.PortalID)
+		}
+	}
 	recorded, dups, err := h.rec.RecordHubSpotChanges(r.Context(), events)
 	if err != nil {
 		log.Error("hubspot webhook not recorded; HubSpot will retry", "error", err, "recorded", recorded)
 		webhookAnswer(w, http.StatusInternalServerError, map[string]any{"error": "not recorded; retry"})
 		return
 	}
-	log.Info("hubspot webhook recorded", "events", len(events), "recorded", recorded, "duplicates", dups, "ignored", ignored)
-	webhookAnswer(w, http.StatusOK, map[string]any{"recorded": recorded, "duplicates": dups, "ignored": ignored})
+	log.Info("hubspot webhook recorded", "events", len(events), "recorded", recorded, "duplicates", dups, "ignored", ignored, "foreign", foreign)
+	webhookAnswer(w, http.StatusOK, map[string]any{"recorded": recorded, "duplicates": dups, "ignored": ignored, "foreign": foreign})
 }
 
 func webhookAnswer(w http.ResponseWriter, status int, body any) {

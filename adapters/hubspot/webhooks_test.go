@@ -164,3 +164,29 @@ func TestParseWebhookEvents(t *testing.T) {
 		})
 	}
 }
+
+// One app secret signs every portal's webhooks: events of another portal than the
+// workspace's are acknowledged and not recorded, so they never touch its keys.
+func TestWebhookEventsOfAnotherPortalAreNotRecorded(t *testing.T) {
+	now := time.UnixMilli(1764590400000)
+	urls, _ := publicurl.New("https://hooks.example.com", nil)
+	rec := &memRecorder{}
+	h, err := NewWebhookHandler([]WebhookWorkspace{{ID: "acme", Secret: "s3cret", URLs: urls, PortalID: 62515}}, rec, nil, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `[{"eventId":1,"portalId":62515,"occurredAt":1764590399500,"subscriptionType":"contact.deletion","objectId":101},
+		{"eventId":2,"portalId":777,"occurredAt":1764590399600,"subscriptionType":"contact.deletion","objectId":102}]`
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	req := httptest.NewRequest(http.MethodPost, "/hubspot/webhooks/acme", strings.NewReader(body))
+	req.Header.Set("X-HubSpot-Request-Timestamp", ts)
+	req.Header.Set("X-HubSpot-Signature-v3", SignatureV3("s3cret", "POST", "https://hooks.example.com/hubspot/webhooks/acme", []byte(body), ts))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if len(rec.events) != 1 || rec.events[0].ObjectID != "101" {
+		t.Fatalf("recorded %+v, want only portal 62515's deletion of 101", rec.events)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +91,9 @@ func (s *service) hubspotWebhooks(opts serviceOptions) (*hubspot.WebhookHandler,
 			s.log.Warn("workspace has no HubSpot app secret: its contact webhooks are refused (401)", "workspace", w.ID,
 				"app_secret_env", w.HubSpot.AppSecretEnv)
 		}
-		wss = append(wss, hubspot.WebhookWorkspace{ID: w.ID, Secret: w.HubSpot.AppSecret, URLs: urls})
+		// config checked portal_id is digits.
+		portal, _ := strconv.ParseInt(w.HubSpot.PortalID, 10, 64)
+		wss = append(wss, hubspot.WebhookWorkspace{ID: w.ID, Secret: w.HubSpot.AppSecret, URLs: urls, PortalID: portal})
 	}
 	return hubspot.NewWebhookHandler(wss, changeRecorder{rec}, opts.Logger, opts.Now)
 }

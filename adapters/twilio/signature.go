@@ -46,7 +46,7 @@ const (
 var (
 	ErrMissingSignature     = errors.New("X-Twilio-Signature header is missing")
 	ErrNoAuthToken          = errors.New("the channel has no Twilio Auth Token configured (auth_token_env)")
-	ErrNoSharedKey          = errors.New("Twilio signed this webhook with a SharedKey (X-Twilio-Webhooks-Signature-Settings) and the channel has no SharedKey secret configured (shared_key_secret_env)")
+	ErrNoSharedKey          = errors.New("this webhook is signed with a Twilio SharedKey (X-Twilio-Webhooks-Signature-Settings) and the channel has no SharedKey secret configured (shared_key_secret_env)")
 	ErrUnsupportedAlgorithm = errors.New("unsupported webhook signature algorithm; Twilio's helper libraries verify HMAC_SHA1 and HMAC_SHA256")
 	ErrMismatch             = errors.New("X-Twilio-Signature does not match")
 )

@@ -22,9 +22,21 @@ func (k MatchKey) String() string { return k.Workspace + ":" + k.Lookup + ":" + 
 // Stream is the event stream that serializes resolution of the key.
 func (k MatchKey) Stream() string { return "matchkey:" + k.String() }
 
-// ClaimLease is how long a MatchKeyClaimed holds off other resolvers. It outlasts a
-// creation with retries; a holder that crashed is taken over after it.
+// ClaimLease is how long a MatchKeyClaimed (or the MatchKeyCreateAttempted that renews
+// it) holds off other resolvers. It outlasts a create (bounded to CreateTimeout); a
+// holder that crashed is taken over after it, and the taker-over confirms before it
+// creates again.
 const ClaimLease = 45 * time.Second
+
+// CreateTimeout bounds one create sent to HubSpot: well inside the lease that the
+// MatchKeyCreateAttempted just before it renewed.
+const CreateTimeout = ClaimLease / 3
+
+// DefaultSearchLagAllowance is how long after a create attempt whose outcome is unknown
+// a resolver waits before it trusts a search that finds nothing, when the workspace has
+// no create key property. HubSpot gives no bound on its search lag; integrators report
+// "a few moments", up to about 30 s at worst.
+const DefaultSearchLagAllowance = 10 * time.Second
 
 // KeyState is a match key stream folded: whom it resolves to, or who holds a claim.
 type KeyState struct {
@@ -33,11 +45,28 @@ type KeyState struct {
 	How               string
 	MatchedProperties []string
 	CreatedWith       map[string]string
-	// ResolvedBy is the correlation id of the message whose handling resolved the key.
+	// ResolvedBy is the correlation id of the message whose handling resolved the key
+	// (the creator's, when another attempt found its contact).
 	ResolvedBy string
 	ClaimedBy  string
 	ClaimedAt  time.Time
+
+	// CreateAttempts counts the creates sent for the key (MatchKeyCreateAttempted) since
+	// it was last unbound; LastCreateAt is when the latest was sent.
+	CreateAttempts int
+	LastCreateAt   time.Time
+	// CreateKeyProperty and CreateKey are the first attempt's unique value, reused by
+	// every later attempt; CreateAttemptedBy and CreateAttemptedWith are that attempt's
+	// correlation id and properties.
+	CreateKeyProperty   string
+	CreateKey           string
+	CreateAttemptedBy   string
+	CreateAttemptedWith map[string]string
 }
+
+// CreatePending reports whether a create was sent for the unresolved key: a contact
+// may exist that no search shows yet.
+func (s KeyState) CreatePending() bool { return !s.Resolved() && s.CreateAttempts > 0 }
 
 // Resolved reports whether the key is bound to a contact.
 func (s KeyState) Resolved() bool { return s.ContactID != "" }
@@ -57,6 +86,28 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 			return err
 		}
 		s.ClaimedBy, s.ClaimedAt = p.Holder, e.OccurredAt
+	case EventMatchKeyCreateAttempted:
+		var p MatchKeyCreateAttempted
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		s.ClaimedBy, s.ClaimedAt = p.Holder, e.OccurredAt
+		s.CreateAttempts++
+		s.LastCreateAt = e.OccurredAt
+		if s.CreateAttemptedBy == "" {
+			s.CreateAttemptedBy, s.CreateAttemptedWith = e.CorrelationID, p.Properties
+		}
+		if s.CreateKey == "" && p.CreateKey != "" {
+			s.CreateKeyProperty, s.CreateKey = p.KeyProperty, p.CreateKey
+		}
+	case EventMatchKeyClaimReleased:
+		var p MatchKeyClaimReleased
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		if s.ClaimedBy == p.Holder {
+			s.ClaimedBy, s.ClaimedAt = "", time.Time{}
+		}
 	case EventMatchKeyResolved:
 		var p MatchKeyResolved
 		if err := Decode(e, &p); err != nil {
@@ -64,6 +115,9 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 		}
 		s.ContactID, s.How, s.MatchedProperties, s.CreatedWith = p.ContactID, p.How, p.MatchedProperties, p.Properties
 		s.ResolvedBy = e.CorrelationID
+		if p.CreatedBy != "" {
+			s.ResolvedBy = p.CreatedBy
+		}
 		s.ClaimedBy = ""
 	case EventMatchKeyForgotten:
 		*s = KeyState{Version: e.Version}

@@ -49,28 +49,32 @@ func TestDecisionRule8CreateAttempts(t *testing.T) {
 			key: func(t *testing.T) *KeyState { return keyOf(t, claimed("a1", t0), released("a1", t0.Add(time.Second))) }, want: DecideClaim},
 		{name: "a release by another holder leaves the claim", ch: smsCh, sender: sender, lookup: found(), now: t0.Add(2 * time.Second),
 			key: func(t *testing.T) *KeyState { return keyOf(t, claimed("a1", t0), released("a0", t0.Add(time.Second))) }, want: DecideWait},
-		{name: "create key: a lost create is read back before anything else", ch: smsCh, sender: sender, policy: keyed, key: lostByOther,
+		{name: "another message's unconfirmed create: wait for that message's retry", ch: smsCh, sender: sender, policy: keyed, key: lostByOther,
+			lookup: found(), now: t0.Add(2 * time.Second), want: DecideWait},
+		{name: "create key: a lost create is read back before anything else", ch: smsCh, sender: sender, policy: keyed, key: lostByMe,
 			lookup: found(), want: DecideConfirmCreate, createKey: "tok-1"},
+		{name: "create key: another message's lost create is read back after its lease", ch: smsCh, sender: sender, policy: keyed, key: lostByOther,
+			lookup: found(), now: t0.Add(ClaimLease), want: DecideConfirmCreate, createKey: "tok-1"},
 		{name: "create key: found, another message's create is adopted", ch: smsCh, sender: sender, policy: keyed, key: lostByOther,
-			confirm: read(ours), want: DecideAdoptCreated, contact: "21", createdBy: "corr-other"},
+			confirm: read(ours), now: t0.Add(ClaimLease), want: DecideAdoptCreated, contact: "21", createdBy: "corr-other"},
 		{name: "create key: found, this message's own create is restored", ch: smsCh, sender: sender, policy: keyed, key: lostByMe,
 			confirm: read(ours), want: DecideAdoptCreated, contact: "21", createdBy: me.CorrelationID, restored: true},
-		{name: "create key: not found, search", ch: smsCh, sender: sender, policy: keyed, key: lostByOther, confirm: read(), want: DecideSearch},
-		{name: "create key: not found and no match: claim", ch: smsCh, sender: sender, policy: keyed, key: lostByOther, confirm: read(),
+		{name: "create key: not found, search", ch: smsCh, sender: sender, policy: keyed, key: lostByMe, confirm: read(), want: DecideSearch},
+		{name: "create key: not found and no match: claim", ch: smsCh, sender: sender, policy: keyed, key: lostByMe, confirm: read(),
 			lookup: found(), want: DecideClaim},
 		{name: "create key: the retry's create reuses the first attempt's value", ch: smsCh, sender: sender, policy: keyed, confirm: read(), lookup: found(),
 			key: func(t *testing.T) *KeyState {
 				ks := lostByOther(t)
-				e := claimed(me.Holder, t0.Add(2*time.Second))
+				e := claimed(me.Holder, t0.Add(ClaimLease))
 				e.Version = ks.Version + 1
 				if err := ks.Apply(e); err != nil {
 					t.Fatal(err)
 				}
 				return ks
-			}, now: t0.Add(3 * time.Second), want: DecideCreate, createKey: "tok-1"},
+			}, now: t0.Add(ClaimLease + time.Second), want: DecideCreate, createKey: "tok-1"},
 		{name: "create key: a first create draws a new value", ch: smsCh, sender: sender, policy: keyed, lookup: found(),
 			key: func(t *testing.T) *KeyState { return keyOf(t, claimed(me.Holder, t0)) }, want: DecideCreate},
-		{name: "create key: an archived holder of the value is not adopted", ch: smsCh, sender: sender, policy: keyed, key: lostByOther,
+		{name: "create key: an archived holder of the value is not adopted", ch: smsCh, sender: sender, policy: keyed, key: lostByMe,
 			confirm: read(Contact{ID: "21", Archived: true, Properties: ours.Properties}), want: DecideSearch},
 		{name: "no create key: wait out the search lag after a lost create", ch: smsCh, sender: sender, key: lostNoKey, lookup: found(),
 			now: t0.Add(2 * time.Second), want: DecideWaitSearchLag},

@@ -52,9 +52,11 @@ type KeyState struct {
 	ClaimedAt  time.Time
 
 	// CreateAttempts counts the creates sent for the key (MatchKeyCreateAttempted) since
-	// it was last unbound; LastCreateAt is when the latest was sent.
+	// it was last unbound; LastCreateAt is when the latest was sent, LastCreateBy the
+	// correlation id of its message.
 	CreateAttempts int
 	LastCreateAt   time.Time
+	LastCreateBy   string
 	// CreateKeyProperty and CreateKey are the first attempt's unique value, reused by
 	// every later attempt; CreateAttemptedBy and CreateAttemptedWith are that attempt's
 	// correlation id and properties.
@@ -93,7 +95,7 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 		}
 		s.ClaimedBy, s.ClaimedAt = p.Holder, e.OccurredAt
 		s.CreateAttempts++
-		s.LastCreateAt = e.OccurredAt
+		s.LastCreateAt, s.LastCreateBy = e.OccurredAt, e.CorrelationID
 		if s.CreateAttemptedBy == "" {
 			s.CreateAttemptedBy, s.CreateAttemptedWith = e.CorrelationID, p.Properties
 		}

@@ -205,6 +205,13 @@ func DecideResolution(in ResolutionInput) Decision {
 	if ks.ClaimLive(in.Now) && ks.ClaimedBy != in.Attempt.Holder {
 		return Decision{Kind: DecideWait, Holder: ks.ClaimedBy}
 	}
+	if ks.CreatePending() && ks.LastCreateBy != in.Attempt.CorrelationID && in.Now.Sub(ks.LastCreateAt) < ClaimLease &&
+		!(ks.ClaimedBy == in.Attempt.Holder && ks.ClaimLive(in.Now)) {
+		// The create of another message is unconfirmed: that message's retry confirms
+		// it (and creates if it must) first; other messages wait as for a claim, until
+		// the lease after the create runs out.
+		return Decision{Kind: DecideWait, Holder: ks.ClaimedBy}
+	}
 	lookup := in.Lookup
 	if ks.CreatePending() {
 		if ks.CreateKey != "" {

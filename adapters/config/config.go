@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -73,6 +74,10 @@ type HubSpot struct {
 	TenSecondLimit int `yaml:"ten_second_limit"`
 	// SearchPerSecond is the search budget per second.
 	SearchPerSecond float64 `yaml:"search_per_second"`
+	// CreateKeyProperty and SearchLagAllowance are the workspace's create policy
+	// (rule 8; see CreatePolicy in createkey.go).
+	CreateKeyProperty  string        `yaml:"create_key_property"`
+	SearchLagAllowance time.Duration `yaml:"search_lag_allowance"`
 
 	Token     string `yaml:"-"`
 	AppSecret string `yaml:"-"`
@@ -310,6 +315,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 		}
 		w.HubSpot.Token = secret(wk+".hubspot.token_env", w.HubSpot.TokenEnv, true)
 		w.HubSpot.AppSecret = secret(wk+".hubspot.app_secret_env", w.HubSpot.AppSecretEnv, false)
+		ps = append(ps, createPolicyProblems(wk, *w)...)
 		for _, b := range w.BlockedIdentifiers {
 			if strings.TrimSpace(b) == "" {
 				add(wk+".blocked_identifiers", "has an empty entry; empty identifiers are always blocked, remove it")

@@ -81,7 +81,8 @@ type ContactMatched struct {
 	MatchKey  MatchKey `json:"match_key"`
 	ContactID string   `json:"contact_id"`
 	// Via is how the contact was known: "match_key" (sticky, no HubSpot call),
-	// "search", "read_by_property", "existing_on_create" (HubSpot answered 409).
+	// "search", "read_by_property", "existing_on_create" (HubSpot answered 409),
+	// "create_key" (the contact an earlier attempt created, read by its create key).
 	Via               string             `json:"via"`
 	MatchedProperties []string           `json:"matched_properties,omitempty"`
 	Lookups           []Lookup           `json:"lookups,omitempty"`

@@ -27,6 +27,8 @@ Usage:
   switchboard audit    --config F sender CHANNEL IDENTIFIER [--json]
   switchboard audit    --config F contact WORKSPACE CONTACT_ID [--json]
   switchboard check    --config F                    validate the configuration and HubSpot
+  switchboard hubspot create-key-property --config F [--workspace W]
+                                                     create the unique create key property in HubSpot
   switchboard dead-letters --config F [retry ID... | retry --all]
                                                      list dead letters, or ask for their retry
   switchboard dev hubspot --listen ADDR              run the HubSpot emulator
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCheck(ctx, args[1:], stdout, stderr)
 	case "dead-letters":
 		err = cmdDeadLetters(ctx, args[1:], stdout, stderr)
+	case "hubspot":
+		err = cmdHubSpot(ctx, args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr)
 	default:

@@ -25,12 +25,15 @@ func (k MatchKey) Stream() string { return "matchkey:" + k.String() }
 // ClaimLease is how long a MatchKeyClaimed (or the MatchKeyCreateAttempted that renews
 // it) holds off other resolvers. It outlasts a create (bounded to CreateTimeout); a
 // holder that crashed is taken over after it, and the taker-over confirms before it
-// creates again.
-const ClaimLease = 45 * time.Second
+// creates again. It is kept short because every message of a sender whose holder
+// crashed waits it out: safety does not rest on it (a taker-over confirms the create
+// attempted), only the margin of the search-lag confirmation does (docs/exactly-once.md).
+const ClaimLease = 20 * time.Second
 
-// CreateTimeout bounds one create sent to HubSpot: well inside the lease that the
-// MatchKeyCreateAttempted just before it renewed.
-const CreateTimeout = ClaimLease / 3
+// CreateTimeout bounds one create sent to HubSpot, measured from the
+// MatchKeyCreateAttempted that renewed the claim just before: long enough for one
+// HubSpot attempt (the client's 10 s request timeout), well inside the lease.
+const CreateTimeout = 12 * time.Second
 
 // DefaultSearchLagAllowance is how long after a create attempt whose outcome is unknown
 // a resolver waits before it trusts a search that finds nothing, when the workspace has

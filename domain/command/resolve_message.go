@@ -219,11 +219,14 @@ func (r *round) run(ctx context.Context, unlock *func()) (Change, error) {
 			for d = domain.DecideResolution(*in); ; d = domain.DecideResolution(*in) {
 				switch d.Kind {
 				case domain.DecideSearch:
+					// When the search was sent, not answered: what it cannot have seen
+					// is bounded by then.
+					at := h.now()
 					found, err := lookup(ctx, r.dir, in.Identification)
 					if err != nil {
 						return nil, err
 					}
-					in.Lookup, in.LookedUpAt = &found, h.now()
+					in.Lookup, in.LookedUpAt = &found, at
 					continue
 				case domain.DecideConfirmCreate:
 					// A read by the unique create key, not the lagging search index.
@@ -347,23 +350,26 @@ func (r *round) create(ctx context.Context, d domain.Decision) (Change, error) {
 	// is not cut short by the caller's cancellation (a shutdown): a create that HubSpot
 	// answers is recorded, and one that does not is confirmed by the next attempt.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), domain.CreateTimeout)
-	defer cancel()
 	c, err := r.dir.CreateContact(cctx, props)
+	cancel()
+	// Recording the answer gets a context of its own, for the same reason.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), domain.CreateTimeout)
+	defer cancel()
 	var exists *domain.ContactExistsError
 	switch {
 	case errors.As(err, &exists) && exists.ExistingID != "":
-		return r.existing(cctx, d, exists.ExistingID)
+		return r.existing(rctx, d, exists.ExistingID)
 	case err != nil:
 		return Change{}, fmt.Errorf("create contact: %w", err)
 	}
-	err = h.resolveClaimed(cctx, key, r.attemptVersion, corr, domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "created",
+	err = h.resolveClaimed(rctx, key, r.attemptVersion, corr, domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "created",
 		MatchedProperties: matched, Properties: props})
 	if errors.Is(err, errClaimLost) {
 		// Another resolver moved the key after this attempt's lease ran out. It
 		// confirmed our attempt before creating (by the create key, or by a search after
 		// the search-lag allowance), so the key's first resolution is expected to be this
 		// very contact; a different one is a duplicate, said loudly.
-		return r.afterClaimLost(cctx, c.ID)
+		return r.afterClaimLost(rctx, c.ID)
 	}
 	if err != nil {
 		return Change{}, err

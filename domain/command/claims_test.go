@@ -305,3 +305,55 @@ func publishedMatch(m emulator.PublishedMessage) []string {
 	}
 	return out
 }
+
+// cancelOnCreate ends the caller's context (a shutdown) the moment the create is sent.
+type cancelOnCreate struct {
+	domain.ContactDirectory
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnCreate) CreateContact(ctx context.Context, p map[string]string) (domain.Contact, error) {
+	c.cancel()
+	return c.ContactDirectory.CreateContact(ctx, p)
+}
+
+type cancelPortal struct{ d *cancelOnCreate }
+
+func (p cancelPortal) Directory(string) (domain.ContactDirectory, error) { return p.d, nil }
+
+// TestShutdownDuringACreateRecordsItsAnswer: the service shuts down (the resolver's
+// context ends) while a create is in flight. The create is not cut off: HubSpot's
+// answer binds the key, so the message's next run restores its ContactCreated with no
+// second create.
+func TestShutdownDuringACreateRecordsItsAnswer(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	f.record(t, "sms", "m1", domain.Sender{Phone: "+16285550305"})
+	ctx, cancel := context.WithCancel(context.Background())
+	dir := &cancelOnCreate{ContactDirectory: f.dir.c, cancel: cancel}
+	r, err := command.NewResolveMessageHandler(command.ResolveDeps{Store: f.store, Catalog: catalog{}, Directories: cancelPortal{dir},
+		NewID: newID, Now: f.clock.Now, Sleep: f.clock.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Handle(ctx, command.ResolveMessage{Stream: domain.MessageStream("sms", "m1")})
+	if n := len(f.emu.Contacts()); n != 1 {
+		t.Fatalf("%d contacts after the shutdown, want 1: the create was cut off", n)
+	}
+	evs, err := f.store.ReadStream(context.Background(), domain.MatchKey{Workspace: "w", Lookup: "phone", Identifier: "+16285550305"}.Stream(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := domain.FoldKey(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks.ContactID != f.emu.Contacts()[0].ID {
+		t.Fatalf("the key resolves to %q, want the created contact %s: the create's answer was not recorded", ks.ContactID, f.emu.Contacts()[0].ID)
+	}
+	if err := f.resolver(t).Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", "m1")}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.state(t, "sms", "m1"); st.Outcome != domain.EventContactCreated || st.ContactID != ks.ContactID || len(f.emu.Contacts()) != 1 {
+		t.Errorf("outcome %s on %s with %d contacts, want ContactCreated on %s and 1", st.Outcome, st.ContactID, len(f.emu.Contacts()), ks.ContactID)
+	}
+}

@@ -2,6 +2,7 @@ package command_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -355,5 +356,76 @@ func TestShutdownDuringACreateRecordsItsAnswer(t *testing.T) {
 	}
 	if st := f.state(t, "sms", "m1"); st.Outcome != domain.EventContactCreated || st.ContactID != ks.ContactID || len(f.emu.Contacts()) != 1 {
 		t.Errorf("outcome %s on %s with %d contacts, want ContactCreated on %s and 1", st.Outcome, st.ContactID, len(f.emu.Contacts()), ks.ContactID)
+	}
+}
+
+// lateCreates loses the first create's answer and applies that create only when the
+// next one is sent: a write HubSpot queued, carried out after the confirmation read.
+type lateCreates struct {
+	domain.ContactDirectory
+	emu     *emulator.Server
+	mu      sync.Mutex
+	pending map[string]string
+	calls   int
+}
+
+func (l *lateCreates) CreateContact(ctx context.Context, p map[string]string) (domain.Contact, error) {
+	l.mu.Lock()
+	l.calls++
+	first, late := l.calls == 1, l.pending
+	if first {
+		l.pending = p
+	}
+	l.mu.Unlock()
+	if first {
+		return domain.Contact{}, errors.New("create outcome unknown: the connection dropped")
+	}
+	if late != nil {
+		l.emu.CreateContact(late)
+	}
+	return l.ContactDirectory.CreateContact(ctx, p)
+}
+
+type latePortal struct{ l *lateCreates }
+
+func (p latePortal) Directory(string) (domain.ContactDirectory, error) { return p.l, nil }
+
+// TestLateCreateIsRecognisedByItsCreateKey: the first create's answer is lost and
+// HubSpot carries it out only after the retry's confirmation read found nothing. The
+// retry's create carries the same create key, HubSpot answers 409 with the contact the
+// first create made, and the resolver records it as the contact it created.
+func TestLateCreateIsRecognisedByItsCreateKey(t *testing.T) {
+	f := newClaimFixture(t, 30*time.Second, domain.CreatePolicy{KeyProperty: createKeyProperty}, nil)
+	l := &lateCreates{ContactDirectory: f.dir.c, emu: f.emu}
+	r, err := command.NewResolveMessageHandler(command.ResolveDeps{Store: f.store, Catalog: f.cat, Directories: latePortal{l},
+		NewID: newID, Now: f.clock.Now, Sleep: f.clock.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.record(t, "sms", "m1", domain.Sender{Phone: "+16285550306"})
+	if err := r.Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", "m1")}); err == nil {
+		t.Fatal("the first create was meant to lose its answer")
+	}
+	if err := r.Handle(context.Background(), command.ResolveMessage{Stream: domain.MessageStream("sms", "m1")}); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	cs := f.emu.Contacts()
+	if len(cs) != 1 {
+		t.Fatalf("%d contacts, want 1", len(cs))
+	}
+	st := f.state(t, "sms", "m1")
+	if st.Outcome != domain.EventContactCreated || st.ContactID != cs[0].ID {
+		t.Errorf("outcome %s on %s, want ContactCreated on %s", st.Outcome, st.ContactID, cs[0].ID)
+	}
+	evs, err := f.store.ReadStream(context.Background(), domain.MatchKey{Workspace: "w", Lookup: "phone", Identifier: "+16285550306"}.Stream(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := domain.FoldKey(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks.ContactID != cs[0].ID || ks.How != "created" {
+		t.Errorf("key resolved to %s (%s), want %s (created)", ks.ContactID, ks.How, cs[0].ID)
 	}
 }

@@ -308,7 +308,7 @@ func (r *round) run(ctx context.Context, unlock *func()) (Change, error) {
 			r.claimed, r.attemptVersion = true, res.NextVersion
 			return r.create(ctx, d)
 		default:
-			return Change{}, fmt.Errorf("match key stream %s: unexpected decision %q", in.Attempt.CorrelationID, d.Kind)
+			return Change{}, fmt.Errorf("resolution of %s: unexpected decision %q", in.Attempt.CorrelationID, d.Kind)
 		}
 	}
 }
@@ -496,7 +496,10 @@ func (h *ResolveMessageHandler) release(ctx context.Context, key domain.MatchKey
 		return []Change{{domain.EventMatchKeyClaimReleased, domain.MatchKeyClaimReleased{MatchKey: key, Holder: a.Holder, Reason: reason}}}, nil
 	}, CorrelatedWith(a.CorrelationID))
 	if err != nil && !errors.Is(err, domain.ErrWrongExpectedVersion) {
-		log.Warn("could not release the match key claim; it lapses after its lease", "error", err)
+		// The store's error names the key's stream, which holds the sender's
+		// identifier: only at debug level.
+		log.Warn("could not release the match key claim; it lapses after its lease")
+		log.Debug("match key claim release failed", "error", err)
 	}
 }
 

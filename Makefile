@@ -63,9 +63,9 @@ SOAK_FLAGS ?=
 soak:
 	$(GO) run ./cmd/soak $(if $(SEED),-seed $(SEED)) -duration $(DURATION) $(SOAK_FLAGS)
 
-## soak-short: the bounded soak and the 20-new-senders test, with -race (about 40 s)
+## soak-short: the bounded soak and the 20-new-senders test alone, with -race and -v (both also run in make test)
 soak-short:
-	SWITCHBOARD_SOAK_SHORT=1 $(GO) test -race -count=1 -v -run 'TestSoakShort|TestTwentyNewSenders' ./cmd/soak/
+	$(GO) test -race -count=1 -v -run 'TestSoakShort|TestTwentyNewSenders' ./cmd/soak/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

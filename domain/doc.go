@@ -22,7 +22,8 @@
 //	                           | ProfileLookup                                                                |
 //	 4 no match                | ChannelSettings.CreatesContacts, DecideResolution, DecideClaim,              | -
 //	                           | DecideCreate, NewContactProperties, UnlinkedNoMatch, UnlinkedSlackNoMatch    |
-//	 5 properties              | NewContactProperties, ChannelSettings.Validate, ContactExistsError           | email as a refused identifier property; create_key_property
+//	 5 properties              | NewContactProperties, ChannelSettings.Validate, ContactExistsError,          | email as a refused identifier property
+//	                           | CreatePolicy                                                                 |
 //	 6 several matches         | ChooseCandidate, ConfirmCandidates, CandidateVerdict,                        | -
 //	                           | ContactMatched.Ambiguous                                                     |
 //	 7 sticky resolution       | KeyState, FoldKey, DecideSticky, EventMatchKeyForgotten,                     | the emulator's own signed webhooks (issue 11)
@@ -30,9 +31,12 @@
 //	                           | DecideKeyChange, KeyMatchesContact, KeyChangeCause, ResolutionRevoked,       |
 //	                           | command.RecordHubSpotChangesHandler, command.ContactChangesHandler,          |
 //	                           | command.ContactChangesRoute, command.ReconcileHandler, ResolutionInput.Gone  |
-//	 8 exactly once            | MessageStream, NoStream, MatchKey, ClaimLease, KeyState.ClaimLive, Attempt,  | claims per create attempt, renewed while a create runs (issue 10)
-//	                           | DecideWait, DecideClaim, command.RecordMessageHandler,                       |
-//	                           | command.ResolveMessageHandler, command.Repository.Create                     |
+//	 8 exactly once            | MessageStream, NoStream, MatchKey, ClaimLease, KeyState.ClaimLive, Attempt,  | -
+//	                           | NewAttempt, DecideWait, DecideClaim, MatchKeyCreateAttempted,                |
+//	                           | MatchKeyClaimReleased, KeyState.CreatePending, CreateTimeout, CreatePolicy,  |
+//	                           | DecideConfirmCreate, DecideWaitSearchLag, DecideAdoptCreated,                |
+//	                           | command.RecordMessageHandler, command.ResolveMessageHandler,                 |
+//	                           | command.CreatePolicies, command.Repository.Create                            |
 //	 9 threads                 | ThreadID, command.PublishRoute.Partition, MessageState.ThreadRef,            | -
 //	                           | ContactMatched.ThreadRef, MatchKeyResolved.ThreadRef, KeyState.ThreadRef     |
 //	10 nothing lost            | IdempotencyID, DeadLettered, RetryRequested, command.PublishMessageHandler,  | -

@@ -21,10 +21,12 @@ const (
 	EventRetryRequested       = "RetryRequested"
 
 	// Match-key stream ("matchkey:{workspace}:{lookup}:{identifier}").
-	EventMatchKeyClaimed   = "MatchKeyClaimed"
-	EventMatchKeyResolved  = "MatchKeyResolved"
-	EventMatchKeyForgotten = "MatchKeyForgotten"
-	EventMatchKeyFollowed  = "MatchKeyFollowedMerge"
+	EventMatchKeyClaimed         = "MatchKeyClaimed"
+	EventMatchKeyCreateAttempted = "MatchKeyCreateAttempted"
+	EventMatchKeyClaimReleased   = "MatchKeyClaimReleased"
+	EventMatchKeyResolved        = "MatchKeyResolved"
+	EventMatchKeyForgotten       = "MatchKeyForgotten"
+	EventMatchKeyFollowed        = "MatchKeyFollowedMerge"
 	// EventMatchKeyBSUIDRecorded is on a phone key's stream (rule 14).
 	EventMatchKeyBSUIDRecorded = "MatchKeyBSUIDRecorded"
 )
@@ -81,7 +83,9 @@ type ContactMatched struct {
 	MatchKey  MatchKey `json:"match_key"`
 	ContactID string   `json:"contact_id"`
 	// Via is how the contact was known: "match_key" (sticky, no HubSpot call),
-	// "correction" (an operator's link, no HubSpot call), "search", "read_by_property", "existing_on_create" (HubSpot answered 409).
+	// "correction" (an operator's link, no HubSpot call), "search", "read_by_property",
+	// "existing_on_create" (HubSpot answered 409), "create_key" (the contact an earlier
+	// attempt created, read by its create key).
 	Via               string             `json:"via"`
 	MatchedProperties []string           `json:"matched_properties,omitempty"`
 	Lookups           []Lookup           `json:"lookups,omitempty"`
@@ -168,6 +172,34 @@ type MatchKeyClaimed struct {
 	Holder   string   `json:"holder"`
 }
 
+// MatchKeyCreateAttempted is appended, under the holder's claim and with the version
+// the claim was read at, just before a create is sent to HubSpot. It renews the claim,
+// and it stays on the stream whatever the create's answer: any later attempt that finds
+// a create attempted and the key unresolved knows a contact may exist, and confirms
+// before it creates again — by CreateKey when the workspace has a create key property
+// (rule 5), else by a search after HubSpot's search lag (see CreatePolicy).
+type MatchKeyCreateAttempted struct {
+	MatchKey MatchKey `json:"match_key"`
+	Holder   string   `json:"holder"`
+	// KeyProperty and CreateKey are the unique property and switchboard's own value in
+	// it that the create carries; empty without hubspot.create_key_property. The first
+	// attempt's value is reused by every later attempt for the key, so that HubSpot
+	// answers a repeated create with 409 and the existing id.
+	KeyProperty string `json:"key_property,omitempty"`
+	CreateKey   string `json:"create_key,omitempty"`
+	// Properties are what the contact is created with (the key property included).
+	Properties map[string]string `json:"properties"`
+}
+
+// MatchKeyClaimReleased gives a claim up: its attempt failed (before creating, or with
+// the create's outcome unknown) and returns the error for a retry, which can then claim
+// at once instead of waiting out the lease. A release never forgets a create attempted.
+type MatchKeyClaimReleased struct {
+	MatchKey MatchKey `json:"match_key"`
+	Holder   string   `json:"holder"`
+	Reason   string   `json:"reason"`
+}
+
 // MatchKeyResolved binds a match key to a contact: later messages reuse it (rule 7).
 type MatchKeyResolved struct {
 	MatchKey          MatchKey `json:"match_key"`
@@ -180,6 +212,10 @@ type MatchKeyResolved struct {
 	// the phone number of a BSUID key bound by a message that carried both
 	// (HowBSUIDWithPhone).
 	ThreadRef string `json:"thread_ref,omitempty"`
+	// CreatedBy is the correlation id of the message whose create attempt made the
+	// contact, when another attempt found it afterwards (by its create key, or HubSpot's
+	// 409 naming it); empty when the resolving message is also the creator.
+	CreatedBy string `json:"created_by,omitempty"`
 }
 
 // MatchKeyBSUIDRecorded says a message carried this phone key's number together with a

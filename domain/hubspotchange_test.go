@@ -176,7 +176,7 @@ func TestDecideResolutionDropsGoneContacts(t *testing.T) {
 		t.Fatal(unlinked)
 	}
 	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	in := ResolutionInput{Channel: ch, Identification: id, Attempt: NewAttempt("c1"), Key: &KeyState{}, Region: "US",
+	in := ResolutionInput{Channel: ch, Identification: id, Attempt: NewAttempt("c1", "attempt-c1"), Key: &KeyState{}, Region: "US",
 		Lookup: &LookupResult{Candidates: []Contact{
 			{ID: "101", CreatedAt: old, Properties: map[string]string{"phone": "+1 415 555 2671"}},
 			{ID: "202", CreatedAt: old.Add(time.Hour), Properties: map[string]string{"mobilephone": "(415) 555-2671"}},

@@ -22,9 +22,24 @@ func (k MatchKey) String() string { return k.Workspace + ":" + k.Lookup + ":" + 
 // Stream is the event stream that serializes resolution of the key.
 func (k MatchKey) Stream() string { return "matchkey:" + k.String() }
 
-// ClaimLease is how long a MatchKeyClaimed holds off other resolvers. It outlasts a
-// creation with retries; a holder that crashed is taken over after it.
-const ClaimLease = 45 * time.Second
+// ClaimLease is how long a MatchKeyClaimed (or the MatchKeyCreateAttempted that renews
+// it) holds off other resolvers. It outlasts a create (bounded to CreateTimeout); a
+// holder that crashed is taken over after it, and the taker-over confirms before it
+// creates again. It is kept short because every message of a sender whose holder
+// crashed waits it out: safety does not rest on it (a taker-over confirms the create
+// attempted), only the margin of the search-lag confirmation does (docs/exactly-once.md).
+const ClaimLease = 20 * time.Second
+
+// CreateTimeout bounds one create sent to HubSpot, measured from the
+// MatchKeyCreateAttempted that renewed the claim just before: long enough for one
+// HubSpot attempt (the client's 10 s request timeout), well inside the lease.
+const CreateTimeout = 12 * time.Second
+
+// DefaultSearchLagAllowance is how long after a create attempt whose outcome is unknown
+// a resolver waits before it trusts a search that finds nothing, when the workspace has
+// no create key property. HubSpot gives no bound on its search lag; integrators report
+// "a few moments", up to about 30 s at worst.
+const DefaultSearchLagAllowance = 10 * time.Second
 
 // KeyState is a match key stream folded: whom it resolves to, or who holds a claim.
 type KeyState struct {
@@ -33,7 +48,8 @@ type KeyState struct {
 	How               string
 	MatchedProperties []string
 	CreatedWith       map[string]string
-	// ResolvedBy is the correlation id of the message whose handling resolved the key.
+	// ResolvedBy is the correlation id of the message whose handling resolved the key
+	// (the creator's, when another attempt found its contact).
 	ResolvedBy string
 	ClaimedBy  string
 	ClaimedAt  time.Time
@@ -44,7 +60,25 @@ type KeyState struct {
 	// Corrections are the operators' corrections in force for the key (rule 13); they
 	// outlive the key's bindings.
 	Corrections Corrections
+
+	// CreateAttempts counts the creates sent for the key (MatchKeyCreateAttempted) since
+	// it was last unbound; LastCreateAt is when the latest was sent, LastCreateBy the
+	// correlation id of its message.
+	CreateAttempts int
+	LastCreateAt   time.Time
+	LastCreateBy   string
+	// CreateKeyProperty and CreateKey are the first attempt's unique value, reused by
+	// every later attempt; CreateAttemptedBy and CreateAttemptedWith are that attempt's
+	// correlation id and properties.
+	CreateKeyProperty   string
+	CreateKey           string
+	CreateAttemptedBy   string
+	CreateAttemptedWith map[string]string
 }
+
+// CreatePending reports whether a create was sent for the unresolved key: a contact
+// may exist that no search shows yet.
+func (s KeyState) CreatePending() bool { return !s.Resolved() && s.CreateAttempts > 0 }
 
 // Resolved reports whether the key is bound to a contact.
 func (s KeyState) Resolved() bool { return s.ContactID != "" }
@@ -64,6 +98,28 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 			return err
 		}
 		s.ClaimedBy, s.ClaimedAt = p.Holder, e.OccurredAt
+	case EventMatchKeyCreateAttempted:
+		var p MatchKeyCreateAttempted
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		s.ClaimedBy, s.ClaimedAt = p.Holder, e.OccurredAt
+		s.CreateAttempts++
+		s.LastCreateAt, s.LastCreateBy = e.OccurredAt, e.CorrelationID
+		if s.CreateAttemptedBy == "" {
+			s.CreateAttemptedBy, s.CreateAttemptedWith = e.CorrelationID, p.Properties
+		}
+		if s.CreateKey == "" && p.CreateKey != "" {
+			s.CreateKeyProperty, s.CreateKey = p.KeyProperty, p.CreateKey
+		}
+	case EventMatchKeyClaimReleased:
+		var p MatchKeyClaimReleased
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		if s.ClaimedBy == p.Holder {
+			s.ClaimedBy, s.ClaimedAt = "", time.Time{}
+		}
 	case EventMatchKeyResolved:
 		var p MatchKeyResolved
 		if err := Decode(e, &p); err != nil {
@@ -71,6 +127,9 @@ func (s *KeyState) Apply(e RecordedEvent) error {
 		}
 		s.ContactID, s.How, s.MatchedProperties, s.CreatedWith = p.ContactID, p.How, p.MatchedProperties, p.Properties
 		s.ResolvedBy, s.ThreadRef = e.CorrelationID, p.ThreadRef
+		if p.CreatedBy != "" {
+			s.ResolvedBy = p.CreatedBy
+		}
 		s.ClaimedBy = ""
 	case EventMatchKeyBSUIDRecorded:
 		var p MatchKeyBSUIDRecorded

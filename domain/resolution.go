@@ -2,23 +2,48 @@ package domain
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
-// Attempt is who is resolving a message. The two names differ in what they own: events
-// carry the message's correlation id, while a claim on a match key belongs to the
-// holder that made it. Today the holder is the correlation id; issue 10 gives each
-// create attempt a token of its own, so only NewAttempt changes.
+// Attempt is one attempt at resolving a message (one run of the resolver on it). The
+// two names differ in what they own: events carry the message's correlation id, while a
+// claim on a match key belongs to the attempt that made it. Two processes resolving the
+// same message, or a retry of the message after a failure, a crash or a restart, are
+// different attempts: none takes another's claim for its own.
 type Attempt struct {
 	// CorrelationID is the message's; a key resolved under it is this message's own
 	// earlier work (restored after a crash, rule 8).
 	CorrelationID string
-	// Holder is the name the attempt's claims are made under.
+	// Holder is the name the attempt's claims are made under: a token of its own,
+	// never the correlation id.
 	Holder string
 }
 
-// NewAttempt is the attempt of the message with correlation id corr.
-func NewAttempt(corr string) Attempt { return Attempt{CorrelationID: corr, Holder: corr} }
+// NewAttempt is an attempt of the message with correlation id corr, holding its claims
+// under holder, a fresh random token the caller draws for each attempt.
+func NewAttempt(corr, holder string) Attempt { return Attempt{CorrelationID: corr, Holder: holder} }
+
+// CreatePolicy is how a workspace keeps a create whose answer was lost from becoming a
+// second contact (rule 8).
+type CreatePolicy struct {
+	// KeyProperty is hubspot.create_key_property: a unique contact property every
+	// create carries a value of switchboard's own in. A later attempt reads the contact
+	// by that value (a read, not the lagging search index), and HubSpot answers a
+	// repeated create with 409 and the existing id. Empty: not configured.
+	KeyProperty string
+	// SearchLagAllowance is, without KeyProperty, how long after the last create
+	// attempt a search must run before its finding nothing is believed (zero:
+	// DefaultSearchLagAllowance).
+	SearchLagAllowance time.Duration
+}
+
+func (p CreatePolicy) allowance() time.Duration {
+	if p.SearchLagAllowance <= 0 {
+		return DefaultSearchLagAllowance
+	}
+	return p.SearchLagAllowance
+}
 
 // Correction is one operator's correction of a match key (rule 13).
 type Correction struct {
@@ -65,11 +90,17 @@ type ResolutionInput struct {
 	// Region reads phone numbers typed into HubSpot without a country code.
 	Region      string
 	Corrections Corrections
+	Policy      CreatePolicy
 	Key         *KeyState
 	Lookup      *LookupResult
 	// Gone are contacts HubSpot no longer has that this message was already resolved
 	// to (MessageState.Revoked): a lagging search index may still return them.
 	Gone []string
+	// LookedUpAt is when Lookup ran: after a create attempt, only a search run once the
+	// search-lag allowance has passed counts.
+	LookedUpAt time.Time
+	// Confirm is the read by create key that DecideConfirmCreate asked for.
+	Confirm *LookupResult
 }
 
 // DecisionKind is what the resolver must do next.
@@ -92,8 +123,20 @@ const (
 	DecideMatch DecisionKind = "match"
 	// DecideClaim: claim the key before creating (rule 8), then decide again.
 	DecideClaim DecisionKind = "claim"
-	// DecideCreate: the attempt holds the claim; create the contact (rule 4).
+	// DecideCreate: the attempt holds a live claim; record MatchKeyCreateAttempted,
+	// then create the contact (rule 4) with CreateKey in CreateKeyProperty when set
+	// (a new value when CreateKey is empty).
 	DecideCreate DecisionKind = "create"
+	// DecideConfirmCreate: a create was attempted for the key and never recorded;
+	// read the contact whose CreateKeyProperty is CreateKey and decide again.
+	DecideConfirmCreate DecisionKind = "confirm_create"
+	// DecideWaitSearchLag: a create was attempted for the key and never recorded, and
+	// there is no create key: wait until Until, when HubSpot's search shows the
+	// contact if it exists, then search and decide again.
+	DecideWaitSearchLag DecisionKind = "wait_search_lag"
+	// DecideAdoptCreated: the read by create key found the contact an earlier attempt
+	// created (CreatedBy is that attempt's message): bind the key to it as created.
+	DecideAdoptCreated DecisionKind = "adopt_created"
 )
 
 // Decision is the resolution decision's answer; which fields are set depends on Kind.
@@ -124,6 +167,15 @@ type Decision struct {
 	Holder string
 	// ThreadRef is the key's KeyState.ThreadRef on DecideSticky (ContactMatched.ThreadRef).
 	ThreadRef string
+	// CreateKeyProperty and CreateKey are the create key of DecideCreate (CreateKey
+	// empty: draw a new value) and DecideConfirmCreate.
+	CreateKeyProperty string
+	CreateKey         string
+	// Until is when DecideWaitSearchLag's wait ends.
+	Until time.Time
+	// CreatedBy is the correlation id of the message whose attempt created the contact
+	// of DecideAdoptCreated.
+	CreatedBy string
 }
 
 // DecideResolution is the resolution of one message as a pure function of what is
@@ -137,6 +189,10 @@ type Decision struct {
 // claim is waited for (8); the search's candidates are confirmed client-side (2, 3),
 // stripped of never-linked contacts (13) and the oldest is chosen (6); with none left,
 // the channel's settings decide between creating and leaving unlinked (4).
+//
+// A create is sent only by an attempt whose claim is live, and a key on which a create
+// was attempted and never recorded is confirmed first (8): by a read of the create key
+// when the attempt carried one, else by a search run after the search-lag allowance.
 func DecideResolution(in ResolutionInput) Decision {
 	if in.Unlinked != nil {
 		return Decision{Kind: DecideUnlinked, Reason: in.Unlinked.Reason, Detail: in.Unlinked.Detail}
@@ -158,10 +214,39 @@ func DecideResolution(in ResolutionInput) Decision {
 	if ks.ClaimLive(in.Now) && ks.ClaimedBy != in.Attempt.Holder {
 		return Decision{Kind: DecideWait, Holder: ks.ClaimedBy}
 	}
-	if in.Lookup == nil {
+	if ks.CreatePending() && ks.LastCreateBy != in.Attempt.CorrelationID && in.Now.Sub(ks.LastCreateAt) < ClaimLease &&
+		!(ks.ClaimedBy == in.Attempt.Holder && ks.ClaimLive(in.Now)) {
+		// The create of another message is unconfirmed: that message's retry confirms
+		// it (and creates if it must) first; other messages wait as for a claim, until
+		// the lease after the create runs out.
+		return Decision{Kind: DecideWait, Holder: ks.ClaimedBy}
+	}
+	lookup := in.Lookup
+	if ks.CreatePending() {
+		if ks.CreateKey != "" {
+			if in.Confirm == nil {
+				return Decision{Kind: DecideConfirmCreate, CreateKeyProperty: ks.CreateKeyProperty, CreateKey: ks.CreateKey}
+			}
+			if c, ok := holdingCreateKey(in.Confirm.Candidates, ks.CreateKeyProperty, ks.CreateKey); ok {
+				d := Decision{Kind: DecideAdoptCreated, ContactID: c.ID, Contact: c, CreatedBy: ks.CreateAttemptedBy,
+					Properties: ks.CreateAttemptedWith, MatchedProperties: in.Identification.Searched()[:1]}
+				d.Restored = ks.CreateAttemptedBy == in.Attempt.CorrelationID
+				return d
+			}
+		} else {
+			ready := ks.LastCreateAt.Add(in.Policy.allowance())
+			if in.Now.Before(ready) {
+				return Decision{Kind: DecideWaitSearchLag, Until: ready}
+			}
+			if lookup != nil && in.LookedUpAt.Before(ready) {
+				lookup = nil
+			}
+		}
+	}
+	if lookup == nil {
 		return Decision{Kind: DecideSearch}
 	}
-	kept, verdicts := ConfirmCandidates(in.Identification, in.Region, in.Lookup.Candidates)
+	kept, verdicts := ConfirmCandidates(in.Identification, in.Region, lookup.Candidates)
 	kept, verdicts = in.Corrections.strip(kept, verdicts)
 	kept, verdicts = dropGone(kept, verdicts, in.Gone)
 	if len(kept) > 0 {
@@ -178,10 +263,26 @@ func DecideResolution(in ResolutionInput) Decision {
 		}
 		return d
 	}
-	if ks.ClaimedBy != in.Attempt.Holder {
+	if ks.ClaimedBy != in.Attempt.Holder || !ks.ClaimLive(in.Now) {
+		// A claim that lapsed is claimed again (an expected-version append, refused if
+		// anyone moved the key meanwhile): a holder never creates on a lapsed claim.
 		return Decision{Kind: DecideClaim, Candidates: verdicts}
 	}
-	return Decision{Kind: DecideCreate, Candidates: verdicts}
+	d := Decision{Kind: DecideCreate, Candidates: verdicts, CreateKeyProperty: in.Policy.KeyProperty}
+	if d.CreateKeyProperty != "" && ks.CreateKeyProperty == d.CreateKeyProperty {
+		d.CreateKey = ks.CreateKey
+	}
+	return d
+}
+
+// holdingCreateKey finds the live contact whose property holds the create key.
+func holdingCreateKey(cs []Contact, property, key string) (Contact, bool) {
+	for _, c := range cs {
+		if !c.Archived && strings.EqualFold(strings.TrimSpace(c.Properties[property]), key) {
+			return c, true
+		}
+	}
+	return Contact{}, false
 }
 
 // strip drops the never-linked contacts from the kept candidates; their verdicts say

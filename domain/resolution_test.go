@@ -8,7 +8,7 @@ import (
 
 var (
 	t0      = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	me      = NewAttempt("corr-me")
+	me      = NewAttempt("corr-me", "attempt-me")
 	smsCh   = ChannelSettings{ID: "sms", WorkspaceID: "w", Kind: KindSMS, DefaultRegion: "US"}
 	waCh    = ChannelSettings{ID: "wa", WorkspaceID: "w", Kind: KindWhatsApp, Provider: "cloud"}
 	tgAuto  = ChannelSettings{ID: "tg", WorkspaceID: "w", Kind: KindTelegram, Identifier: IdentifyByUserID, Property: "telegram_user_id", AutoCreate: boolPtr(true)}
@@ -57,6 +57,11 @@ type decisionCase struct {
 	lookup  *LookupResult
 	fixes   Corrections
 	now     time.Time
+	// policy, confirm and lookedUpAt are the create policy, the read by create key and
+	// when the lookup ran (zero: now).
+	policy     CreatePolicy
+	confirm    *LookupResult
+	lookedUpAt time.Time
 
 	want      DecisionKind
 	contact   string
@@ -67,6 +72,9 @@ type decisionCase struct {
 	verdicts []string
 	// reasonHas is said by a dropped candidate's verdict.
 	reasonHas string
+	// createKey is the decision's CreateKey; createdBy its CreatedBy.
+	createKey string
+	createdBy string
 }
 
 func free(*testing.T) *KeyState { return &KeyState{} }
@@ -77,9 +85,12 @@ func runDecisions(t *testing.T, cases []decisionCase) {
 		t.Run(tc.name, func(t *testing.T) {
 			id, unlinked := Identify(tc.ch, NewBlockList(tc.blocked), tc.sender)
 			in := ResolutionInput{Channel: tc.ch, Identification: id, Unlinked: unlinked, Attempt: me, Now: tc.now,
-				Region: "US", Corrections: tc.fixes, Lookup: tc.lookup}
+				Region: "US", Corrections: tc.fixes, Lookup: tc.lookup, Policy: tc.policy, Confirm: tc.confirm, LookedUpAt: tc.lookedUpAt}
 			if in.Now.IsZero() {
 				in.Now = t0.Add(time.Second)
+			}
+			if in.LookedUpAt.IsZero() {
+				in.LookedUpAt = in.Now
 			}
 			if tc.key != nil {
 				in.Key = tc.key(t)
@@ -96,6 +107,12 @@ func runDecisions(t *testing.T, cases []decisionCase) {
 			}
 			if d.Ambiguous != tc.ambiguous {
 				t.Errorf("ambiguous = %v, want %v", d.Ambiguous, tc.ambiguous)
+			}
+			if d.CreateKey != tc.createKey {
+				t.Errorf("create key %q, want %q", d.CreateKey, tc.createKey)
+			}
+			if d.CreatedBy != tc.createdBy {
+				t.Errorf("created by %q, want %q", d.CreatedBy, tc.createdBy)
 			}
 			if d.Restored != tc.restored {
 				t.Errorf("restored = %v, want %v", d.Restored, tc.restored)

@@ -8,14 +8,17 @@ type Catalog struct {
 	channels map[string]domain.ChannelSettings
 	blocks   map[string]domain.BlockList
 	regions  map[string]string
+	policies map[string]domain.CreatePolicy
 }
 
 // Catalog indexes the configuration.
 func (c *Config) Catalog() *Catalog {
-	cat := &Catalog{channels: map[string]domain.ChannelSettings{}, blocks: map[string]domain.BlockList{}, regions: map[string]string{}}
+	cat := &Catalog{channels: map[string]domain.ChannelSettings{}, blocks: map[string]domain.BlockList{}, regions: map[string]string{},
+		policies: map[string]domain.CreatePolicy{}}
 	for _, w := range c.Workspaces {
 		cat.blocks[w.ID] = domain.NewBlockList(w.BlockedIdentifiers)
 		cat.regions[w.ID] = w.HubSpot.Region
+		cat.policies[w.ID] = w.CreatePolicy()
 		for _, ch := range w.Channels {
 			cat.channels[ch.ID] = ch.Settings(w.ID)
 		}

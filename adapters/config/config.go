@@ -92,6 +92,10 @@ type HubSpot struct {
 	// ReconcileEvery is how often serve re-checks the cached match keys against
 	// HubSpot (rule 7; 0: never). A duration such as 6h.
 	ReconcileEvery time.Duration `yaml:"reconcile_every"`
+	// CreateKeyProperty and SearchLagAllowance are the workspace's create policy
+	// (rule 8; see CreatePolicy in createkey.go).
+	CreateKeyProperty  string        `yaml:"create_key_property"`
+	SearchLagAllowance time.Duration `yaml:"search_lag_allowance"`
 
 	Token        string `yaml:"-"`
 	RefreshToken string `yaml:"-"`
@@ -359,6 +363,7 @@ func (c *Config) validateWorkspaces(v *validation) {
 		}
 		workspaceIDs[w.ID] = true
 		w.validate(v, wk)
+		v.ps = append(v.ps, createPolicyProblems(wk, *w)...)
 		for ci := range w.Channels {
 			ch := &w.Channels[ci]
 			ck := fmt.Sprintf("%s.channels[%d]", wk, ci)

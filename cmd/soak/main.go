@@ -21,6 +21,8 @@ func main() {
 	applyShare := fs.Float64("apply-share", 0.25, "share of the failures that apply the write, then fail")
 	stallShare := fs.Float64("stall-share", 0.05, "share of the failures that stall past the client's timeout")
 	lag := fs.Duration("search-lag", 5*time.Second, "how long HubSpot's search lags its writes")
+	noKey := fs.Bool("no-create-key", false, "run the service without hubspot.create_key_property (lost creates are confirmed by a search after the allowance)")
+	allowance := fs.Duration("search-lag-allowance", 0, "the service's hubspot.search_lag_allowance (0: its default, 10s)")
 	dups := fs.Float64("duplicates", 0.1, "share of messages delivered twice at the same moment")
 	redeliver := fs.Float64("redeliveries", 0.05, "share of messages delivered again after their acknowledgement")
 	conc := fs.Int("concurrency", 32, "requests in flight at most")
@@ -41,7 +43,7 @@ func main() {
 	cfg := Config{
 		Seed: *seed, Messages: max(1, int(duration.Seconds()**rate)), Span: *duration, Concurrency: *conc,
 		Kills: kills, EmulatorRestarts: restarts, FaultRate: *faultRate, ApplyShare: *applyShare, StallShare: *stallShare,
-		SearchLag: *lag, DuplicateShare: *dups, RedeliverShare: *redeliver, SettleTimeout: *settle, Race: *race,
+		SearchLag: *lag, NoCreateKey: *noKey, SearchLagAllowance: *allowance, DuplicateShare: *dups, RedeliverShare: *redeliver, SettleTimeout: *settle, Race: *race,
 		KeepDir: *keep, SettleWithFaults: *settleFaults, Progress: os.Stderr,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

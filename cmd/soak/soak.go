@@ -17,6 +17,7 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -59,6 +60,12 @@ type Config struct {
 	FaultOps []string
 	// SearchLag is how long the emulator's search lags its writes.
 	SearchLag time.Duration
+	// NoCreateKey runs the service without hubspot.create_key_property, so a create
+	// whose answer is lost is confirmed by a search after SearchLagAllowance instead of
+	// a read by the create key (docs/exactly-once.md).
+	NoCreateKey bool
+	// SearchLagAllowance is the service's hubspot.search_lag_allowance (0: its default).
+	SearchLagAllowance time.Duration
 	// DuplicateShare of messages are sent twice at the same moment; RedeliverShare are
 	// sent again a second or two after their acknowledgement.
 	DuplicateShare, RedeliverShare float64
@@ -145,20 +152,30 @@ var soakEnv = map[string]string{
 	"SOAK_META_SECRET": "soak-meta-secret", "SOAK_META_VERIFY": "soak-meta-verify", "SOAK_TG": "soak-telegram-secret",
 }
 
-func serviceConfig(listen, dsn, hubspotURL string) string {
+// soakCreateKey is the soak workspace's hubspot.create_key_property.
+const soakCreateKey = "switchboard_key"
+
+func serviceConfig(listen, dsn, hubspotURL string, cfg *Config) string {
+	policy := ""
+	if !cfg.NoCreateKey {
+		policy += ", create_key_property: " + soakCreateKey
+	}
+	if cfg.SearchLagAllowance > 0 {
+		policy += ", search_lag_allowance: " + cfg.SearchLagAllowance.String()
+	}
 	return fmt.Sprintf(`listen: %s
 admin_token_env: SOAK_ADMIN
 store: {driver: sqlite, dsn: %q}
 workspaces:
   - id: soak
-    hubspot: {base_url: %q, token_env: SOAK_HS_TOKEN, region: US, ten_second_limit: 250, search_per_second: 5}
+    hubspot: {base_url: %q, token_env: SOAK_HS_TOKEN, region: US, ten_second_limit: 250, search_per_second: 5%s}
     channels:
       - {id: %s, kind: sms, default_region: US, auth_token_env: SOAK_TWILIO, inbox: {channel_id: "1001", channel_account_id: "3001"}}
       - {id: %s, kind: whatsapp, provider: cloud, default_region: US, app_secret_env: SOAK_META_SECRET,
          verify_token_env: SOAK_META_VERIFY, inbox: {channel_id: "1001", channel_account_id: "3002"}}
       - {id: %s, kind: telegram, identifier: user_id, property: telegram_user_id, auto_create: true,
          secret_token_env: SOAK_TG, inbox: {channel_id: "1001", channel_account_id: "3003"}}
-`, listen, dsn, hubspotURL, chSMS, chWhatsApp, chTelegram)
+`, listen, dsn, hubspotURL, policy, chSMS, chWhatsApp, chTelegram)
 }
 
 // randomPlan spreads cfg.Messages over cfg.Span among the persons: the first messages
@@ -264,19 +281,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := defineProperty(emu.url(), soakEnv["SOAK_HS_TOKEN"], "telegram_user_id"); err != nil {
 		return nil, err
 	}
+	dbPath := filepath.Join(dir, "switchboard.db")
+	cfgPath := filepath.Join(dir, "switchboard.yaml")
+	if err := os.WriteFile(cfgPath, []byte(serviceConfig(svcAddr, dbPath, emu.url(), &cfg)), 0o600); err != nil {
+		return nil, err
+	}
+	if !cfg.NoCreateKey {
+		// The create key property is made by the service's own command, as an operator
+		// (or `hubspot setup`) would.
+		if err := createKeyProperty(ctx, bin, cfgPath, env); err != nil {
+			return nil, err
+		}
+	}
 	if err := emu.stop(); err != nil {
 		return nil, err
 	}
 	if err := emu.start(faults, cfg.Seed); err != nil {
 		return nil, err
 	}
-	progress("emulator on %s with %s", emu.url(), strings.Join(append([]string{"search lag " + cfg.SearchLag.String()}, faults...), " "))
-
-	dbPath := filepath.Join(dir, "switchboard.db")
-	cfgPath := filepath.Join(dir, "switchboard.yaml")
-	if err := os.WriteFile(cfgPath, []byte(serviceConfig(svcAddr, dbPath, emu.url())), 0o600); err != nil {
-		return nil, err
-	}
+	progress("emulator on %s with %s; create key %v", emu.url(), strings.Join(append([]string{"search lag " + cfg.SearchLag.String()}, faults...), " "), !cfg.NoCreateKey)
 	scfg, err := config.Load(cfgPath, func(k string) string { return soakEnv[k] })
 	if err != nil {
 		return nil, fmt.Errorf("soak configuration: %w", err)
@@ -391,6 +414,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Dir = ""
 	}
 	return rep, nil
+}
+
+// createKeyProperty runs `switchboard hubspot create-key-property` against the emulator.
+func createKeyProperty(ctx context.Context, bin, cfgPath string, env []string) error {
+	cmd := exec.CommandContext(ctx, bin, "hubspot", "create-key-property", "--config", cfgPath)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("switchboard hubspot create-key-property: %w: %s", err, out)
+	}
+	return nil
 }
 
 func copyCounts(m map[string]int) map[string]int {

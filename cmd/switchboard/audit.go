@@ -97,6 +97,22 @@ func explain(e projections.Entry) []string {
 		}
 	case domain.EventMatchKeyClaimed:
 		add("claimed the match key to create a contact (no other resolver may create one meanwhile)")
+	case domain.EventMatchKeyCreateAttempted:
+		var p domain.MatchKeyCreateAttempted
+		if json.Unmarshal(e.Data, &p) != nil {
+			break
+		}
+		if p.KeyProperty != "" {
+			add("sent a contact create to HubSpot carrying create key %s=%s (a later attempt reads the contact by it before creating again)", p.KeyProperty, p.CreateKey)
+		} else {
+			add("sent a contact create to HubSpot (a later attempt searches again after the search-lag allowance before creating again)")
+		}
+	case domain.EventMatchKeyClaimReleased:
+		var p domain.MatchKeyClaimReleased
+		if json.Unmarshal(e.Data, &p) != nil {
+			break
+		}
+		add("released the claim on the match key: %s", p.Reason)
 	case domain.EventMatchKeyResolved:
 		var p domain.MatchKeyResolved
 		if json.Unmarshal(e.Data, &p) != nil {
@@ -274,6 +290,8 @@ func viaWords(via string) string {
 		return "HubSpot's 409 on create (the contact already existed)"
 	case "correction":
 		return "an operator's link (no HubSpot call)"
+	case "create_key":
+		return "its create key (an earlier attempt created it and lost HubSpot's answer)"
 	}
 	return via
 }

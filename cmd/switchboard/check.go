@@ -64,6 +64,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				fmt.Fprintf(stdout, "workspace %s: property %q exists and is unique\n", w.ID, p)
 			}
 		}
+		if err := checkCreateKey(cctx, c, w.ID, w.HubSpot.CreateKeyProperty, stdout); err != nil {
+			failed = append(failed, err)
+		}
 		cancel()
 	}
 	failed = append(failed, checkChannelAccounts(ctx, cfg, stdout)...)

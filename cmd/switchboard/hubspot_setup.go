@@ -385,6 +385,25 @@ func (r *setupRun) properties(ctx context.Context, c *hubspot.Client, w config.W
 		}
 		cancel()
 	}
+	if k := w.HubSpot.CreateKeyProperty; k != "" {
+		// The create key (rule 5, issue 10): what hubspot create-key-property makes.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		created, err := c.EnsureCreateKeyProperty(cctx, k)
+		cancel()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("create key property %s: %w", k, err))
+		case created:
+			rep.done("created the create key property %s (unique)", k)
+			if err := record(domain.EventHubSpotPropertyCreated, domain.HubSpotPropertyCreated{Property: k, Unique: true}); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			rep.done("create key property %s exists", k)
+		}
+	} else {
+		rep.todo("set hubspot.create_key_property (e.g. switchboard_key) so that a create whose answer is lost can never become a second contact (docs/exactly-once.md); run hubspot setup again to create it")
+	}
 	return errors.Join(errs...)
 }
 

@@ -309,3 +309,21 @@ func httpGet(t *testing.T, url string) getResult {
 	_, _ = b.ReadFrom(resp.Body)
 	return getResult{resp.StatusCode, b.String()}
 }
+
+// hubspot setup also creates the workspace's create key property (rule 5), once.
+func TestHubSpotSetupCreatesTheCreateKeyProperty(t *testing.T) {
+	s := setupStack(t, &writeCounter{}, func(raw string) string {
+		return strings.Replace(raw, "refresh_token_env: HS_REFRESH,", "refresh_token_env: HS_REFRESH, create_key_property: switchboard_key,", 1)
+	})
+	code, out := s.runSetup()
+	if code != 0 || !strings.Contains(out, "created the create key property switchboard_key") {
+		t.Fatalf("setup exit %d:\n%s", code, out)
+	}
+	r := httpGet(t, s.hubspot.URL+"/crm/v3/properties/contacts/switchboard_key")
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"hasUniqueValue":true`) {
+		t.Fatalf("create key property: %d %s", r.status, r.body)
+	}
+	if code, out := s.runSetup(); code != 0 || !strings.Contains(out, "create key property switchboard_key exists") {
+		t.Fatalf("second setup exit %d:\n%s", code, out)
+	}
+}

@@ -27,6 +27,8 @@ Usage:
   switchboard audit    --config F sender CHANNEL IDENTIFIER [--json]
   switchboard audit    --config F contact WORKSPACE CONTACT_ID [--json]
   switchboard check    --config F                    validate the configuration and HubSpot
+  switchboard hubspot create-key-property --config F [--workspace W]
+                                                     create the unique create key property in HubSpot
   switchboard dead-letters --config F [retry ID... | retry --all]
                                                      list dead letters, or ask for their retry
   switchboard link       --config F CHANNEL IDENTIFIER CONTACT_ID --reason R

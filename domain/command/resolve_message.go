@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"switchboard/domain"
@@ -26,6 +29,7 @@ type ResolveMessageHandler struct {
 	catalog  Catalog
 	dirs     Directories
 	profiles domain.ProfileLookup
+	newID    func() string
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
 	log      *slog.Logger
@@ -65,7 +69,7 @@ func NewResolveMessageHandler(d ResolveDeps) (*ResolveMessageHandler, error) {
 		return nil, err
 	}
 	return &ResolveMessageHandler{messages: messages, keys: keys, catalog: d.Catalog, dirs: d.Directories, profiles: d.Profiles,
-		now: d.Now, sleep: d.Sleep, log: d.Logger}, nil
+		newID: d.NewID, now: d.Now, sleep: d.Sleep, log: d.Logger}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -132,8 +136,11 @@ func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageSt
 			Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched(),
 		}})
 	}
+	// Each run is an attempt of its own: a retry of this message, or this message in
+	// another process, never takes this attempt's claim for its own (rule 8).
 	in := domain.ResolutionInput{Channel: ch, Identification: id, Unlinked: unlinked,
-		Attempt: domain.NewAttempt(st.CorrelationID), Corrections: domain.Corrections{}, Gone: st.Revoked}
+		Attempt: domain.NewAttempt(st.CorrelationID, h.newID()), Corrections: domain.Corrections{}, Gone: st.Revoked,
+		Policy: createPolicy(h.catalog, ch.WorkspaceID)}
 	res, err := h.decide(ctx, in, sender, log)
 	if err != nil {
 		if !errors.Is(err, domain.ErrPermanent) {
@@ -153,11 +160,14 @@ func deadLetter(reason string, status int) Change {
 
 // decide runs the resolution decision until it is an outcome, performing the I/O each
 // step asks for. Every step past the identification works on the match key, serialized
-// on the key's stream: the key is claimed with an expected-version append before a
-// contact is created, so concurrent first messages from one sender — in this process
-// or another — create one contact; the losers read the winner's outcome.
+// on the key's stream: the key is claimed with an expected-version append, and the
+// create recorded as attempted (MatchKeyCreateAttempted, again at the version just
+// read) before it is sent, so concurrent first messages from one sender — in this
+// process or another, before or after a crash — create one contact; the losers read
+// the winner's outcome, and a later attempt that finds a create attempted and never
+// recorded confirms it before creating again.
 func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.ResolutionInput, sender domain.Sender, log *slog.Logger) (Change, error) {
-	id, key := in.Identification, in.Identification.Key
+	key := in.Identification.Key
 	switch d := domain.DecideResolution(in); d.Kind {
 	case domain.DecideUnlinked:
 		log.Info("conversation unlinked", "reason", d.Reason)
@@ -172,6 +182,33 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 		return Change{}, err
 	}
 	in.Region = h.catalog.Region(in.Channel.WorkspaceID)
+	r := &round{h: h, dir: dir, in: in, sender: sender, log: log}
+	out, err := r.run(ctx, &unlock)
+	if err != nil && r.claimed {
+		// The attempt returns its error for a retry, which is a new attempt: give the
+		// claim up so that the retry claims at once instead of waiting out the lease.
+		// A create attempted stays recorded, so the retry confirms it first.
+		h.release(ctx, key, r.in.Attempt, r.attemptVersion > 0, log)
+	}
+	return out, err
+}
+
+// round is one attempt's work on its match key.
+type round struct {
+	h      *ResolveMessageHandler
+	dir    domain.ContactDirectory
+	in     domain.ResolutionInput
+	sender domain.Sender
+	log    *slog.Logger
+	// claimed is set once the attempt appended a claim (or a create attempted).
+	claimed bool
+	// props and attemptVersion are the create this attempt recorded as attempted.
+	props          map[string]string
+	attemptVersion int64
+}
+
+func (r *round) run(ctx context.Context, unlock *func()) (Change, error) {
+	h, in, key := r.h, &r.in, r.in.Identification.Key
 	corr := in.Attempt.CorrelationID
 	wait := 50 * time.Millisecond
 	for {
@@ -179,28 +216,53 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 		// append the key event the decision makes, expecting the version just read.
 		var d domain.Decision
 		in.Now = h.now()
-		_, err := h.keys.Update(ctx, key.Stream(), func(ks domain.KeyState, _ int64) ([]Change, error) {
+		res, err := h.keys.Update(ctx, key.Stream(), func(ks domain.KeyState, _ int64) ([]Change, error) {
 			in.Key, in.Corrections = &ks, ks.Corrections
-			for d = domain.DecideResolution(in); d.Kind == domain.DecideSearch; d = domain.DecideResolution(in) {
-				found, err := lookup(ctx, dir, id)
-				if err != nil {
-					return nil, err
+			for d = domain.DecideResolution(*in); ; d = domain.DecideResolution(*in) {
+				switch d.Kind {
+				case domain.DecideSearch:
+					// When the search was sent, not answered: what it cannot have seen
+					// is bounded by then.
+					at := h.now()
+					found, err := lookup(ctx, r.dir, in.Identification)
+					if err != nil {
+						return nil, err
+					}
+					in.Lookup, in.LookedUpAt = &found, at
+					continue
+				case domain.DecideConfirmCreate:
+					// A read by the unique create key, not the lagging search index.
+					found, err := r.dir.FindByProperty(ctx, d.CreateKeyProperty, d.CreateKey)
+					if err != nil {
+						return nil, fmt.Errorf("confirm an earlier create attempt by %s: %w", d.CreateKeyProperty, err)
+					}
+					in.Confirm = &found
+					continue
 				}
-				in.Lookup = &found
+				break
 			}
 			switch d.Kind {
 			case domain.DecideMatch:
 				return []Change{{domain.EventMatchKeyResolved, domain.MatchKeyResolved{MatchKey: key, ContactID: d.ContactID,
 					How: "matched", MatchedProperties: d.MatchedProperties}}}, nil
+			case domain.DecideAdoptCreated:
+				return []Change{{domain.EventMatchKeyResolved, domain.MatchKeyResolved{MatchKey: key, ContactID: d.ContactID,
+					How: "created", MatchedProperties: d.MatchedProperties, Properties: d.Properties, CreatedBy: d.CreatedBy}}}, nil
 			case domain.DecideClaim:
 				return []Change{{domain.EventMatchKeyClaimed, domain.MatchKeyClaimed{MatchKey: key, Holder: in.Attempt.Holder}}}, nil
+			case domain.DecideCreate:
+				// Recorded before it is sent, under the live claim it renews: whatever
+				// becomes of the answer, every later attempt knows a contact may exist.
+				r.props = h.createProperties(ctx, *in, d, r.sender, r.log)
+				return []Change{{domain.EventMatchKeyCreateAttempted, domain.MatchKeyCreateAttempted{MatchKey: key, Holder: in.Attempt.Holder,
+					KeyProperty: d.CreateKeyProperty, CreateKey: r.props[d.CreateKeyProperty], Properties: r.props}}}, nil
 			}
 			return nil, nil
 		}, CorrelatedWith(corr))
 		if errors.Is(err, domain.ErrWrongExpectedVersion) {
 			// Another resolver moved the key first: read it again, and search again,
 			// since what it did may have changed HubSpot too.
-			in.Key, in.Lookup = nil, nil
+			in.Key, in.Lookup, in.Confirm = nil, nil, nil
 			continue
 		}
 		if err != nil {
@@ -211,32 +273,46 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 			return linkOutcome(key, d), nil
 		case domain.DecideSticky:
 			return stickyOutcome(key, d), nil
-		case domain.DecideWait:
+		case domain.DecideWait, domain.DecideWaitSearchLag:
 			// Wait without the key's lock: the holder may be a message of this very
 			// process coming back to finish its creation, and it needs the lock.
-			unlock()
-			err := h.sleep(ctx, wait)
-			unlock = h.locks.lock(key.Stream())
+			pause := min(wait, time.Second)
+			wait = min(wait*2, time.Second)
+			if d.Kind == domain.DecideWaitSearchLag {
+				pause = max(d.Until.Sub(in.Now), time.Millisecond)
+			}
+			(*unlock)()
+			err := h.sleep(ctx, pause)
+			*unlock = h.locks.lock(key.Stream())
 			if err != nil {
 				return Change{}, err
 			}
-			wait = min(wait*2, time.Second)
 			// Whatever the holder did changed HubSpot: search again once it is done.
-			in.Lookup = nil
+			in.Lookup, in.Confirm = nil, nil
 		case domain.DecideMatch:
 			return cite(Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
 				Via: viaOf(*in.Lookup), MatchedProperties: d.MatchedProperties, Lookups: in.Lookup.Lookups,
 				Candidates: d.Candidates, Ambiguous: d.Ambiguous}}, in.Corrections, d), nil
+		case domain.DecideAdoptCreated:
+			r.log.Info("contact of an earlier create attempt found by its create key", "contact_id", d.ContactID, "restored", d.Restored)
+			if d.Restored {
+				return Change{domain.EventContactCreated, domain.ContactCreated{MatchKey: key, ContactID: d.ContactID,
+					Properties: d.Properties, MatchedProperties: d.MatchedProperties, Lookups: in.Confirm.Lookups}}, nil
+			}
+			return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: d.ContactID,
+				Via: "create_key", MatchedProperties: d.MatchedProperties, Lookups: in.Confirm.Lookups}}, nil
 		case domain.DecideUnlinked:
 			return cite(Change{domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: d.Reason, Detail: d.Detail,
 				MatchKey: &key, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, in.Corrections, d), nil
 		case domain.DecideClaim:
 			// Claimed: the next round reads the claim back and decides to create.
+			r.claimed = true
 		case domain.DecideCreate:
-			c, err := h.create(ctx, dir, in, d, sender, log)
+			r.claimed, r.attemptVersion = true, res.NextVersion
+			c, err := r.create(ctx, d)
 			return cite(c, in.Corrections, d), err
 		default:
-			return Change{}, fmt.Errorf("match key %s: unexpected decision %q", key, d.Kind)
+			return Change{}, fmt.Errorf("resolution of %s: unexpected decision %q", in.Attempt.CorrelationID, d.Kind)
 		}
 	}
 }
@@ -244,12 +320,11 @@ func (h *ResolveMessageHandler) decide(ctx context.Context, in domain.Resolution
 // errClaimLost says the key moved between this attempt's claim and its resolution.
 var errClaimLost = errors.New("match key claim lost")
 
-// create creates the contact under the attempt's claim (in.Key holds it) and binds the
-// key to it.
-func (h *ResolveMessageHandler) create(ctx context.Context, dir domain.ContactDirectory, in domain.ResolutionInput, d domain.Decision,
-	sender domain.Sender, log *slog.Logger) (Change, error) {
-	ch, id, key, corr := in.Channel, in.Identification, in.Identification.Key, in.Attempt.CorrelationID
-	claimVersion := in.Key.Version
+// createProperties are what the contact of DecideCreate is created with: the channel's
+// identifier, the names, and the create key when the workspace has one (the first
+// attempt's value, or a new one).
+func (h *ResolveMessageHandler) createProperties(ctx context.Context, in domain.ResolutionInput, d domain.Decision, sender domain.Sender, log *slog.Logger) map[string]string {
+	ch := in.Channel
 	if h.profiles != nil && ch.Kind.IsSocial() && sender.FirstName == "" && sender.LastName == "" && sender.DisplayName == "" {
 		// Names are a courtesy: a profile API that is down must not hold the message.
 		if s, err := h.profiles.CompleteSender(ctx, ch, sender); err == nil {
@@ -258,55 +333,180 @@ func (h *ResolveMessageHandler) create(ctx context.Context, dir domain.ContactDi
 			log.Warn("creating contact without names: profile lookup failed", "error", err)
 		}
 	}
-	props := domain.NewContactProperties(ch, id, sender)
-	matched := id.Searched()[:1]
-	// The create must end well inside the claim's lease: past it another resolver may
-	// take the key over and create a second contact. A create cut short is retried,
-	// and the retry looks the contact up before creating again.
-	cctx, cancel := context.WithTimeout(ctx, domain.ClaimLease/3)
-	c, err := dir.CreateContact(cctx, props)
+	props := domain.NewContactProperties(ch, in.Identification, sender)
+	if d.CreateKeyProperty != "" {
+		k := d.CreateKey
+		if k == "" {
+			k = "sb-" + h.newID()
+		}
+		props[d.CreateKeyProperty] = k
+	}
+	return props
+}
+
+// create sends the create recorded as attempted at r.attemptVersion and binds the key
+// to its answer.
+func (r *round) create(ctx context.Context, d domain.Decision) (Change, error) {
+	h, in, props := r.h, r.in, r.props
+	key, corr := in.Identification.Key, in.Attempt.CorrelationID
+	matched := in.Identification.Searched()[:1]
+	// The create ends well inside the lease its MatchKeyCreateAttempted renewed, and it
+	// is not cut short by the caller's cancellation (a shutdown): a create that HubSpot
+	// answers is recorded, and one that does not is confirmed by the next attempt.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), domain.CreateTimeout)
+	c, err := r.dir.CreateContact(cctx, props)
 	cancel()
+	// Recording the answer gets a context of its own, for the same reason.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), domain.CreateTimeout)
+	defer cancel()
 	var exists *domain.ContactExistsError
 	switch {
 	case errors.As(err, &exists) && exists.ExistingID != "" && forbids(in.Corrections, exists.ExistingID):
-		return h.refuseForbiddenExisting(ctx, in, d, claimVersion, exists.ExistingID)
+		return h.refuseForbiddenExisting(rctx, in, d, r.attemptVersion, exists.ExistingID)
 	case errors.As(err, &exists) && exists.ExistingID != "":
-		// HubSpot knows the contact by a unique value (email or the identifier
-		// property) that search did not show yet: it is a match, not an error. If
-		// the key moved meanwhile, its first resolution stands and this message
-		// still goes on the contact HubSpot named.
-		err := h.resolveClaimed(ctx, key, claimVersion, corr, domain.MatchKeyResolved{MatchKey: key, ContactID: exists.ExistingID,
-			How: "matched", MatchedProperties: matched})
-		if err != nil && !errors.Is(err, errClaimLost) {
-			return Change{}, err
-		}
-		return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: exists.ExistingID,
-			Via: "existing_on_create", MatchedProperties: matched, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
+		return r.existing(rctx, d, exists.ExistingID)
 	case err != nil:
-		return Change{}, fmt.Errorf("create contact for %s: %w", key, err)
+		return Change{}, fmt.Errorf("create contact: %w", err)
 	}
-	err = h.resolveClaimed(ctx, key, claimVersion, corr, domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "created",
+	err = h.resolveClaimed(rctx, key, r.attemptVersion, corr, domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "created",
 		MatchedProperties: matched, Properties: props})
 	if errors.Is(err, errClaimLost) {
-		// Our claim was taken over after its lease: the other resolver may have
-		// created a second contact. Say so loudly; the key's first resolution wins.
-		log.Error("match key claim lost after creating a contact; a duplicate contact may exist",
-			"match_key", key.String(), "contact_id", c.ID)
-		ks, _, err := h.keys.Load(ctx, key.Stream())
-		if err != nil {
-			return Change{}, err
-		}
-		in.Key = &ks
-		if d := domain.DecideResolution(in); d.Kind == domain.DecideSticky {
-			return stickyOutcome(key, d), nil
-		}
-		return Change{}, fmt.Errorf("match key %s: claim lost and key unresolved", key)
+		// Another resolver moved the key after this attempt's lease ran out. It
+		// confirmed our attempt before creating (by the create key, or by a search after
+		// the search-lag allowance), so the key's first resolution is expected to be this
+		// very contact; a different one is a duplicate, said loudly.
+		return r.afterClaimLost(rctx, c.ID)
 	}
 	if err != nil {
 		return Change{}, err
 	}
 	return Change{domain.EventContactCreated, domain.ContactCreated{MatchKey: key, ContactID: c.ID, Properties: props,
 		MatchedProperties: matched, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
+}
+
+// existing handles HubSpot's 409 on the create: a unique value of the create already
+// belongs to contact id. It reads that contact to say which value (issue 10 item 5): its
+// own create key means an earlier attempt's create did land — the contact is the one
+// switchboard created; an email or the identifier property is a match on that property,
+// and the audit, the key and what HubSpot is told say so.
+func (r *round) existing(ctx context.Context, d domain.Decision, id string) (Change, error) {
+	h, in, props := r.h, r.in, r.props
+	key, corr := in.Identification.Key, in.Attempt.CorrelationID
+	want := []string{"email", "hs_additional_emails"}
+	for p := range props {
+		want = append(want, p)
+	}
+	c, err := r.dir.GetContact(ctx, id, want)
+	if err != nil {
+		return Change{}, fmt.Errorf("read contact %s that HubSpot's 409 named: %w", id, err)
+	}
+	matched := existingMatched(c, props, d.CreateKeyProperty)
+	ownCreate := d.CreateKeyProperty != "" && len(matched) > 0 && matched[0] == d.CreateKeyProperty
+	resolved := domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "matched", MatchedProperties: matched}
+	if ownCreate {
+		createdBy := in.Key.CreateAttemptedBy
+		if createdBy == "" {
+			createdBy = corr
+		}
+		resolved = domain.MatchKeyResolved{MatchKey: key, ContactID: c.ID, How: "created", MatchedProperties: in.Identification.Searched()[:1],
+			Properties: in.Key.CreateAttemptedWith, CreatedBy: createdBy}
+		if resolved.Properties == nil {
+			resolved.Properties = props
+		}
+	}
+	// If the key moved meanwhile, its first resolution stands and this message still
+	// goes on the contact HubSpot named.
+	if err := h.resolveClaimed(ctx, key, r.attemptVersion, corr, resolved); err != nil && !errors.Is(err, errClaimLost) {
+		return Change{}, err
+	}
+	r.log.Info("hubspot answered the create with an existing contact", "contact_id", c.ID, "matched_properties", matched, "own_create", ownCreate)
+	if ownCreate && resolved.CreatedBy == corr {
+		return Change{domain.EventContactCreated, domain.ContactCreated{MatchKey: key, ContactID: c.ID, Properties: resolved.Properties,
+			MatchedProperties: resolved.MatchedProperties, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
+	}
+	return Change{domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: c.ID,
+		Via: "existing_on_create", MatchedProperties: resolved.MatchedProperties, Lookups: in.Lookup.Lookups, Candidates: d.Candidates}}, nil
+}
+
+// existingMatched lists which unique values of the create the existing contact holds:
+// the create key first, then email (or one of the contact's additional emails), then
+// the others (a social channel's identifier property).
+func existingMatched(c domain.Contact, props map[string]string, keyProperty string) []string {
+	same := func(a, b string) bool {
+		return a != "" && strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+	}
+	var out []string
+	if keyProperty != "" && same(props[keyProperty], c.Properties[keyProperty]) {
+		out = append(out, keyProperty)
+	}
+	if e := props["email"]; e != "" {
+		switch {
+		case same(e, c.Properties["email"]):
+			out = append(out, "email")
+		case slices.ContainsFunc(strings.Split(c.Properties["hs_additional_emails"], ";"), func(x string) bool { return same(e, x) }):
+			out = append(out, "hs_additional_emails")
+		}
+	}
+	names := make([]string, 0, len(props))
+	for p := range props {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		// A phone is never unique in HubSpot: it cannot be what a 409 was about.
+		if p == keyProperty || p == "email" || p == "phone" || p == "mobilephone" || p == "firstname" || p == "lastname" {
+			continue
+		}
+		if same(props[p], c.Properties[p]) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// afterClaimLost serves the message after its create landed but the key moved: the
+// key's resolution wins.
+func (r *round) afterClaimLost(ctx context.Context, created string) (Change, error) {
+	h, in, key := r.h, &r.in, r.in.Identification.Key
+	ks, _, err := h.keys.Load(ctx, key.Stream())
+	if err != nil {
+		return Change{}, err
+	}
+	in.Key = &ks
+	d := domain.DecideResolution(*in)
+	if d.Kind == domain.DecideSticky && d.ContactID != created {
+		// No match key in the log line: it holds the sender's identifier.
+		r.log.Error("match key claim lost after creating a contact; a duplicate contact may exist",
+			"correlation_id", in.Attempt.CorrelationID, "contact_id", created, "key_contact_id", d.ContactID)
+	}
+	if d.Kind == domain.DecideSticky {
+		return stickyOutcome(key, d), nil
+	}
+	return Change{}, fmt.Errorf("claim lost after creating contact %s and the key is unresolved: %w", created, errClaimLost)
+}
+
+// release gives up the attempt's claim after a failure, if the key still shows it.
+// Best effort, with a context of its own: a shutdown that ended the attempt must not
+// leave the claim to its lease when a short append can free it.
+func (h *ResolveMessageHandler) release(ctx context.Context, key domain.MatchKey, a domain.Attempt, sent bool, log *slog.Logger) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	reason := "the attempt failed before creating"
+	if sent {
+		reason = "the attempt failed after sending the create: its outcome is to be confirmed"
+	}
+	_, err := h.keys.Update(rctx, key.Stream(), func(ks domain.KeyState, _ int64) ([]Change, error) {
+		if ks.Resolved() || ks.ClaimedBy != a.Holder {
+			return nil, nil
+		}
+		return []Change{{domain.EventMatchKeyClaimReleased, domain.MatchKeyClaimReleased{MatchKey: key, Holder: a.Holder, Reason: reason}}}, nil
+	}, CorrelatedWith(a.CorrelationID))
+	if err != nil && !errors.Is(err, domain.ErrWrongExpectedVersion) {
+		// The store's error names the key's stream, which holds the sender's
+		// identifier: only at debug level.
+		log.Warn("could not release the match key claim; it lapses after its lease")
+		log.Debug("match key claim release failed", "error", err)
+	}
 }
 
 // resolveClaimed binds the key while the attempt's claim, made at claimVersion, still
@@ -322,7 +522,7 @@ func (h *ResolveMessageHandler) resolveClaimed(ctx context.Context, key domain.M
 		return errClaimLost
 	}
 	if err != nil && !errors.Is(err, errClaimLost) {
-		return fmt.Errorf("resolve match key %s: %w", key, err)
+		return fmt.Errorf("resolve the match key: %w", err)
 	}
 	return err
 }

@@ -192,7 +192,7 @@ func (s *Simulator) Simulate(ctx context.Context, since time.Time) (domain.WhatI
 func (s *Simulator) decide(it simItem, ch domain.ChannelSettings, id domain.Identification, unlinked *domain.Unlinked,
 	keyOf func(string) *domain.KeyState, found map[string]domain.LookupResult, createdFor map[string]string,
 	createdByKey map[string][]string, exists map[string]bool, newContacts *int) (domain.WhatIfOutcome, error) {
-	in := domain.ResolutionInput{Channel: ch, Identification: id, Unlinked: unlinked, Attempt: domain.NewAttempt(it.corr),
+	in := domain.ResolutionInput{Channel: ch, Identification: id, Unlinked: unlinked, Attempt: domain.NewAttempt(it.corr, it.corr),
 		Now: it.at, Region: s.d.Catalog.Region(ch.WorkspaceID)}
 	var ks *domain.KeyState
 	if unlinked == nil {

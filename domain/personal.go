@@ -79,6 +79,9 @@ var personalPaths = map[string][]string{
 	EventMatchKeyLinked:        {"match_key.identifier", "raw", "reason"},
 	EventMatchKeyNeverLinked:   {"match_key.identifier", "raw", "reason"},
 	EventMatchKeyUnpinned:      {"match_key.identifier", "raw", "reason", "removed[].reason"},
+	// The reason of an erasure should not name the person, but may: sealed like any
+	// free text, with the erasure stream's own subject.
+	EventSubjectErased: {"reason"},
 }
 
 // PersonalPaths returns the personal paths of event type typ (nil: nothing personal).

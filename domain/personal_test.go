@@ -15,6 +15,7 @@ func TestPersonalPathsNameRealFields(t *testing.T) {
 		EventMatchKeyLinked:        MatchKeyLinked{},
 		EventMatchKeyNeverLinked:   MatchKeyNeverLinked{},
 		EventMatchKeyUnpinned:      MatchKeyUnpinned{},
+		EventSubjectErased:         SubjectErased{},
 	}
 	for typ := range eventPayloads {
 		p, _ := NewPayload(typ)
@@ -140,5 +141,41 @@ func TestMessageSubject(t *testing.T) {
 				t.Errorf("MessageSubject = %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+func TestSenderErasureSubjects(t *testing.T) {
+	sms := ChannelSettings{ID: "acme-sms", WorkspaceID: "acme", Kind: KindSMS, DefaultRegion: "US"}
+	ig := ChannelSettings{ID: "acme-ig", WorkspaceID: "acme", Kind: KindInstagram, Identifier: IdentifyByUsername, Property: "instagram_username"}
+	for _, c := range []struct {
+		name, identifier string
+		ch               ChannelSettings
+		known            bool
+		want             []Subject
+		wantErr          string
+	}{
+		{"phone typed any way: the key the messages used", "(415) 555-2671", sms, true,
+			[]Subject{KeySubject(MatchKey{"acme", sms.Lookup(), "+14155552671"}), SenderSubject("acme-sms", "phone", "(415) 555-2671")}, ""},
+		{"username with @ and capitals", "@Ana_B", ig, true,
+			[]Subject{KeySubject(MatchKey{"acme", ig.Lookup(), "ana_b"}), SenderSubject("acme-ig", "username", "@Ana_B")}, ""},
+		{"not a number: only as received", "12", sms, true, []Subject{SenderSubject("acme-sms", "phone", "12")}, ""},
+		{"unknown channel", "+14155552671", ChannelSettings{ID: "nope"}, false, nil, "not configured"},
+		{"no identifier", "  ", sms, true, nil, "identifier"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := SenderErasureSubjects(c.ch, c.known, c.identifier)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v; want one saying %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+	if _, err := CheckErasureReason(" "); err == nil {
+		t.Error("an empty reason was accepted")
 	}
 }

@@ -475,3 +475,16 @@ func (k *Keeper) Forget(id string) {
 		}
 	}
 }
+
+// Find returns the subject id of ref without creating one; ok is false for a reference
+// never seen or already erased (the two cannot be told apart, on purpose).
+func (k *Keeper) Find(ctx context.Context, ref domain.Subject) (id string, ok bool, err error) {
+	id, err = k.SubjectID(ctx, ref, false)
+	switch {
+	case errors.Is(err, ErrNoSubject):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return id, true, nil
+}

@@ -220,3 +220,10 @@ func mapPath(node any, segs []string, path string, f func(path, value string) (s
 	}
 	return node, nil
 }
+
+// MessageRef is the reference of one inbound message, (channel, platform message id):
+// what its stream is found by, and, being personal (WhatsApp and Telegram ids embed the
+// sender's number or chat id), never a name itself.
+func MessageRef(channelID, messageID string) Subject {
+	return Subject("message-id\x00" + channelID + "\x00" + messageID)
+}

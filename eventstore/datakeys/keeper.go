@@ -103,6 +103,7 @@ type Keeper struct {
 	ids    map[string]string      // ref mac -> subject id
 	keys   map[string]cipher.AEAD // subject id -> opened data key
 	erased map[string]bool        // subject ids known to be destroyed
+	names  map[string]cachedName  // name ref mac -> name and owner
 }
 
 // Open applies the keeper's migrations to b and checks the master secret against the
@@ -122,7 +123,7 @@ func Open(ctx context.Context, b Backend, secret string) (*Keeper, error) {
 		return nil, fmt.Errorf("open data keys: %w", err)
 	}
 	k := &Keeper{db: b.DB(), now: time.Now,
-		ids: map[string]string{}, keys: map[string]cipher.AEAD{}, erased: map[string]bool{}}
+		ids: map[string]string{}, keys: map[string]cipher.AEAD{}, erased: map[string]bool{}, names: map[string]cachedName{}}
 	if c, ok := b.(checkpointer); ok {
 		k.flush = c
 	}
@@ -434,7 +435,7 @@ func (k *Keeper) Open(ctx context.Context, field, sealed string) (string, error)
 	return string(plain), nil
 }
 
-// Destroy erases subject id: its data key and index rows are deleted, and the store's
+// Destroy erases subject id: its data key, its index rows and the names it owns are deleted, and the store's
 // journal is flushed so that no copy of them remains in its files (SQLite: the
 // connections run with secure_delete, and Checkpoint truncates the WAL). Destroying a
 // subject that is already gone does nothing and succeeds.
@@ -444,6 +445,10 @@ func (k *Keeper) Destroy(ctx context.Context, id string) error {
 		return fmt.Errorf("destroy subject %s: begin: %w", id, err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	// Foreign keys cascade too, but saying it keeps the erasure readable here.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_names WHERE owner = $1`, id); err != nil {
+		return fmt.Errorf("destroy subject %s: names: %w", id, err)
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_index WHERE subject_id = $1`, id); err != nil {
 		return fmt.Errorf("destroy subject %s: index: %w", id, err)
 	}
@@ -472,6 +477,11 @@ func (k *Keeper) Forget(id string) {
 	for mac, v := range k.ids {
 		if v == id {
 			delete(k.ids, mac)
+		}
+	}
+	for mac, c := range k.names {
+		if c.owner == id {
+			delete(k.names, mac)
 		}
 	}
 }

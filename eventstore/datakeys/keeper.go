@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchboard/domain"
@@ -98,6 +99,10 @@ type Keeper struct {
 	kek      cipher.AEAD // nil: keys are stored unwrapped
 	indexKey []byte
 	now      func() time.Time
+
+	// generation counts the subjects this keeper forgot: a cache of opened values
+	// (eventstore/sealed) is good only while it has not moved.
+	generation atomic.Uint64
 
 	mu     sync.RWMutex
 	ids    map[string]string      // ref mac -> subject id
@@ -472,6 +477,7 @@ func (k *Keeper) Destroy(ctx context.Context, id string) error {
 func (k *Keeper) Forget(id string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	defer k.generation.Add(1)
 	delete(k.keys, id)
 	k.erased[id] = true
 	for mac, v := range k.ids {
@@ -498,3 +504,7 @@ func (k *Keeper) Find(ctx context.Context, ref domain.Subject) (id string, ok bo
 	}
 	return id, true, nil
 }
+
+// Generation changes every time the keeper forgets a subject: whoever caches values it
+// opened drops them when it moves.
+func (k *Keeper) Generation() uint64 { return k.generation.Load() }

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,6 +28,9 @@ type Channels interface {
 	Channel(id string) (domain.ChannelSettings, bool)
 }
 
+// maxOpened bounds the memory of opened payloads; past it the memory starts again.
+const maxOpened = 10_000
+
 // maxStreamSubjects bounds the memory of which subject each recent stream belongs to;
 // past it the memory starts again (a miss costs one read of the stream).
 const maxStreamSubjects = 100_000
@@ -39,6 +43,14 @@ type Store struct {
 
 	mu       sync.Mutex
 	subjects map[string]string // stream -> subject id of the events that name none
+	// opened holds payloads already opened, by event id: events never change, so an
+	// opened payload stays right until a subject is forgotten (generation moves). A
+	// known sender's key stream is read on every message, and is opened once.
+	opened     map[string]json.RawMessage
+	generation uint64
+	// messageSubjects remembers the subject of a sender on a channel: finding it parses
+	// the phone number, which the resolver does again anyway.
+	messageSubjects map[string]domain.Subject
 }
 
 // NewStore wraps inner. Every personal value appended through it is sealed; events read
@@ -47,7 +59,8 @@ func NewStore(inner domain.EventStore, keys *datakeys.Keeper, channels Channels)
 	if inner == nil || keys == nil || channels == nil {
 		return nil, errors.New("new sealed store: inner store, data keys and channels are required")
 	}
-	return &Store{EventStore: inner, keys: keys, channels: channels, subjects: map[string]string{}}, nil
+	return &Store{EventStore: inner, keys: keys, channels: channels, subjects: map[string]string{},
+		opened: map[string]json.RawMessage{}, messageSubjects: map[string]domain.Subject{}}, nil
 }
 
 // Append seals each event's personal fields with its subject's key: the subject its
@@ -89,7 +102,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 // stream's: its MessageReceived's, carried in streamSubject within one batch and read
 // from the stream after.
 func (s *Store) subjectOf(ctx context.Context, stream string, e domain.EventData, streamSubject *string) (string, error) {
-	ref, named, err := domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
+	ref, named, err := s.payloadSubject(e)
 	if err != nil {
 		return "", err
 	}
@@ -113,6 +126,38 @@ func (s *Store) subjectOf(ctx context.Context, stream string, e domain.EventData
 	}
 	*streamSubject = id
 	return id, nil
+}
+
+// payloadSubject is domain.PayloadSubject, with a MessageReceived's sender remembered.
+func (s *Store) payloadSubject(e domain.EventData) (domain.Subject, bool, error) {
+	if e.Type != domain.EventMessageReceived {
+		return domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
+	}
+	var m domain.MessageReceived
+	if err := json.Unmarshal(e.Payload, &m); err != nil {
+		return "", false, fmt.Errorf("subject of %s: %w", e.Type, err)
+	}
+	memo := m.ChannelID + "\x00" + m.Sender.Phone + "\x00" + m.Sender.UserID + "\x00" + m.Sender.Username + "\x00" + m.Sender.BSUID
+	s.mu.Lock()
+	ref, ok := s.messageSubjects[memo]
+	s.mu.Unlock()
+	if ok {
+		return ref, true, nil
+	}
+	ref, _, err := domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
+	if err != nil {
+		return "", false, err
+	}
+	// A sender with no identifier at all is the message itself: not worth remembering.
+	if m.Sender.Phone != "" || m.Sender.UserID != "" || m.Sender.Username != "" || m.Sender.BSUID != "" {
+		s.mu.Lock()
+		if len(s.messageSubjects) >= maxStreamSubjects {
+			s.messageSubjects = map[string]domain.Subject{}
+		}
+		s.messageSubjects[memo] = ref
+		s.mu.Unlock()
+	}
+	return ref, true, nil
 }
 
 func (s *Store) rememberStream(stream, id string) {
@@ -203,9 +248,22 @@ func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]
 // subject's key is destroyed. Any other failure (the keys table unreadable, a value
 // that does not authenticate) is an error: reading on would show damage as erasure.
 func (s *Store) open(ctx context.Context, events []domain.RecordedEvent) error {
+	gen := s.keys.Generation()
+	s.mu.Lock()
+	if gen != s.generation {
+		s.opened, s.generation = map[string]json.RawMessage{}, gen
+	}
+	s.mu.Unlock()
 	for i := range events {
 		e := &events[i]
 		if !bytes.Contains(e.Payload, sealedMark) {
+			continue
+		}
+		s.mu.Lock()
+		cached, ok := s.opened[e.ID]
+		s.mu.Unlock()
+		if ok {
+			e.Payload = cached
 			continue
 		}
 		payload, err := domain.MapPersonal(e.Type, e.Payload, func(path, v string) (string, error) {
@@ -219,6 +277,16 @@ func (s *Store) open(ctx context.Context, events []domain.RecordedEvent) error {
 			return fmt.Errorf("open %s at position %d: %w", e.Type, e.Position, err)
 		}
 		e.Payload = payload
+		s.mu.Lock()
+		// Only while nothing was forgotten since the read began: a payload opened with
+		// a key forgotten meanwhile must not outlive it.
+		if s.generation == gen && s.keys.Generation() == gen {
+			if len(s.opened) >= maxOpened {
+				s.opened = map[string]json.RawMessage{}
+			}
+			s.opened[e.ID] = payload
+		}
+		s.mu.Unlock()
 	}
 	return nil
 }

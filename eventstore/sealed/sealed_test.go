@@ -162,6 +162,20 @@ func TestErasedSenderReadsErasedAndLeavesNothingInTheFiles(t *testing.T) {
 		}
 	}
 
+	// Read through the store before the erasure: X is readable, and the opened
+	// payloads are remembered — which the erasure must make the store forget.
+	before, err := st.ReadStream(ctx, domain.MessageStream(tg.ID, personX.tgMessageID()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first domain.MessageReceived
+	if err := domain.Decode(before[0], &first); err != nil || first.Text != personX.text || first.Sender.Email != personX.email {
+		t.Fatalf("X before erasure: %+v, %v", first, err)
+	}
+	if _, err := st.ReadAll(ctx, 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+
 	// Erase X: every subject of X's contact (the Telegram key and the phone key).
 	for _, k := range []domain.MatchKey{personX.tgKey(), personX.phoneKey()} {
 		id, err := keys.SubjectID(ctx, domain.KeySubject(k), false)

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/domain"
+	"switchboard/domain/command"
+	"switchboard/eventstore/datakeys"
+	"switchboard/eventstore/sealed"
+	"switchboard/eventstore/sqlite"
+)
+
+// sealedLog opens the configuration's store as serve will once it seals (issue 12):
+// through the data keys and the sealing decorator.
+func sealedLog(t *testing.T, cfgPath string) (*sqlite.Store, *sealed.Store) {
+	t.Helper()
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(cfg.Store.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := datakeys.Open(context.Background(), st, cfg.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sealed.NewStore(st, keys, cfg.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, s
+}
+
+func readText(t *testing.T, s domain.EventStore, channel, messageID string) domain.MessageReceived {
+	t.Helper()
+	evs, err := s.ReadStream(context.Background(), domain.MessageStream(channel, messageID), 0)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("%s/%s: %d events, %v", channel, messageID, len(evs), err)
+	}
+	var m domain.MessageReceived
+	if err := domain.Decode(evs[0], &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// `switchboard erase` by identifier and by contact (issue 12, must-show 3, on a store
+// written through the sealing decorator): the sender's messages read "[erased]" in
+// another process afterwards, the other sender's are intact, and a second erasure has
+// nothing left to do.
+func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
+	for k, v := range testEnv {
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "switchboard.yaml")
+	dbPath := filepath.Join(dir, "sb.db")
+	if err := os.WriteFile(cfgPath, []byte(testConfig(dbPath, "http://127.0.0.1:1", "http://127.0.0.1:1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	st, store := sealedLog(t, cfgPath)
+	cfg, _ := loadConfig(cfgPath)
+	rec, err := command.NewRecordMessageHandler(store, cfg.Catalog(), newID, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []domain.InboundMessage{
+		{ChannelID: "acme-sms", MessageID: "SM-x", Sender: domain.Sender{Phone: "+14155552671", FirstName: "Xaviera"}, Text: "X on SMS: parcel QX-551"},
+		{ChannelID: "acme-sms", MessageID: "SM-y", Sender: domain.Sender{Phone: "+14155550199", FirstName: "Yolanda"}, Text: "Y on SMS: invoice YV-30917"},
+		{ChannelID: "acme-tg", MessageID: "5550123:1", Sender: domain.Sender{UserID: "5550123", FirstName: "Xaviera"}, Text: "X on Telegram: order 7731-XQ"},
+		{ChannelID: "acme-tg", MessageID: "7770456:1", Sender: domain.Sender{UserID: "7770456", FirstName: "Yolanda"}, Text: "Y on Telegram: order 4410-YZ"},
+	} {
+		if _, err := rec.Handle(ctx, command.RecordMessage{Message: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// X's Telegram key resolved to contact 101, Y's to 102: what --contact finds.
+	for _, r := range []struct{ user, contact string }{{"5550123", "101"}, {"7770456", "102"}} {
+		key := domain.MatchKey{Workspace: "acme", Lookup: "property:telegram_user_id", Identifier: r.user}
+		e, err := domain.NewEvent(newID(), domain.EventMatchKeyResolved, domain.MatchKeyResolved{MatchKey: key, ContactID: r.contact, How: "matched"}, time.Now(), newID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Append(ctx, key.Stream(), domain.AnyVersion, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cli := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"erase", "--config", cfgPath}, args...), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	// By identifier, typed the operator's way.
+	if code, out, errOut := cli("acme-sms", "(415) 555-2671", "--reason", "asked by email on 2026-11-30"); code != 0 || !strings.Contains(out, "erased sender") {
+		t.Fatalf("erase by identifier: exit %d\n%s%s", code, out, errOut)
+	}
+	// By contact.
+	if code, out, errOut := cli("--contact", "acme", "101", "--reason", "asked by phone"); code != 0 || !strings.Contains(out, "1 data key(s) destroyed") {
+		t.Fatalf("erase by contact: exit %d\n%s%s", code, out, errOut)
+	}
+
+	st, store = sealedLog(t, cfgPath) // another process: nothing cached
+	defer st.Close()
+	for _, m := range []struct{ ch, id, want string }{
+		{"acme-sms", "SM-x", domain.Erased}, {"acme-tg", "5550123:1", domain.Erased},
+		{"acme-sms", "SM-y", "Y on SMS: invoice YV-30917"}, {"acme-tg", "7770456:1", "Y on Telegram: order 4410-YZ"},
+	} {
+		if got := readText(t, store, m.ch, m.id); got.Text != m.want {
+			t.Errorf("%s/%s reads %q, want %q", m.ch, m.id, got.Text, m.want)
+		}
+	}
+	st.Close()
+
+	if code, out, _ := cli("acme-sms", "+14155552671", "--reason", "asked again"); code != 0 || !strings.Contains(out, "nothing to erase") {
+		t.Errorf("second erasure: exit %d, %s", code, out)
+	}
+	for _, bad := range [][]string{
+		{"acme-sms", "+14155550199"},              // no reason
+		{"nope", "+14155550199", "--reason", "r"}, // unknown channel
+		{"acme-sms", "--reason", "r"},             // one argument
+	} {
+		if code, _, _ := cli(bad...); code != 2 {
+			t.Errorf("erase %v: exit %d, want 2", bad, code)
+		}
+	}
+}

@@ -9,8 +9,6 @@ import (
 	"switchboard/adapters/config"
 	"switchboard/domain"
 	"switchboard/domain/command"
-	"switchboard/eventstore/datakeys"
-	"switchboard/eventstore/sealed"
 	"switchboard/projections"
 )
 
@@ -18,9 +16,8 @@ import (
 // of every sender resolved to a contact, are destroyed, and their values read
 // "[erased]" everywhere from then on.
 //
-// Issue 12 is in progress: serve does not seal what it records yet, so on a store that
-// serve wrote this finds no data keys and says so; the values it recorded in the clear
-// stay readable until serve writes through eventstore/sealed.
+// Values recorded before serve sealed them (issue 12) have no data key: they stay
+// readable, and an erasure that finds no key says so.
 func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("erase", `erase --config F CHANNEL IDENTIFIER --reason "..."
        switchboard erase --config F --contact WORKSPACE CONTACT_ID --reason "..."`, stderr)
@@ -43,26 +40,17 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if cfg.SecretKeyEnv != "" && cfg.SecretKey == "" {
-		// Opening the keys without it would either fail or, on a new store, record that
-		// keys are unwrapped, which serve with the secret would then refuse.
-		return fmt.Errorf("%w: %s: secret_key_env names %s, which is not set: erase needs the key that wraps the data keys", config.ErrInvalid, cfg.Path, cfg.SecretKeyEnv)
-	}
 	st, err := openStore(cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	keys, err := datakeys.Open(ctx, st, cfg.SecretKey)
-	if err != nil {
-		return fmt.Errorf("erase: %w", err)
+	log, ok := st.(*sealedLog)
+	if !ok {
+		return fmt.Errorf("erase: the store of %s does not seal personal values", cfg.Path)
 	}
 	catalog := cfg.Catalog()
-	store, err := sealed.NewStore(st, keys, catalog)
-	if err != nil {
-		return err
-	}
-	h, err := command.NewEraseSubjectsHandler(store, keys, newID, time.Now)
+	h, err := command.NewEraseSubjectsHandler(log, log.keys, newID, time.Now)
 	if err != nil {
 		return err
 	}
@@ -71,7 +59,7 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	what := ""
 	if *byContact {
 		what = "the senders of contact " + pos[1] + " of workspace " + pos[0]
-		cmd, err = contactErasure(ctx, st, store, pos[0], pos[1], *reason)
+		cmd, err = contactErasure(ctx, log, pos[0], pos[1], *reason)
 	} else {
 		what = "sender " + pos[1] + " of channel " + pos[0]
 		cmd, err = command.SenderErasure(catalog, pos[0], pos[1], *reason, cliUser())
@@ -97,9 +85,9 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // contactErasure finds the contact's match keys in the identifier cache, caught up
-// through the sealed store so that it holds the identifiers the keys were sealed under.
-func contactErasure(ctx context.Context, st logStore, store *sealed.Store, workspace, contactID, reason string) (command.EraseSubjects, error) {
-	runner, err := projections.NewRunner(st, store, nil)
+// through the sealed log so that it holds the identifiers the keys were sealed under.
+func contactErasure(ctx context.Context, st logStore, workspace, contactID, reason string) (command.EraseSubjects, error) {
+	runner, err := projections.NewRunner(st, st, nil)
 	if err != nil {
 		return command.EraseSubjects{}, err
 	}

@@ -11,32 +11,20 @@ import (
 
 	"switchboard/domain"
 	"switchboard/domain/command"
-	"switchboard/eventstore/datakeys"
-	"switchboard/eventstore/sealed"
-	"switchboard/eventstore/sqlite"
 )
 
-// sealedLog opens the configuration's store as serve will once it seals (issue 12):
-// through the data keys and the sealing decorator.
-func sealedLog(t *testing.T, cfgPath string) (*sqlite.Store, *sealed.Store) {
+// openSealedForTest opens the configuration's store as every command does: sealing.
+func openSealedForTest(t *testing.T, cfgPath string) logStore {
 	t.Helper()
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(cfg.Store.DSN)
+	st, err := openStore(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := datakeys.Open(context.Background(), st, cfg.SecretKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sealed.NewStore(st, keys, cfg.Catalog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, s
+	return st
 }
 
 func readText(t *testing.T, s domain.EventStore, channel, messageID string) domain.MessageReceived {
@@ -52,8 +40,7 @@ func readText(t *testing.T, s domain.EventStore, channel, messageID string) doma
 	return m
 }
 
-// `switchboard erase` by identifier and by contact (issue 12, must-show 3, on a store
-// written through the sealing decorator): the sender's messages read "[erased]" in
+// `switchboard erase` by identifier and by contact (issue 12, must-show 3): the sender's messages read "[erased]" in
 // another process afterwards, the other sender's are intact, and a second erasure has
 // nothing left to do.
 func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
@@ -68,7 +55,8 @@ func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, store := sealedLog(t, cfgPath)
+	st := openSealedForTest(t, cfgPath)
+	store := st
 	cfg, _ := loadConfig(cfgPath)
 	rec, err := command.NewRecordMessageHandler(store, cfg.Catalog(), newID, time.Now)
 	if err != nil {
@@ -113,7 +101,8 @@ func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
 		t.Fatalf("erase by contact: exit %d\n%s%s", code, out, errOut)
 	}
 
-	st, store = sealedLog(t, cfgPath) // another process: nothing cached
+	st = openSealedForTest(t, cfgPath) // another process: nothing cached
+	store = st
 	defer st.Close()
 	for _, m := range []struct{ ch, id, want string }{
 		{"acme-sms", "SM-x", domain.Erased}, {"acme-tg", "5550123:1", domain.Erased},

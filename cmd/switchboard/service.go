@@ -97,9 +97,23 @@ type logStore interface {
 	Close() error
 }
 
-// openStore opens the log the configuration names; now (nil: the wall clock) stamps
-// recorded_at.
+// openStore opens the log the configuration names, sealing personal values (issue 12);
+// now (nil: the wall clock) stamps recorded_at.
 func openStore(cfg *config.Config, now func() time.Time) (logStore, error) {
+	st, err := openPlainStore(cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := sealLog(cfg, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return sealed, nil
+}
+
+// openPlainStore opens the log without sealing: what openStore wraps.
+func openPlainStore(cfg *config.Config, now func() time.Time) (logStore, error) {
 	switch cfg.Store.Driver {
 	case "sqlite":
 		return sqlite.Open(cfg.Store.DSN, sqlite.WithNow(now))

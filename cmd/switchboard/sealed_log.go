@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"switchboard/adapters/config"
 	"switchboard/domain"
 	"switchboard/eventstore/datakeys"
+	"switchboard/eventstore/follow"
 	"switchboard/eventstore/sealed"
 )
 
@@ -47,4 +50,22 @@ func sealLog(cfg *config.Config, st logStore) (*sealedLog, error) {
 		return nil, err
 	}
 	return &sealedLog{logStore: st, sealed: s, keys: keys}, nil
+}
+
+// forgetErasures is the reactor that makes an erasure recorded by another process
+// (switchboard erase, another node) take effect in this one: it drops the subject's
+// key and everything opened with it from this process's memory. It reads the plain
+// log, since SubjectErased names the subject in the clear and nothing else is needed.
+func (s *sealedLog) forgetErasures(checkpoints follow.Checkpoints, pollEvery time.Duration, logger *slog.Logger, metrics *follow.Metrics) *follow.Reactor {
+	return &follow.Reactor{Name: "forget-erased", Store: s.logStore, Checkpoints: checkpoints,
+		Accept: func(e domain.RecordedEvent) bool { return e.Type == domain.EventSubjectErased },
+		Handle: func(_ context.Context, e domain.RecordedEvent, _ int) error {
+			var p domain.SubjectErased
+			if err := domain.Decode(e, &p); err != nil {
+				return err
+			}
+			s.keys.Forget(p.SubjectID)
+			return nil
+		},
+		PollEvery: pollEvery, Logger: logger, Metrics: metrics}
 }

@@ -214,6 +214,9 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 			Group: publish.Group, MaxPerGroup: perWorkspace, MaxParallel: all,
 			Handle: publish.Handle, PollEvery: opts.PollEvery, Logger: opts.Logger, Metrics: metrics},
 	}
+	if sl, ok := s.events.(*sealedLog); ok {
+		s.reactors = append(s.reactors, sl.forgetErasures(checkpoints, opts.PollEvery, opts.Logger, metrics))
+	}
 	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
 	if err != nil {
 		return nil, err

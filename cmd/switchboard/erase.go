@@ -67,6 +67,13 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err == nil {
 		var rec command.ErasureReceipt
 		if rec, err = h.Handle(ctx, cmd); err == nil {
+			// A checkpoint that serve's readers held up fails the first run after the
+			// keys are gone; running the command again must still finish the flush.
+			if c, ok := log.logStore.(interface{ Checkpoint(context.Context) error }); ok {
+				if err := c.Checkpoint(ctx); err != nil {
+					return fmt.Errorf("erase: the data keys are destroyed, but copies may remain in the WAL; run the command again when the service is idle: %w", err)
+				}
+			}
 			if rec.Erased == 0 {
 				fmt.Fprintf(stdout, "nothing to erase: switchboard holds no data key for %s (never seen, or erased already)\n", what)
 				return nil

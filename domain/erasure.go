@@ -80,3 +80,8 @@ func SenderErasureSubjects(ch ChannelSettings, known bool, identifier string) ([
 	}
 	return subjects, nil
 }
+
+// Erased reports whether the message's sender was erased (rule 17): its message id, as
+// every personal value of it, reads Erased. Nothing resolves or publishes such a message
+// any more: a message still waiting when the erasure came never lands in HubSpot.
+func (s MessageState) Erased() bool { return s.Received.MessageID == Erased }

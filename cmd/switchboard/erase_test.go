@@ -172,3 +172,43 @@ func TestEraseBesideServeTakesEffectInServe(t *testing.T) {
 		t.Errorf("X's message after the erasure: %+v", got)
 	}
 }
+
+// Issue 12, must-show 4: a message of X still waiting when the erasure comes is never
+// published (nor resolved: its sender reads "[erased]"); Y's, recorded at the same
+// time, is.
+func TestErasedMessageWaitingIsNeverPublished(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	s.stop() // the messages wait: recorded, nobody resolving or publishing them
+	st := openSealedForTest(t, s.configPath)
+	rec, err := command.NewRecordMessageHandler(st, s.cfg.Catalog(), newID, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []domain.InboundMessage{
+		{ChannelID: "acme-sms", MessageID: "SM-x", Sender: domain.Sender{Phone: "+14155552671"}, Text: "X waiting: parcel QX-551"},
+		{ChannelID: "acme-sms", MessageID: "SM-y", Sender: domain.Sender{Phone: "+14155550199"}, Text: "Y waiting: invoice YV-30917"},
+	} {
+		if _, err := rec.Handle(context.Background(), command.RecordMessage{Message: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	if code, out, errOut := s.cli("erase", "acme-sms", "+14155552671", "--reason", "asked by email"); code != 0 {
+		t.Fatalf("erase: exit %d\n%s%s", code, out, errOut)
+	}
+
+	s.start()
+	s.waitSettled("acme-sms", "SM-y")
+	time.Sleep(300 * time.Millisecond) // the followers poll every 20 ms: X had its chances
+	for _, p := range s.emu.Published() {
+		if strings.Contains(p.Text, "QX-551") || p.Text == domain.Erased {
+			t.Errorf("X's erased message was published: %+v", p)
+		}
+	}
+	if got := s.messageState("acme-sms", "SM-x"); got.Outcome != "" || got.Published != nil {
+		t.Errorf("X's erased message was handled: outcome %q, published %+v", got.Outcome, got.Published)
+	}
+	if len(s.emu.Published()) != 1 {
+		t.Errorf("%d messages published, want Y's alone", len(s.emu.Published()))
+	}
+}

@@ -212,3 +212,28 @@ func TestErasedMessageWaitingIsNeverPublished(t *testing.T) {
 		t.Errorf("%d messages published, want Y's alone", len(s.emu.Published()))
 	}
 }
+
+// A configuration that names secret_key_env without its value cannot open the data
+// keys: the commands that read the log without needing platform secrets (audit, erase)
+// refuse it as bad configuration, naming the variable, instead of opening a new store
+// with unwrapped keys that serve, with the secret, would then refuse.
+func TestLogCommandsNeedTheSecretKeyWhenOneIsNamed(t *testing.T) {
+	for k, v := range testEnv {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "switchboard.yaml")
+	raw := "secret_key_env: SB_UNSET_SECRET_FOR_TEST\n" + testConfig(filepath.Join(dir, "sb.db"), "http://127.0.0.1:1", "http://127.0.0.1:1")
+	if err := os.WriteFile(cfgPath, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"erase", "--config", cfgPath, "acme-sms", "+14155552671", "--reason", "asked"},
+		{"audit", "--config", cfgPath, "message", "acme-sms", "SM-1"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "SB_UNSET_SECRET_FOR_TEST, which is not set") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 naming the variable", args[0], code, errOut.String())
+		}
+	}
+}

@@ -301,9 +301,11 @@ func (k *Keeper) remember(mac, id string) {
 	k.mu.Unlock()
 }
 
-// create makes a subject id and data key for mac, unless another writer just did: the
-// transaction takes the write lock at BEGIN (SQLite, see eventstore/sqlite), so the
-// second of two creators finds the first one's row.
+// create makes a subject id and data key for mac, unless another writer did first. The
+// index row decides: its insert does nothing when the reference is already indexed (on
+// SQLite the transaction holds the write lock from BEGIN; on PostgreSQL the insert waits
+// for a concurrent creator and then sees its row), and the loser removes the key it
+// made, so two first messages of one sender on two nodes seal with one key.
 func (k *Keeper) create(ctx context.Context, mac string) (string, error) {
 	idBytes := make([]byte, 16)
 	key := make([]byte, 32)
@@ -323,25 +325,26 @@ func (k *Keeper) create(ctx context.Context, mac string) (string, error) {
 		return "", fmt.Errorf("new subject: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var existing string
-	err = tx.QueryRowContext(ctx, `SELECT subject_id FROM privacy_index WHERE ref_mac = $1`, mac).Scan(&existing)
-	if err == nil {
-		return existing, tx.Commit()
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("new subject: %w", err)
-	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_keys (subject_id, wrapped_key, created_at) VALUES ($1, $2, $3)`,
 		id, wrapped, k.now().UTC().Format(time.RFC3339Nano)); err != nil {
 		return "", fmt.Errorf("new subject: store key: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_index (ref_mac, subject_id) VALUES ($1, $2)`, mac, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_index (ref_mac, subject_id) VALUES ($1, $2) ON CONFLICT (ref_mac) DO NOTHING`, mac, id); err != nil {
 		return "", fmt.Errorf("new subject: store index: %w", err)
+	}
+	var winner string
+	if err := tx.QueryRowContext(ctx, `SELECT subject_id FROM privacy_index WHERE ref_mac = $1`, mac).Scan(&winner); err != nil {
+		return "", fmt.Errorf("new subject: read index: %w", err)
+	}
+	if winner != id {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE subject_id = $1`, id); err != nil {
+			return "", fmt.Errorf("new subject: drop the key that lost: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("new subject: commit: %w", err)
 	}
-	return id, nil
+	return winner, nil
 }
 
 // aead returns the opened data key of subject id, or an *ErasedError.

@@ -294,3 +294,35 @@ func TestSecureDeleteIsWhatRemovesDeletedRows(t *testing.T) {
 		})
 	}
 }
+
+// Two processes meeting a sender for the first time at once (two nodes, two first
+// messages) agree on one subject and keep one key.
+func TestConcurrentFirstSightGivesOneSubject(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "sb.db"))
+	keepers := []*Keeper{mustOpen(t, st, testSecret), mustOpen(t, st, testSecret)}
+	const n = 16
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			id, err := keepers[i%2].SubjectID(ctx, refX, true)
+			ids <- id
+			errs <- err
+		}()
+	}
+	seen := map[string]bool{}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		seen[<-ids] = true
+	}
+	var keys int
+	if err := st.DB().QueryRow(`SELECT count(*) FROM privacy_keys`).Scan(&keys); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || keys != 1 {
+		t.Errorf("%d subject ids and %d keys for one sender; want 1 and 1 (%v)", len(seen), keys, seen)
+	}
+}

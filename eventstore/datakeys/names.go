@@ -52,15 +52,14 @@ func (k *Keeper) Name(ctx context.Context, ref domain.Subject, ownerID string, c
 		return "", false, fmt.Errorf("new name: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	// Another writer may have named ref since the read above: the write lock is taken
-	// at BEGIN, so reading again inside decides.
-	err = tx.QueryRowContext(ctx, `SELECT name, owner FROM privacy_names WHERE ref_mac = $1`, mac).Scan(&name, &owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		name, owner = fresh, ownerID
-		_, err = tx.ExecContext(ctx, `INSERT INTO privacy_names (ref_mac, name, owner) VALUES ($1, $2, $3)`, mac, name, owner)
-	}
-	if err != nil {
+	// Another writer may name ref at the same time: the first insert wins and the
+	// second does nothing and reads the winner's row (see Keeper.create).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_names (ref_mac, name, owner) VALUES ($1, $2, $3) ON CONFLICT (ref_mac) DO NOTHING`,
+		mac, fresh, ownerID); err != nil {
 		return "", false, fmt.Errorf("new name: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT name, owner FROM privacy_names WHERE ref_mac = $1`, mac).Scan(&name, &owner); err != nil {
+		return "", false, fmt.Errorf("new name: read: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return "", false, fmt.Errorf("new name: commit: %w", err)

@@ -43,7 +43,8 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 	}
 	msg := message.NewMessage(watermill.NewUUID(), []byte(strconv.FormatInt(res.LastPosition, 10)))
 	if perr := s.pub.Publish(Topic, msg); perr != nil {
-		s.log.Warn("append notification not sent; followers will poll", "stream", stream, "error", perr)
+		// The position, not the stream: stream names hold identifiers (issue 12).
+		s.log.Warn("append notification not sent; followers will poll", "position", res.LastPosition, "error", perr)
 	}
 	return res, nil
 }

@@ -179,3 +179,14 @@ func TestSenderErasureSubjects(t *testing.T) {
 		t.Error("an empty reason was accepted")
 	}
 }
+
+// A new event type must say what in it is personal (personalPaths) or that nothing is
+// (notPersonal): otherwise the sealing decorator stores it as it is.
+func TestEveryEventTypeIsClassified(t *testing.T) {
+	for _, typ := range EventTypes() {
+		_, personal := personalPaths[typ]
+		if personal == notPersonal[typ] {
+			t.Errorf("event type %s: list its personal fields in personalPaths, or put it in notPersonal (domain/personal.go)", typ)
+		}
+	}
+}

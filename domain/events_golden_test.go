@@ -64,6 +64,8 @@ func goldenSamples() map[string]any {
 			ChangeSource: "CRM_UI", PropertyName: "phone", PrimaryObjectID: "101", MergedObjectIDs: []string{"102"}, NewObjectID: "104"},
 		domain.EventPublicationContactMissing: domain.PublicationContactMissing{ContactID: "102", Reason: "contact does not exist", Status: 400, Attempts: 1},
 		domain.EventResolutionRevoked:         domain.ResolutionRevoked{ContactID: "102", Survivor: "101", Reason: "merged into 101 in HubSpot"},
+		domain.EventSubjectErased: domain.SubjectErased{SubjectID: "subj-0192", Trigger: domain.ErasedByHubSpotPrivacyDeletion, Reason: "privacy request",
+			RequestedBy: "hubspot", ContactID: "101", WebhookEventID: "100"},
 		domain.EventMatchKeyBSUIDRecorded: domain.MatchKeyBSUIDRecorded{MatchKey: key, ContactID: "101", BSUID: "US.13491208655302741918",
 			BSUIDKey: domain.MatchKey{Workspace: "acme", Lookup: "whatsapp_bsuid", Identifier: "US.13491208655302741918"}, Property: "whatsapp_bsuid",
 			Written: true, KeptOther: true, Bound: true, BSUIDKeyContactID: "103", Lookups: lookups},

@@ -34,6 +34,8 @@ var eventPayloads = map[string]func() any{
 	EventHubSpotContactChanged:     func() any { return new(HubSpotContactChanged) },
 	EventPublicationContactMissing: func() any { return new(PublicationContactMissing) },
 	EventResolutionRevoked:         func() any { return new(ResolutionRevoked) },
+
+	EventSubjectErased: func() any { return new(SubjectErased) },
 }
 
 // EventTypes lists every registered event type, sorted.

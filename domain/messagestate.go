@@ -106,10 +106,10 @@ func FoldMessage(events []RecordedEvent) (MessageState, error) {
 
 // NeedsResolution reports whether the resolver has work on this message.
 func (s MessageState) NeedsResolution() bool {
-	return s.Outcome == "" && s.DeadLetter == nil
+	return s.Outcome == "" && s.DeadLetter == nil && !s.Erased()
 }
 
 // NeedsPublication reports whether the publisher has work on this message.
 func (s MessageState) NeedsPublication() bool {
-	return s.Outcome != "" && s.Published == nil && s.DeadLetter == nil && s.ContactMissing == nil
+	return s.Outcome != "" && s.Published == nil && s.DeadLetter == nil && s.ContactMissing == nil && !s.Erased()
 }

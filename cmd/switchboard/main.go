@@ -38,6 +38,9 @@ Usage:
   switchboard unpin      --config F CHANNEL IDENTIFIER [CONTACT_ID]
                                                      remove the corrections of the identifier
   switchboard corrections --config F [--json]        list the corrections in force
+  switchboard erase      --config F CHANNEL IDENTIFIER --reason R
+  switchboard erase      --config F --contact WORKSPACE CONTACT_ID --reason R
+                                                     erase a person's data (crypto-shredding)
   switchboard simulate --config NEW [--since T] [--json]
                                                      what if NEW had applied: replay, HubSpot read-only
   switchboard hubspot setup --config F [--workspace ID]
@@ -82,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdReconcile(ctx, args[1:], stdout, stderr)
 	case "corrections":
 		err = cmdCorrections(ctx, args[1:], stdout, stderr)
+	case "erase":
+		err = cmdErase(ctx, args[1:], stdout, stderr)
 	case "simulate":
 		err = cmdSimulate(ctx, args[1:], stdout, stderr)
 	case "hubspot":

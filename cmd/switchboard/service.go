@@ -116,9 +116,23 @@ type logStore interface {
 	Close() error
 }
 
-// openStore opens the log the configuration names; now (nil: the wall clock) stamps
-// recorded_at.
+// openStore opens the log the configuration names, sealing personal values (issue 12);
+// now (nil: the wall clock) stamps recorded_at.
 func openStore(cfg *config.Config, now func() time.Time) (logStore, error) {
+	st, err := openPlainStore(cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := sealLog(cfg, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return sealed, nil
+}
+
+// openPlainStore opens the log without sealing: what openStore wraps.
+func openPlainStore(cfg *config.Config, now func() time.Time) (logStore, error) {
 	switch cfg.Store.Driver {
 	case "sqlite":
 		return sqlite.Open(cfg.Store.DSN, sqlite.WithNow(now))
@@ -270,6 +284,9 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	s.reactors = append(s.reactors, &follow.Reactor{Name: changes.Name(), Store: s.store, Checkpoints: checkpoints,
 		Accept: changes.Accept, Partition: changes.Partition, Handle: changes.Handle, PollEvery: opts.PollEvery,
 		Logger: opts.Logger, Metrics: metrics, Leases: leases})
+	if sl, ok := s.events.(*sealedLog); ok {
+		s.reactors = append(s.reactors, sl.forgetErasures(checkpoints, opts.PollEvery, opts.Logger, metrics))
+	}
 	hooks, err := webhooks.New(cfg, s.app.Inbound(), webhooks.Options{Logger: opts.Logger, Now: opts.Now, Registerer: s.registry})
 	if err != nil {
 		return nil, err

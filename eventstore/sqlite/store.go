@@ -40,7 +40,11 @@ import (
 //   - _stmt_cache_size lets the driver reuse the compiled form of our few fixed queries
 //     per connection, which saves recompiling SQL on every call without the code having
 //     to manage *sql.Stmt lifetimes across the pool.
-const dsnParams = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=32"
+//   - _secure_delete=on zeroes the space a deleted or moved row leaves: an erased
+//     person's data key (eventstore/datakeys) and projection rows must not survive in
+//     free pages. It must hold on every connection from the start, since a page split
+//     made without it can leave a copy of a cell behind (docs/privacy.md, Checkpoint).
+const dsnParams = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_stmt_cache_size=32&_secure_delete=on"
 
 // Store is the SQLite event log. It is safe for concurrent use.
 type Store struct {

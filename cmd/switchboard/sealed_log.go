@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"switchboard/adapters/config"
+	"switchboard/domain"
+	"switchboard/eventstore/datakeys"
+	"switchboard/eventstore/follow"
+	"switchboard/eventstore/sealed"
+)
+
+// sealedLog is the event log as every command uses it: personal values sealed on
+// append and opened on read (eventstore/sealed, issue 12), over the store that also
+// keeps the projections' tables and the data keys.
+type sealedLog struct {
+	logStore
+	sealed *sealed.Store
+	keys   *datakeys.Keeper
+}
+
+func (s *sealedLog) Append(ctx context.Context, stream string, expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error) {
+	return s.sealed.Append(ctx, stream, expected, events...)
+}
+
+func (s *sealedLog) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
+	return s.sealed.ReadStream(ctx, stream, afterVersion)
+}
+
+func (s *sealedLog) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]domain.RecordedEvent, error) {
+	return s.sealed.ReadAll(ctx, afterPosition, limit)
+}
+
+// sealLog opens the data keys in st and wraps it. A configuration that names
+// secret_key_env without its value set is refused here rather than letting a new
+// store record that its keys are unwrapped.
+func sealLog(cfg *config.Config, st logStore) (*sealedLog, error) {
+	if cfg.SecretKeyEnv != "" && cfg.SecretKey == "" {
+		return nil, fmt.Errorf("%w: %s: secret_key_env names %s, which is not set: the data keys of personal values are wrapped with it", config.ErrInvalid, cfg.Path, cfg.SecretKeyEnv)
+	}
+	keys, err := datakeys.Open(context.Background(), st, cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	s, err := sealed.NewStore(st, keys, cfg.Catalog())
+	if err != nil {
+		return nil, err
+	}
+	return &sealedLog{logStore: st, sealed: s, keys: keys}, nil
+}
+
+// forgetErasures is the reactor that makes an erasure recorded by another process
+// (switchboard erase, another node) take effect in this one: it drops the subject's
+// key and everything opened with it from this process's memory. It reads the plain
+// log, since SubjectErased names the subject in the clear and nothing else is needed.
+func (s *sealedLog) forgetErasures(checkpoints follow.Checkpoints, pollEvery time.Duration, logger *slog.Logger, metrics *follow.Metrics) *follow.Reactor {
+	return &follow.Reactor{Name: "forget-erased", Store: s.logStore, Checkpoints: checkpoints,
+		Accept: func(e domain.RecordedEvent) bool { return e.Type == domain.EventSubjectErased },
+		Handle: func(_ context.Context, e domain.RecordedEvent, _ int) error {
+			var p domain.SubjectErased
+			if err := domain.Decode(e, &p); err != nil {
+				return err
+			}
+			s.keys.Forget(p.SubjectID)
+			return nil
+		},
+		PollEvery: pollEvery, Logger: logger, Metrics: metrics}
+}

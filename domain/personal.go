@@ -1,0 +1,251 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Personal data and its subjects (SPEC §3 rule 17, docs/privacy.md). The domain says
+// which payload fields hold personal values and whose they are; sealing them with a
+// subject's data key, and destroying that key to erase them, is I/O and lives outside
+// (eventstore/datakeys, eventstore/sealed).
+
+// Erased is what a personal value reads as once its subject's data key is destroyed.
+// Folds and projections must treat it as an opaque value: it never equals a real
+// identifier, so an erased key folds to a state that matches nothing.
+const Erased = "[erased]"
+
+// Subject names one identifier of one person, the unit of erasure: every personal value
+// is sealed with the data key of exactly one subject. A Subject is itself personal (it
+// holds the identifier): it is never stored, logged or used as a name; the keeper maps
+// it to a random subject id through an index row that erasure deletes.
+type Subject string
+
+// KeySubject is the subject of a match key: every event about the key, and every message
+// that identified to it, is sealed with its key.
+func KeySubject(k MatchKey) Subject {
+	return Subject("key\x00" + k.Workspace + "\x00" + k.Lookup + "\x00" + k.Identifier)
+}
+
+// SenderSubject is the subject of a sender that has no match key (an unparseable phone,
+// a user id on a channel that resolves by a username not yet known): the sender field
+// as received on that channel.
+func SenderSubject(channelID, field, value string) Subject {
+	return Subject("sender\x00" + channelID + "\x00" + field + "\x00" + value)
+}
+
+// MessageSubject is the subject whose key seals an inbound message and the events of
+// its stream: the match key the sender identifies to when the message itself says (the
+// block list is not applied: a blocked sender is still a person with a key to erase),
+// else the sender field the channel reads, else the message alone.
+func MessageSubject(ch ChannelSettings, s Sender, messageID string) Subject {
+	id, unlinked := Identify(ch, BlockList{}, s)
+	if unlinked == nil && id.Key.Identifier != "" {
+		return KeySubject(id.Key)
+	}
+	for _, f := range [...]struct{ name, value string }{
+		{id.Source, id.Raw}, {"user_id", s.UserID}, {"phone", s.Phone}, {"bsuid", s.BSUID}, {"username", s.Username},
+	} {
+		if f.name != "" && strings.TrimSpace(f.value) != "" {
+			return SenderSubject(ch.ID, f.name, f.value)
+		}
+	}
+	return Subject("message\x00" + ch.ID + "\x00" + messageID)
+}
+
+// Paths shared by the payloads that carry lookups and candidates.
+var resolutionPaths = []string{"match_key.identifier", "lookups[].query", "candidates[].values.*", "corrections[].reason"}
+
+// personalPaths lists, per event type, the JSON paths of its personal string values:
+// "a.b" a field, "a[]" every element of a list, "a.*" every value of a map (the keys
+// are HubSpot property names, not personal). docs/privacy.md says why each is
+// personal. An event type absent here holds nothing personal.
+var personalPaths = map[string][]string{
+	EventMessageReceived: {"message_id", "text", "sender.user_id", "sender.username", "sender.phone",
+		"sender.first_name", "sender.last_name", "sender.display_name", "sender.email", "sender.bsuid"},
+	EventSenderIdentified:     {"raw", "identifier", "steps[]", "match_key.identifier"},
+	EventContactMatched:       append([]string{"thread_ref"}, resolutionPaths...),
+	EventContactCreated:       append([]string{"properties.*"}, resolutionPaths...),
+	EventConversationUnlinked: append([]string{"detail"}, resolutionPaths...),
+	EventMessagePublished:     {"integration_idempotency_id", "integration_thread_id"},
+	EventDeadLettered:         {"reason"},
+	EventMatchKeyClaimed:      {"match_key.identifier", "holder"},
+	// The create key is switchboard's own random value, and it must stay readable to
+	// confirm a create; the properties are the person's.
+	EventMatchKeyCreateAttempted: {"match_key.identifier", "holder", "properties.*"},
+	EventMatchKeyClaimReleased:   {"match_key.identifier", "holder"},
+	EventMatchKeyResolved:        {"match_key.identifier", "properties.*", "thread_ref"},
+	EventMatchKeyBSUIDRecorded:   {"match_key.identifier", "bsuid", "bsuid_key.identifier", "lookups[].query"},
+	EventMatchKeyForgotten:       {"match_key.identifier"},
+	EventMatchKeyFollowed:        {"match_key.identifier"},
+	EventMatchKeyLinked:          {"match_key.identifier", "raw", "reason"},
+	EventMatchKeyNeverLinked:     {"match_key.identifier", "raw", "reason"},
+	EventMatchKeyUnpinned:        {"match_key.identifier", "raw", "reason", "removed[].reason"},
+	// The reason of an erasure should not name the person, but may: sealed like any
+	// free text, with the erasure stream's own subject.
+	EventSubjectErased: {"reason"},
+	// HubSpot's refusal and the withdrawal name contact ids, and a reason that is
+	// switchboard's or HubSpot's text, which may quote a value: sealed.
+	EventPublicationContactMissing: {"reason"},
+	EventResolutionRevoked:         {"reason"},
+}
+
+// notPersonal lists the event types that were looked at and hold nothing personal. Every
+// registered event type is in personalPaths or here (TestEveryEventTypeIsClassified): a
+// new type must be decided on, or its values would be stored in the clear unnoticed.
+var notPersonal = map[string]bool{
+	EventRetryRequested: true,
+	// A HubSpot webhook event as recorded: ids, types and a property name; the
+	// property's new value is never kept.
+	EventHubSpotContactChanged: true,
+	// The portal's setup: app, channel, account and property ids and names.
+	EventHubSpotChannelRegistered:       true,
+	EventHubSpotChannelAccountConnected: true,
+	EventHubSpotPropertyCreated:         true,
+}
+
+// PersonalPaths returns the personal paths of event type typ (nil: nothing personal).
+func PersonalPaths(typ string) []string { return personalPaths[typ] }
+
+// PayloadSubject is the subject an event's own payload names: its match key's, or for
+// a MessageReceived the message's (which needs the channel's settings). ok is false for
+// an event that names none (a MessagePublished): it takes its stream's subject.
+func PayloadSubject(typ string, payload json.RawMessage, channel func(id string) (ChannelSettings, bool)) (s Subject, ok bool, err error) {
+	if typ == EventMessageReceived {
+		var m MessageReceived
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return "", false, fmt.Errorf("subject of %s: %w", typ, err)
+		}
+		ch, known := channel(m.ChannelID)
+		if !known {
+			ch = ChannelSettings{ID: m.ChannelID, WorkspaceID: m.WorkspaceID, Kind: m.ChannelKind}
+		}
+		return MessageSubject(ch, m.Sender, m.MessageID), true, nil
+	}
+	if !bytes.Contains(payload, []byte(`"match_key"`)) {
+		return "", false, nil
+	}
+	var p struct {
+		MatchKey *MatchKey `json:"match_key"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return "", false, fmt.Errorf("subject of %s: %w", typ, err)
+	}
+	if p.MatchKey == nil || p.MatchKey.Identifier == "" {
+		return "", false, nil
+	}
+	return KeySubject(*p.MatchKey), true, nil
+}
+
+// MapPersonal returns payload with f applied to every personal string value of event
+// type typ (f gets the path, such as "sender.phone", and the value). Fields that are
+// absent, null or not strings are left as they are. The payload is re-encoded only when
+// f changed something; re-encoding orders object keys by name.
+func MapPersonal(typ string, payload json.RawMessage, f func(path, value string) (string, error)) (json.RawMessage, error) {
+	paths := personalPaths[typ]
+	if len(paths) == 0 {
+		return payload, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber() // numbers pass through unchanged, int64 ids included
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("personal fields of %s: %w", typ, err)
+	}
+	changed := false
+	for _, p := range paths {
+		var err error
+		doc, err = mapPath(doc, splitPath(p), p, f, &changed)
+		if err != nil {
+			return nil, fmt.Errorf("personal fields of %s: %s: %w", typ, p, err)
+		}
+	}
+	if !changed {
+		return payload, nil
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("personal fields of %s: %w", typ, err)
+	}
+	return out, nil
+}
+
+// splitPath turns "candidates[].values.*" into ["candidates", "[]", "values", "*"].
+func splitPath(p string) []string {
+	var segs []string
+	for _, s := range strings.Split(p, ".") {
+		if name, ok := strings.CutSuffix(s, "[]"); ok {
+			segs = append(segs, name, "[]")
+			continue
+		}
+		segs = append(segs, s)
+	}
+	return segs
+}
+
+func mapPath(node any, segs []string, path string, f func(path, value string) (string, error), changed *bool) (any, error) {
+	if len(segs) == 0 {
+		s, ok := node.(string)
+		if !ok {
+			return node, nil
+		}
+		out, err := f(path, s)
+		if err != nil {
+			return nil, err
+		}
+		if out != s {
+			*changed = true
+		}
+		return out, nil
+	}
+	switch seg := segs[0]; seg {
+	case "[]":
+		list, ok := node.([]any)
+		if !ok {
+			return node, nil
+		}
+		for i := range list {
+			v, err := mapPath(list[i], segs[1:], path, f, changed)
+			if err != nil {
+				return nil, err
+			}
+			list[i] = v
+		}
+	case "*":
+		obj, ok := node.(map[string]any)
+		if !ok {
+			return node, nil
+		}
+		for k, child := range obj {
+			v, err := mapPath(child, segs[1:], path, f, changed)
+			if err != nil {
+				return nil, err
+			}
+			obj[k] = v
+		}
+	default:
+		obj, ok := node.(map[string]any)
+		if !ok {
+			return node, nil
+		}
+		child, present := obj[seg]
+		if !present {
+			return node, nil
+		}
+		v, err := mapPath(child, segs[1:], path, f, changed)
+		if err != nil {
+			return nil, err
+		}
+		obj[seg] = v
+	}
+	return node, nil
+}
+
+// MessageRef is the reference of one inbound message, (channel, platform message id):
+// what its stream is found by, and, being personal (WhatsApp and Telegram ids embed the
+// sender's number or chat id), never a name itself.
+func MessageRef(channelID, messageID string) Subject {
+	return Subject("message-id\x00" + channelID + "\x00" + messageID)
+}

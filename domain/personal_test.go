@@ -1,0 +1,192 @@
+package domain
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Every personal path must name fields the payload really has: a typo would leave a
+// personal value in the clear without any test failing.
+func TestPersonalPathsNameRealFields(t *testing.T) {
+	types := map[string]any{
+		EventMatchKeyBSUIDRecorded: MatchKeyBSUIDRecorded{},
+		EventMatchKeyLinked:        MatchKeyLinked{},
+		EventMatchKeyNeverLinked:   MatchKeyNeverLinked{},
+		EventMatchKeyUnpinned:      MatchKeyUnpinned{},
+		EventSubjectErased:         SubjectErased{},
+	}
+	for typ := range eventPayloads {
+		p, _ := NewPayload(typ)
+		types[typ] = reflect.ValueOf(p).Elem().Interface()
+	}
+	for typ, paths := range personalPaths {
+		v, ok := types[typ]
+		if !ok {
+			t.Errorf("personalPaths lists %s, which is no known event type", typ)
+			continue
+		}
+		for _, p := range paths {
+			if err := checkPath(reflect.TypeOf(v), splitPath(p)); err != nil {
+				t.Errorf("%s: path %q: %v", typ, p, err)
+			}
+		}
+	}
+}
+
+func checkPath(t reflect.Type, segs []string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if len(segs) == 0 {
+		if t.Kind() != reflect.String {
+			return &pathError{"ends at a " + t.Kind().String() + ", not a string"}
+		}
+		return nil
+	}
+	switch segs[0] {
+	case "[]":
+		if t.Kind() != reflect.Slice {
+			return &pathError{"[] on a " + t.Kind().String()}
+		}
+		return checkPath(t.Elem(), segs[1:])
+	case "*":
+		if t.Kind() != reflect.Map {
+			return &pathError{"* on a " + t.Kind().String()}
+		}
+		return checkPath(t.Elem(), segs[1:])
+	}
+	if t.Kind() != reflect.Struct {
+		return &pathError{segs[0] + " on a " + t.Kind().String()}
+	}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == segs[0] {
+			return checkPath(t.Field(i).Type, segs[1:])
+		}
+	}
+	return &pathError{"no field with JSON name " + segs[0]}
+}
+
+type pathError struct{ msg string }
+
+func (e *pathError) Error() string { return e.msg }
+
+func TestMapPersonalVisitsEveryPersonalValueOnly(t *testing.T) {
+	payload, err := json.Marshal(ContactCreated{
+		MatchKey:   MatchKey{Workspace: "acme", Lookup: "phone", Identifier: "+14155552671"},
+		ContactID:  "101",
+		Properties: map[string]string{"firstname": "Ana", "phone": "+14155552671"},
+		Lookups:    []Lookup{{Kind: "search", Query: "phone = 4155552671", Found: 0}},
+		Candidates: []CandidateVerdict{{ContactID: "7", Values: map[string]string{"phone": "(415) 555-2671"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	out, err := MapPersonal(EventContactCreated, payload, func(path, v string) (string, error) {
+		seen[path+"="+v] = true
+		return "<" + v + ">", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"match_key.identifier=+14155552671", "properties.*=Ana", "properties.*=+14155552671",
+		"lookups[].query=phone = 4155552671", "candidates[].values.*=(415) 555-2671"} {
+		if !seen[want] {
+			t.Errorf("not visited: %s (visited %v)", want, seen)
+		}
+	}
+	var got ContactCreated
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ContactID != "101" || got.MatchKey.Workspace != "acme" || got.MatchKey.Lookup != "phone" || got.Lookups[0].Kind != "search" {
+		t.Errorf("a value that is not personal changed: %+v", got)
+	}
+	if got.Properties["firstname"] != "<Ana>" || got.Candidates[0].Values["phone"] != "<(415) 555-2671>" {
+		t.Errorf("personal values not replaced: %+v", got)
+	}
+
+	// Nothing to change: the payload comes back byte for byte.
+	same, err := MapPersonal(EventContactCreated, payload, func(_, v string) (string, error) { return v, nil })
+	if err != nil || string(same) != string(payload) {
+		t.Errorf("unchanged payload re-encoded: %s, %v", same, err)
+	}
+	// A type with nothing personal is not even parsed.
+	if out, err := MapPersonal(EventRetryRequested, json.RawMessage(`not json`), nil); err != nil || string(out) != "not json" {
+		t.Errorf("RetryRequested: %s, %v", out, err)
+	}
+}
+
+func TestMessageSubject(t *testing.T) {
+	tg := ChannelSettings{ID: "acme-tg", WorkspaceID: "acme", Kind: KindTelegram, Identifier: IdentifyByUserID, Property: "telegram_user_id"}
+	ig := ChannelSettings{ID: "acme-ig", WorkspaceID: "acme", Kind: KindInstagram, Identifier: IdentifyByUsername, Property: "instagram_username"}
+	sms := ChannelSettings{ID: "acme-sms", WorkspaceID: "acme", Kind: KindSMS, DefaultRegion: "US"}
+	for _, c := range []struct {
+		name string
+		ch   ChannelSettings
+		s    Sender
+		want Subject
+	}{
+		{"user id key", tg, Sender{UserID: "90001"}, KeySubject(MatchKey{"acme", tg.Lookup(), "90001"})},
+		{"phone key, normalized", sms, Sender{Phone: "(415) 555-2671"}, KeySubject(MatchKey{"acme", sms.Lookup(), "+14155552671"})},
+		{"username not known yet: the user id as received", ig, Sender{UserID: "17841"}, SenderSubject("acme-ig", "user_id", "17841")},
+		{"unparseable phone: as received", sms, Sender{Phone: "12"}, SenderSubject("acme-sms", "phone", "12")},
+		{"nothing at all: the message", tg, Sender{}, Subject("message\x00acme-tg\x00m-1")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := MessageSubject(c.ch, c.s, "m-1"); got != c.want {
+				t.Errorf("MessageSubject = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestSenderErasureSubjects(t *testing.T) {
+	sms := ChannelSettings{ID: "acme-sms", WorkspaceID: "acme", Kind: KindSMS, DefaultRegion: "US"}
+	ig := ChannelSettings{ID: "acme-ig", WorkspaceID: "acme", Kind: KindInstagram, Identifier: IdentifyByUsername, Property: "instagram_username"}
+	for _, c := range []struct {
+		name, identifier string
+		ch               ChannelSettings
+		known            bool
+		want             []Subject
+		wantErr          string
+	}{
+		{"phone typed any way: the key the messages used", "(415) 555-2671", sms, true,
+			[]Subject{KeySubject(MatchKey{"acme", sms.Lookup(), "+14155552671"}), SenderSubject("acme-sms", "phone", "(415) 555-2671")}, ""},
+		{"username with @ and capitals", "@Ana_B", ig, true,
+			[]Subject{KeySubject(MatchKey{"acme", ig.Lookup(), "ana_b"}), SenderSubject("acme-ig", "username", "@Ana_B")}, ""},
+		{"not a number: only as received", "12", sms, true, []Subject{SenderSubject("acme-sms", "phone", "12")}, ""},
+		{"unknown channel", "+14155552671", ChannelSettings{ID: "nope"}, false, nil, "not configured"},
+		{"no identifier", "  ", sms, true, nil, "identifier"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := SenderErasureSubjects(c.ch, c.known, c.identifier)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v; want one saying %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+	if _, err := CheckErasureReason(" "); err == nil {
+		t.Error("an empty reason was accepted")
+	}
+}
+
+// A new event type must say what in it is personal (personalPaths) or that nothing is
+// (notPersonal): otherwise the sealing decorator stores it as it is.
+func TestEveryEventTypeIsClassified(t *testing.T) {
+	for _, typ := range EventTypes() {
+		_, personal := personalPaths[typ]
+		if personal == notPersonal[typ] {
+			t.Errorf("event type %s: list its personal fields in personalPaths, or put it in notPersonal (domain/personal.go)", typ)
+		}
+	}
+}

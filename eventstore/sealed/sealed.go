@@ -1,0 +1,292 @@
+// Package sealed keeps personal values out of the event log in the clear (SPEC §3 rule
+// 17, docs/privacy.md): a domain.EventStore decorator that, on Append, seals every
+// personal field of a payload (domain.PersonalPaths) with its subject's data key
+// (eventstore/datakeys), and on read opens them again. A value whose subject was erased
+// reads as domain.Erased: the event keeps its type, times, stream and correlation id,
+// and folds, projections and the audit read it without failing.
+//
+// What it does not hide yet: stream names, which still hold match keys and platform
+// message ids (docs/privacy.md §4).
+package sealed
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"switchboard/domain"
+	"switchboard/eventstore/datakeys"
+)
+
+// Channels tells the channel settings a MessageReceived was recorded under, which decide
+// its subject (domain.MessageSubject). domain/command.Catalog provides it.
+type Channels interface {
+	Channel(id string) (domain.ChannelSettings, bool)
+}
+
+// maxOpened bounds the memory of opened payloads; past it the memory starts again.
+const maxOpened = 10_000
+
+// maxStreamSubjects bounds the memory of which subject each recent stream belongs to;
+// past it the memory starts again (a miss costs one read of the stream).
+const maxStreamSubjects = 100_000
+
+// Store seals on Append and opens on ReadStream and ReadAll; LastPosition passes through.
+type Store struct {
+	domain.EventStore
+	keys     *datakeys.Keeper
+	channels Channels
+
+	mu       sync.Mutex
+	subjects map[string]string // stream -> subject id of the events that name none
+	// opened holds payloads already opened, by event id: events never change, so an
+	// opened payload stays right until a subject is forgotten (generation moves). A
+	// known sender's key stream is read on every message, and is opened once.
+	opened     map[string]json.RawMessage
+	generation uint64
+	// messageSubjects remembers the subject of a sender on a channel: finding it parses
+	// the phone number, which the resolver does again anyway.
+	messageSubjects map[string]domain.Subject
+}
+
+// NewStore wraps inner. Every personal value appended through it is sealed; events read
+// through it are opened. Reading the same log without it shows sealed values.
+func NewStore(inner domain.EventStore, keys *datakeys.Keeper, channels Channels) (*Store, error) {
+	if inner == nil || keys == nil || channels == nil {
+		return nil, errors.New("new sealed store: inner store, data keys and channels are required")
+	}
+	return &Store{EventStore: inner, keys: keys, channels: channels, subjects: map[string]string{},
+		opened: map[string]json.RawMessage{}, messageSubjects: map[string]domain.Subject{}}, nil
+}
+
+// Append seals each event's personal fields with its subject's key: the subject its
+// payload names (its match key, or a message's sender), else the subject of the
+// stream's earlier events. A value already sealed is left as it is.
+func (s *Store) Append(ctx context.Context, stream string, expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error) {
+	out := make([]domain.EventData, len(events))
+	streamSubject := ""
+	for i, e := range events {
+		out[i] = e
+		if len(domain.PersonalPaths(e.Type)) == 0 {
+			continue
+		}
+		id, err := s.subjectOf(ctx, stream, e, &streamSubject)
+		if err != nil {
+			return domain.AppendResult{}, fmt.Errorf("append stream %q: seal %s: %w", stream, e.Type, err)
+		}
+		payload, err := domain.MapPersonal(e.Type, e.Payload, func(path, v string) (string, error) {
+			if datakeys.IsSealed(v) {
+				return v, nil
+			}
+			sealed, err := s.keys.Seal(ctx, id, path, v)
+			if errors.Is(err, datakeys.ErrErased) {
+				// A late event of an erased stream (a publication receipt after the
+				// erasure): what it says about the person is erased already.
+				return domain.Erased, nil
+			}
+			return sealed, err
+		})
+		if err != nil {
+			return domain.AppendResult{}, fmt.Errorf("append stream %q: seal %s: %w", stream, e.Type, err)
+		}
+		out[i].Payload = payload
+	}
+	return s.EventStore.Append(ctx, stream, expected, out...)
+}
+
+// subjectOf picks the subject id that seals e. An event that names no subject takes the
+// stream's: its MessageReceived's, carried in streamSubject within one batch and read
+// from the stream after.
+func (s *Store) subjectOf(ctx context.Context, stream string, e domain.EventData, streamSubject *string) (string, error) {
+	ref, named, err := s.payloadSubject(e)
+	if err != nil {
+		return "", err
+	}
+	if named {
+		id, err := s.keys.SubjectID(ctx, ref, true)
+		if err != nil {
+			return "", err
+		}
+		if e.Type == domain.EventMessageReceived {
+			*streamSubject = id
+			s.rememberStream(stream, id)
+		}
+		return id, nil
+	}
+	if *streamSubject != "" {
+		return *streamSubject, nil
+	}
+	id, err := s.streamSubject(ctx, stream)
+	if err != nil {
+		return "", err
+	}
+	*streamSubject = id
+	return id, nil
+}
+
+// payloadSubject is domain.PayloadSubject, with a MessageReceived's sender remembered.
+func (s *Store) payloadSubject(e domain.EventData) (domain.Subject, bool, error) {
+	if e.Type != domain.EventMessageReceived {
+		return domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
+	}
+	var m domain.MessageReceived
+	if err := json.Unmarshal(e.Payload, &m); err != nil {
+		return "", false, fmt.Errorf("subject of %s: %w", e.Type, err)
+	}
+	memo := m.ChannelID + "\x00" + m.Sender.Phone + "\x00" + m.Sender.UserID + "\x00" + m.Sender.Username + "\x00" + m.Sender.BSUID
+	s.mu.Lock()
+	ref, ok := s.messageSubjects[memo]
+	s.mu.Unlock()
+	if ok {
+		return ref, true, nil
+	}
+	ref, _, err := domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
+	if err != nil {
+		return "", false, err
+	}
+	// A sender with no identifier at all is the message itself: not worth remembering.
+	if m.Sender.Phone != "" || m.Sender.UserID != "" || m.Sender.Username != "" || m.Sender.BSUID != "" {
+		s.mu.Lock()
+		if len(s.messageSubjects) >= maxStreamSubjects {
+			s.messageSubjects = map[string]domain.Subject{}
+		}
+		s.messageSubjects[memo] = ref
+		s.mu.Unlock()
+	}
+	return ref, true, nil
+}
+
+func (s *Store) rememberStream(stream, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.subjects[stream]; ok {
+		return
+	}
+	if len(s.subjects) >= maxStreamSubjects {
+		s.subjects = map[string]string{}
+	}
+	s.subjects[stream] = id
+}
+
+// streamSubject is the subject of the first sealed value of the stream's events, as
+// stored: a message stream's is its MessageReceived's. A stream with no sealed value
+// yet gets a subject of its own.
+func (s *Store) streamSubject(ctx context.Context, stream string) (string, error) {
+	s.mu.Lock()
+	id, ok := s.subjects[stream]
+	s.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	recorded, err := s.EventStore.ReadStream(ctx, stream, 0)
+	if err != nil {
+		return "", fmt.Errorf("subject of stream: %w", err)
+	}
+	for _, e := range recorded {
+		if id, ok := firstSealedSubject(e.Payload); ok {
+			s.rememberStream(stream, id)
+			return id, nil
+		}
+	}
+	id, err = s.keys.SubjectID(ctx, domain.Subject("stream\x00"+stream), true)
+	if err != nil {
+		return "", err
+	}
+	s.rememberStream(stream, id)
+	return id, nil
+}
+
+var sealedMark = []byte(`"sb1:`)
+
+// firstSealedSubject finds the subject id of the first sealed value in a stored payload.
+func firstSealedSubject(payload []byte) (string, bool) {
+	i := bytes.Index(payload, sealedMark)
+	if i < 0 {
+		return "", false
+	}
+	rest := payload[i+len(sealedMark):]
+	end := bytes.IndexByte(rest, ':')
+	if end <= 0 {
+		return "", false
+	}
+	id := string(rest[:end])
+	if _, err := hex.DecodeString(id); err != nil {
+		return "", false
+	}
+	return id, true
+}
+
+// ReadStream reads through inner and opens the events.
+func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
+	events, err := s.EventStore.ReadStream(ctx, stream, afterVersion)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.open(ctx, events); err != nil {
+		return nil, fmt.Errorf("read stream %q: %w", stream, err)
+	}
+	return events, nil
+}
+
+// ReadAll reads through inner and opens the events.
+func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]domain.RecordedEvent, error) {
+	events, err := s.EventStore.ReadAll(ctx, afterPosition, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.open(ctx, events); err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
+	}
+	return events, nil
+}
+
+// open replaces sealed values with their plain text, or domain.Erased where the
+// subject's key is destroyed. Any other failure (the keys table unreadable, a value
+// that does not authenticate) is an error: reading on would show damage as erasure.
+func (s *Store) open(ctx context.Context, events []domain.RecordedEvent) error {
+	gen := s.keys.Generation()
+	s.mu.Lock()
+	if gen != s.generation {
+		s.opened, s.generation = map[string]json.RawMessage{}, gen
+	}
+	s.mu.Unlock()
+	for i := range events {
+		e := &events[i]
+		if !bytes.Contains(e.Payload, sealedMark) {
+			continue
+		}
+		s.mu.Lock()
+		cached, ok := s.opened[e.ID]
+		s.mu.Unlock()
+		if ok {
+			e.Payload = cached
+			continue
+		}
+		payload, err := domain.MapPersonal(e.Type, e.Payload, func(path, v string) (string, error) {
+			plain, err := s.keys.Open(ctx, path, v)
+			if errors.Is(err, datakeys.ErrErased) {
+				return domain.Erased, nil
+			}
+			return plain, err
+		})
+		if err != nil {
+			return fmt.Errorf("open %s at position %d: %w", e.Type, e.Position, err)
+		}
+		e.Payload = payload
+		s.mu.Lock()
+		// Only while nothing was forgotten since the read began: a payload opened with
+		// a key forgotten meanwhile must not outlive it.
+		if s.generation == gen && s.keys.Generation() == gen {
+			if len(s.opened) >= maxOpened {
+				s.opened = map[string]json.RawMessage{}
+			}
+			s.opened[e.ID] = payload
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}

@@ -22,6 +22,7 @@ const usage = `switchboard — HubSpot contact resolution for inbound messages
 
 Usage:
   switchboard serve    --config F                    run the service
+  switchboard migrate  --config F                    apply the database migrations and exit
   switchboard rebuild  --config F [projection...]    rebuild projections from the event log
   switchboard audit    --config F message CHANNEL MESSAGE_ID [--json]
   switchboard audit    --config F sender CHANNEL IDENTIFIER [--json]
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
 	case "rebuild":
 		err = cmdRebuild(ctx, args[1:], stdout, stderr)
 	case "audit":

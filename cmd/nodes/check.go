@@ -62,7 +62,9 @@ func count(types []string, typ string) int {
 }
 
 func check(ctx context.Context, rep *Report, in checkInput, progress func(string, ...any)) error {
-	violate := func(format string, args ...any) { rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...)) }
+	violate := func(format string, args ...any) {
+		rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...))
+	}
 	for key, why := range in.refused {
 		violate("refused: %s answered %s (a signed, valid message must be accepted)", key, why)
 	}
@@ -82,6 +84,7 @@ func check(ctx context.Context, rep *Report, in checkInput, progress func(string
 	var log map[string][]string
 	var last int64
 	deadline := time.Now().Add(45 * time.Second)
+	lastNote := time.Now()
 	for {
 		if log, last, err = readLog(ctx, db); err != nil {
 			return err
@@ -96,6 +99,10 @@ func check(ctx context.Context, rep *Report, in checkInput, progress func(string
 		}
 		if pending == 0 {
 			break
+		}
+		if time.Since(lastNote) > 5*time.Second {
+			progress("settling: %d acknowledged messages not published yet", pending)
+			lastNote = time.Now()
 		}
 		if time.Now().After(deadline) {
 			violate("not settled: %d acknowledged messages neither published nor dead-lettered after 45 s", pending)

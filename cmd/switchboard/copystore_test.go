@@ -73,6 +73,25 @@ func TestCopyStoreMovesASQLiteLogToPostgres(t *testing.T) {
 		t.Errorf("contact_keys: source %v, target %v", a, b)
 	}
 
+	// Nodes started on the copy handle the log from its beginning (copy-store carries no
+	// checkpoints) and find every message already handled: nothing is published again
+	// and no contact is made, though their HubSpot is a new, empty one.
+	p := startStack(t, stackOptions{postgresDSN: dsn})
+	last := got[len(got)-1].Position
+	waitFor(t, "the reactors on the copy to reach the log's end", 20*time.Second, func() bool {
+		for name, pos := range p.svc.positions() {
+			if strings.HasPrefix(name, "reactor:") && pos < last {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(200 * time.Millisecond)
+	if n, c := len(p.emu.Published()), len(p.emu.Contacts()); n != 0 || c != 0 {
+		t.Errorf("a node on the copy published %d messages and made %d contacts again, want none", n, c)
+	}
+	p.stop()
+
 	stdout.Reset()
 	stderr.Reset()
 	if code := run([]string{"copy-store", "--from", s.configPath, "--to", target}, &stdout, &stderr); code != 1 ||

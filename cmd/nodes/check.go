@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -187,6 +189,8 @@ func check(ctx context.Context, rep *Report, in checkInput, progress func(string
 			violate("%s is not ready (/readyz) 15 s after the traffic settled", n.name)
 		}
 	}
+
+	auditOnEveryNode(ctx, in, client, violate)
 
 	for _, n := range in.nodes {
 		raw, err := os.ReadFile(n.logPath)
@@ -377,4 +381,85 @@ func maskKey(k string) string {
 		v = strings.Repeat("•", len(v)-4) + v[len(v)-4:]
 	}
 	return kind + " " + v
+}
+
+// auditOnEveryNode asks every node's audit API (which reads the projections) about every
+// acknowledged message: each node must show it received once and published, and the
+// three must answer alike. A node still applying the last events gets a few seconds.
+func auditOnEveryNode(ctx context.Context, in checkInput, client *http.Client, violate func(string, ...any)) {
+	type timeline struct {
+		Message struct {
+			Published bool `json:"published"`
+		} `json:"message"`
+		Events []struct {
+			Type string `json:"type"`
+		} `json:"events"`
+	}
+	get := func(n *node, m *message) (string, timeline, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", n.url()+"/v1/messages/"+m.Channel+"/"+url.PathEscape(m.MessageID), nil)
+		if err != nil {
+			return "", timeline{}, err
+		}
+		req.Header.Set("Authorization", "Bearer "+nodesEnv["NODES_ADMIN"])
+		res, err := client.Do(req)
+		if err != nil {
+			return "", timeline{}, err
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			return "", timeline{}, err
+		}
+		if res.StatusCode != http.StatusOK {
+			return "", timeline{}, fmt.Errorf("%s answered %d: %.200s", n.name, res.StatusCode, body)
+		}
+		var tl timeline
+		if err := json.Unmarshal(body, &tl); err != nil {
+			return "", timeline{}, fmt.Errorf("%s: audit answer: %w", n.name, err)
+		}
+		return string(body), tl, nil
+	}
+	for _, m := range in.sent {
+		if !in.acked[m.key()] {
+			continue
+		}
+		var problem string
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			problem = ""
+			var first string
+			for i, n := range in.nodes {
+				body, tl, err := get(n, m)
+				switch {
+				case err != nil:
+					problem = err.Error()
+				case !tl.Message.Published:
+					problem = n.name + " does not show it published"
+				default:
+					received := 0
+					for _, e := range tl.Events {
+						if e.Type == domain.EventMessageReceived {
+							received++
+						}
+					}
+					if received != 1 {
+						problem = fmt.Sprintf("%s shows it received %d times", n.name, received)
+					} else if i > 0 && body != first {
+						problem = fmt.Sprintf("%s answers otherwise than %s", n.name, in.nodes[0].name)
+					}
+				}
+				if problem != "" {
+					break
+				}
+				if i == 0 {
+					first = body
+				}
+			}
+			if problem == "" || time.Now().After(end) {
+				break
+			}
+		}
+		if problem != "" {
+			violate("audit of %s: %s", m.key(), problem)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +40,18 @@ func TestThreeNodesSurviveAKillAndARollingRestart(t *testing.T) {
 			nc.Close()
 		}
 	})
+	seed := int64(15)
+	if v := os.Getenv("SWITCHBOARD_NODES_SEED"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("SWITCHBOARD_NODES_SEED=%q: want an integer", v)
+		}
+		seed = n
+	}
 	var progress strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Config{DSN: dsn, RebuildDSN: rebuildDSN, NATS: natsURL, Stream: stream, Seed: 15,
+	rep, err := Run(ctx, Config{DSN: dsn, RebuildDSN: rebuildDSN, NATS: natsURL, Stream: stream, Seed: seed,
 		Race: raceEnabled, Progress: &progress})
 	t.Logf("%s", progress.String())
 	if err != nil {

@@ -13,12 +13,13 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver for the read before migrating
 
 	"switchboard/adapters/config"
+	"switchboard/adapters/hubspot"
 	"switchboard/projections"
 )
 
 // cmdMigrate applies every migration set serve applies at start — the event log's
 // ("events"), the followers' checkpoints and partition leases ("checkpoints"), the read
-// side's ("projections") — and exits, so a deploy can migrate once before it starts any
+// side's ("projections"), and the OAuth refresh-token table — and exits, so a deploy can migrate once before it starts any
 // node. Serve still migrates at start; on PostgreSQL both queue on one advisory lock,
 // so running this beside starting nodes is safe, and a second run changes nothing.
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +49,11 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer st.Close()
 	if _, err := projections.NewRunner(st, st, nil); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	// The OAuth refresh-token table has no versioned migration yet; serve creates it at
+	// first use, and migrate makes it now so no node has to.
+	if err := hubspot.NewSQLTokenStore(st.DB(), "").CreateTable(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	after, err := readMigrations(ctx, st.DB())

@@ -65,8 +65,9 @@ func migrateTwice(t *testing.T, path string, tables func() []string) {
 	for _, tb := range tables() {
 		got[tb] = true
 	}
-	// One table of each set: the log, the followers' checkpoints and leases, the read side.
-	for _, want := range []string{"events", "checkpoints", "partition_leases", "contact_keys", "audit_messages"} {
+	// One table of each set: the log, the followers' checkpoints and leases, the read side,
+	// and the OAuth refresh tokens.
+	for _, want := range []string{"events", "checkpoints", "partition_leases", "contact_keys", "audit_messages", "hubspot_refresh_tokens"} {
 		if !got[want] {
 			t.Errorf("after migrate the database has no table %s (tables: %v)", want, tables())
 		}

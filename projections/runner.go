@@ -58,6 +58,9 @@ type Runner struct {
 	log         *slog.Logger
 	batch       int
 	checkpoints *follow.SQLCheckpoints
+	// lock serializes a projection's transactions across processes (nil: the database
+	// does it, as SQLite's write lock does).
+	lock func(ctx context.Context, tx *sql.Tx, name string) error
 
 	mu        sync.Mutex
 	positions map[string]int64
@@ -70,6 +73,13 @@ type Database interface {
 	DB() *sql.DB
 	// Migrate applies a set of versioned migrations the way the store applies its own.
 	Migrate(ctx context.Context, set string, fsys fs.FS) error
+}
+
+// sharedDatabase is a Database several processes write at once (PostgreSQL under
+// several nodes): each projection's transactions take its lock, so they run one at a
+// time across processes.
+type sharedDatabase interface {
+	LockTx(ctx context.Context, tx *sql.Tx, name string) error
 }
 
 // NewRunner applies the read side's migrations to database and keeps projections there.
@@ -92,6 +102,9 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 		ps = All()
 	}
 	r := &Runner{db: db, store: store, projections: ps, log: logger, batch: 500, checkpoints: cps, positions: map[string]int64{}}
+	if shared, ok := database.(sharedDatabase); ok {
+		r.lock = shared.LockTx
+	}
 	for _, p := range ps {
 		pos, err := cps.Load(context.Background(), checkpointName(p.Name()))
 		if err != nil {
@@ -259,6 +272,31 @@ func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEve
 	tx, err := s.r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
+	}
+	// Another process (a node, `audit` beside the service) may have moved the shared
+	// rows and checkpoint past this runner's position: under the projection's lock,
+	// apply only what it has not, so rows never go back to an older state.
+	if s.r.lock != nil {
+		if err := s.r.lock(ctx, tx, checkpointName(p.Name())); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+	}
+	shared, err := s.r.checkpoints.LoadTx(ctx, tx, checkpointName(p.Name()))
+	if err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("projection %s: %w", p.Name(), err)
+	}
+	if shared > pos {
+		pos = shared
+		if next <= pos {
+			_ = tx.Rollback()
+			s.r.setPosition(p.Name(), pos)
+			if s.progress != nil {
+				s.progress(p.Name(), pos, s.until)
+			}
+			return nil
+		}
 	}
 	for _, e := range evs {
 		if e.Position <= pos {

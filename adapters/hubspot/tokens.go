@@ -180,6 +180,10 @@ func (s *SQLTokenStore) open(ws, stored string) (string, error) {
 	return string(plain), nil
 }
 
+// CreateTable creates the refresh-token table if it is missing, as first use would:
+// `switchboard migrate` calls it so a deploy makes every table before nodes start.
+func (s *SQLTokenStore) CreateTable(ctx context.Context) error { return s.init(ctx) }
+
 func (s *SQLTokenStore) init(ctx context.Context) error {
 	if s.keyErr != nil {
 		return s.keyErr

@@ -22,7 +22,10 @@ const usage = `switchboard — HubSpot contact resolution for inbound messages
 
 Usage:
   switchboard serve    --config F                    run the service
+  switchboard migrate  --config F                    apply the database migrations and exit
   switchboard rebuild  --config F [projection...]    rebuild projections from the event log
+  switchboard copy-store --from F --to G             copy F's event log into G's empty store
+                                                     (SQLite to PostgreSQL), rebuild G's projections
   switchboard audit    --config F message CHANNEL MESSAGE_ID [--json]
   switchboard audit    --config F sender CHANNEL IDENTIFIER [--json]
   switchboard audit    --config F contact WORKSPACE CONTACT_ID [--json]
@@ -71,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = cmdServe(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "copy-store":
+		err = cmdCopyStore(ctx, args[1:], stdout, stderr)
 	case "rebuild":
 		err = cmdRebuild(ctx, args[1:], stdout, stderr)
 	case "audit":

@@ -253,13 +253,17 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		return nil, err
 	}
 	metrics := follow.NewMetrics(s.registry)
+	node := nodeName()
+	if err := registerNodeInfo(s.registry, node); err != nil {
+		return nil, err
+	}
 	// On a store several nodes share, each partition is worked by one node at a time.
 	var leases follow.Leases
 	if cfg.Store.Driver == "postgres" {
 		if opts.LeaseTime <= 0 {
 			opts.LeaseTime = 15 * time.Second
 		}
-		if s.leases, err = follow.NewSQLLeases(s.events.DB(), nodeName(), opts.LeaseTime, nil); err != nil {
+		if s.leases, err = follow.NewSQLLeases(s.events.DB(), node, opts.LeaseTime, nil); err != nil {
 			return nil, err
 		}
 		leases = s.leases

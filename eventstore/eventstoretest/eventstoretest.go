@@ -1,5 +1,6 @@
 // Package eventstoretest is the conformance suite for domain.EventStore. Every backend
-// runs it unchanged from its own tests, declaring what it offers beyond the port:
+// runs it unchanged, declaring what it offers beyond the port; eventstore/conformance
+// runs it on SQLite and PostgreSQL from one test file:
 //
 //	func TestConformance(t *testing.T) {
 //		eventstoretest.Run(t, eventstoretest.Features{Checkpoints: true, SQLProjections: true},

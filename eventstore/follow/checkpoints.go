@@ -37,6 +37,21 @@ func (c *SQLCheckpoints) Load(ctx context.Context, name string) (int64, error) {
 	return pos, nil
 }
 
+// LoadTx returns the checkpoint of name as tx sees it, 0 when it has none: a follower
+// that shares its rows and checkpoint with other processes reads where they got inside
+// the transaction that moves it.
+func (c *SQLCheckpoints) LoadTx(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var pos int64
+	err := tx.QueryRowContext(ctx, `SELECT position FROM checkpoints WHERE name = $1`, name).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("load checkpoint %s: %w", name, err)
+	}
+	return pos, nil
+}
+
 // Save stores the checkpoint of name.
 func (c *SQLCheckpoints) Save(ctx context.Context, name string, position int64) error {
 	if _, err := c.db.ExecContext(ctx, saveCheckpoint, name, position); err != nil {

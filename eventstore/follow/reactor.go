@@ -67,6 +67,10 @@ type Metrics struct {
 	position *prometheus.GaugeVec
 	failures *prometheus.CounterVec
 	handled  *prometheus.CounterVec
+	// buckets is how many of a reactor's buckets this node leases: on a shared store,
+	// the nodes' values add up to Buckets once the shares settle, and a node at 0 is
+	// idle for that reactor.
+	buckets *prometheus.GaugeVec
 }
 
 // NewMetrics registers the reactor metrics with reg (nil: not registered).
@@ -78,9 +82,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Handler failures that will be retried."}, []string{"reactor"}),
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_reactor_events_total",
 			Help: "Events handled by a reactor."}, []string{"reactor"}),
+		buckets: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchboard_reactor_buckets_held",
+			Help: "Buckets of a reactor's partitions this node leases (of 16), when nodes share a store."}, []string{"reactor"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.position, m.failures, m.handled)
+		reg.MustRegister(m.position, m.failures, m.handled, m.buckets)
 	}
 	return m
 }
@@ -163,6 +169,7 @@ func (r *Reactor) run(ctx context.Context, untilIdle bool) (int, error) {
 			}
 			continue
 		}
+		r.Metrics.buckets.WithLabelValues(r.Name).Set(float64(len(held)))
 		ectx, cancel := context.WithCancel(ctx)
 		changed := make(chan struct{})
 		renewed := make(chan struct{})
@@ -202,6 +209,7 @@ func (r *Reactor) renew(ctx context.Context, held map[int]bool, changed chan<- s
 			}
 			continue
 		}
+		r.Metrics.buckets.WithLabelValues(r.Name).Set(float64(len(now)))
 		if !sameBuckets(now, held) {
 			close(changed)
 			cancel()

@@ -99,6 +99,21 @@ func (s *Store) Migrate(ctx context.Context, set string, fsys fs.FS) error {
 	return ApplyMigrations(ctx, s.pool, set, fsys)
 }
 
+// projectionLockClass keys the projections' transaction locks, apart from the one-key
+// locks of appends and migrations (PostgreSQL keeps the two-key space separate).
+const projectionLockClass = 0x5377_7072 // "Swpr"
+
+// LockTx takes a transaction-scoped advisory lock named name, held until tx ends. The
+// projections take one per projection: several nodes share the read side, and their
+// transactions on it must run one at a time, or they deadlock on rows they touch in
+// different orders and a lagging node writes older rows over newer ones.
+func (s *Store) LockTx(ctx context.Context, tx *sql.Tx, name string) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(projectionLockClass), name); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	return nil
+}
+
 // Pool is the store's connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

@@ -9,8 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"switchboard/domain"
-	"switchboard/eventstore/eventstoretest"
-	"switchboard/eventstore/follow"
 	"switchboard/eventstore/postgres"
 	"switchboard/eventstore/postgres/pgtest"
 )
@@ -23,18 +21,6 @@ func open(t *testing.T, dsn string) *postgres.Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
-}
-
-func TestConformance(t *testing.T) {
-	pgtest.DSN(t)
-	eventstoretest.Run(t, eventstoretest.Features{Checkpoints: true, SQLProjections: true}, func(t *testing.T) eventstoretest.Backend {
-		s := open(t, pgtest.FreshSchema(t))
-		cps, err := follow.NewSQLCheckpoints(s.DB())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return eventstoretest.Backend{Store: s, Checkpoints: cps, DB: s}
-	})
 }
 
 func testEvent(id string) domain.EventData {

@@ -15,8 +15,6 @@ import (
 	"github.com/google/uuid"
 
 	"switchboard/domain"
-	"switchboard/eventstore/eventstoretest"
-	"switchboard/eventstore/follow"
 	"switchboard/eventstore/sqlite"
 )
 
@@ -34,17 +32,6 @@ func MustOpenStore(tb testing.TB, opts ...sqlite.Option) *sqlite.Store {
 		}
 	})
 	return s
-}
-
-func TestConformance(t *testing.T) {
-	eventstoretest.Run(t, eventstoretest.Features{Checkpoints: true, SQLProjections: true}, func(t *testing.T) eventstoretest.Backend {
-		s := MustOpenStore(t)
-		cps, err := follow.NewSQLCheckpoints(s.DB())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return eventstoretest.Backend{Store: s, Checkpoints: cps, DB: s}
-	})
 }
 
 func newEvent(tb testing.TB, typ string, payload string) domain.EventData {

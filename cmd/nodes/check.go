@@ -229,6 +229,17 @@ func checkProjections(ctx context.Context, rep *Report, in checkInput, live *sql
 	if _, err := live.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s.events OVERRIDING SYSTEM VALUE SELECT * FROM %s.events`, rebuiltSchema, liveSchema)); err != nil {
 		return fmt.Errorf("copy the log into the rebuild schema: %w", err)
 	}
+	// The log's personal values are sealed: the data keys that open them go along, as
+	// copy-store takes them (the rebuild schema's own meta, from migrate, is replaced).
+	copyKeys := []string{`DELETE FROM %[1]s.privacy_meta`}
+	for _, table := range []string{"privacy_meta", "privacy_keys", "privacy_index", "privacy_names"} {
+		copyKeys = append(copyKeys, `INSERT INTO %[1]s.`+table+` SELECT * FROM %[2]s.`+table)
+	}
+	for _, q := range copyKeys {
+		if _, err := live.ExecContext(ctx, fmt.Sprintf(q, rebuiltSchema, liveSchema)); err != nil {
+			return fmt.Errorf("copy the data keys into the rebuild schema: %w", err)
+		}
+	}
 	if _, err := runOnce(ctx, in.bin, in.env, "rebuild", "--config", path); err != nil {
 		violate("rebuild failed: %v", err)
 		return nil

@@ -9,6 +9,7 @@ import (
 
 	"switchboard/adapters/config"
 	"switchboard/domain"
+	"switchboard/eventstore/datakeys"
 	"switchboard/projections"
 )
 
@@ -42,7 +43,9 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if src.Store.Driver == dst.Store.Driver && src.Store.DSN == dst.Store.DSN {
 		return fmt.Errorf("copy-store: %s and %s name the same store (%s); want two stores", *from, *to, src.Store.Driver)
 	}
-	in, err := openStore(src, nil)
+	// Both sides plain: sealed values are copied as they are, with the data keys that
+	// open them (datakeys.CopyKeys), so an erased person stays erased in the copy.
+	in, err := openPlainStore(src, nil)
 	if err != nil {
 		return fmt.Errorf("copy-store: source: %w", err)
 	}
@@ -50,7 +53,7 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// The target stamps each append with the time the source recorded it, so audit
 	// trails and projections keep their times.
 	var recordedAt atomic.Pointer[time.Time]
-	out, err := openStore(dst, func() time.Time {
+	out, err := openPlainStore(dst, func() time.Time {
 		if t := recordedAt.Load(); t != nil {
 			return *t
 		}
@@ -59,7 +62,8 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("copy-store: target: %w", err)
 	}
-	defer out.Close()
+	// Closes whichever store out is by then: the plain one is closed on the way.
+	defer func() { _ = out.Close() }()
 	if last, err := out.LastPosition(ctx); err != nil {
 		return fmt.Errorf("copy-store: target: %w", err)
 	} else if last > 0 {
@@ -106,6 +110,17 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)\n", copied, after, total)
+	if err := datakeys.CopyKeys(ctx, in, out); err != nil {
+		return fmt.Errorf("copy-store: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("copy-store: target: %w", err)
+	}
+	// The projections hold opened values: they are rebuilt through the sealed log.
+	if out, err = openStore(dst, nil); err != nil {
+		out = nopCloser{}
+		return fmt.Errorf("copy-store: target: %w", err)
+	}
 	runner, err := projections.NewRunner(out, out, nil)
 	if err != nil {
 		return fmt.Errorf("copy-store: target: %w", err)
@@ -119,3 +134,8 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		copied, src.Store.Driver, dst.Store.Driver, time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// nopCloser stands for a store that failed to open, for the deferred close.
+type nopCloser struct{ logStore }
+
+func (nopCloser) Close() error { return nil }

@@ -511,3 +511,81 @@ func (k *Keeper) Find(ctx context.Context, ref domain.Subject) (id string, ok bo
 // Generation changes every time the keeper forgets a subject: whoever caches values it
 // opened drops them when it moves.
 func (k *Keeper) Generation() uint64 { return k.generation.Load() }
+
+// keyTables are the keeper's tables in the order their rows can be inserted.
+var keyTables = []string{"privacy_meta", "privacy_keys", "privacy_index", "privacy_names"}
+
+// CopyKeys copies every data key, index entry and stream name of from into to, so that
+// a log copied event by event into to (sealed values as they are) opens there as it did
+// in from; the two configurations must name the same secret_key_env value. to must hold
+// no data key yet: its own meta rows (written when it was first opened) are replaced.
+func CopyKeys(ctx context.Context, from, to Backend) error {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return fmt.Errorf("copy data keys: %w", err)
+	}
+	if err := to.Migrate(ctx, MigrationSet, sub); err != nil {
+		return fmt.Errorf("copy data keys: %w", err)
+	}
+	var n int
+	if err := to.DB().QueryRowContext(ctx, `SELECT count(*) FROM privacy_keys`).Scan(&n); err != nil {
+		return fmt.Errorf("copy data keys: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("copy data keys: the target already holds %d data keys; want a target that has sealed nothing", n)
+	}
+	tx, err := to.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("copy data keys: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_meta`); err != nil {
+		return fmt.Errorf("copy data keys: %w", err)
+	}
+	for _, table := range keyTables {
+		if err := copyRows(ctx, from.DB(), tx, table); err != nil {
+			return fmt.Errorf("copy data keys: %s: %w", table, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("copy data keys: %w", err)
+	}
+	return nil
+}
+
+// copyRows copies every row of table, column by column as the source names them.
+func copyRows(ctx context.Context, from *sql.DB, to *sql.Tx, table string) error {
+	rows, err := from.QueryContext(ctx, `SELECT * FROM `+table)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	marks := make([]string, len(cols))
+	for i := range cols {
+		marks[i] = fmt.Sprintf("$%d", i+1)
+	}
+	insert := `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `) VALUES (` + strings.Join(marks, ", ") + `)`
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				vals[i] = string(b)
+			}
+		}
+		if _, err := to.ExecContext(ctx, insert, vals...); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -42,6 +42,10 @@ func Migrations() fs.FS {
 // reactors; the prefix keeps a projection and a reactor of the same name apart.
 func checkpointName(projection string) string { return "projection:" + projection }
 
+// readSideLock names the transaction lock every projection's apply takes on a shared
+// database.
+const readSideLock = "projections"
+
 // Projection applies events to its own tables inside the runner's transaction.
 type Projection interface {
 	Name() string
@@ -277,7 +281,11 @@ func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEve
 	// rows and checkpoint past this runner's position: under the projection's lock,
 	// apply only what it has not, so rows never go back to an older state.
 	if s.r.lock != nil {
-		if err := s.r.lock(ctx, tx, checkpointName(p.Name())); err != nil {
+		// One lock for the whole read side, not one per projection: projections share
+		// tables (corrections and contact_keys both write contact_keys, the audit's
+		// hooks write for the others), and two nodes applying different projections
+		// to the same rows deadlocked (cmd/nodes, seed 15 after the erasure merge).
+		if err := s.r.lock(ctx, tx, readSideLock); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("projection %s: %w", p.Name(), err)
 		}

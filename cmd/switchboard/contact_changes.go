@@ -65,6 +65,13 @@ func (s *service) contactChanges(opts serviceOptions) (command.ContactChangesRou
 	if err != nil {
 		return command.ContactChangesRoute{}, err
 	}
+	if sl, ok := s.events.(*sealedLog); ok {
+		eraser, err := command.NewEraseSubjectsHandler(s.store, sl.keys, opts.NewID, opts.Now)
+		if err != nil {
+			return command.ContactChangesRoute{}, err
+		}
+		h.EraseWith(eraser)
+	}
 	s.changes = h
 	return command.NewContactChangesRoute(h), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,7 +112,14 @@ type ContactChangesHandler struct {
 	dirs     Directories
 	index    KeyIndex
 	log      *slog.Logger
+	// eraser erases the senders of a contact HubSpot deleted for privacy (rule 17);
+	// nil: such a deletion only forgets the keys.
+	eraser *EraseSubjectsHandler
 }
+
+// EraseWith makes HubSpot's contact.privacyDeletion erase every sender whose key is
+// bound to the contact (rule 17), before the keys are forgotten.
+func (h *ContactChangesHandler) EraseWith(e *EraseSubjectsHandler) { h.eraser = e }
 
 // NewContactChangesHandler refuses missing dependencies; logger may be nil.
 func NewContactChangesHandler(store domain.EventStore, catalog Catalog, dirs Directories, index KeyIndex,
@@ -150,6 +158,23 @@ func (h *ContactChangesHandler) Handle(ctx context.Context, cmd ApplyContactChan
 		if !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
+	}
+	if h.eraser != nil && change.Cause.SubscriptionType == domain.HubSpotContactPrivacyDeletion && len(keys) > 0 {
+		// Erased first: forgetting the keys drops the contact's bindings from the
+		// index this erasure finds its senders by. A retry erases nothing twice.
+		erase := EraseSubjects{Trigger: domain.ErasedByHubSpotPrivacyDeletion, Reason: "HubSpot deleted the contact for privacy (contact.privacyDeletion)",
+			RequestedBy: "hubspot", ContactID: change.ContactIDs[0]}
+		if change.Cause.HubSpotEventID != 0 {
+			erase.WebhookEventID = strconv.FormatInt(change.Cause.HubSpotEventID, 10)
+		}
+		for _, k := range keys {
+			erase.Subjects = append(erase.Subjects, domain.KeySubject(k))
+		}
+		rec, err := h.eraser.Handle(ctx, erase)
+		if err != nil {
+			return out, fmt.Errorf("erase the senders of contact %s: %w", change.ContactIDs[0], err)
+		}
+		h.log.Info("senders of a contact deleted for privacy erased", "contact_id", change.ContactIDs[0], "erased", rec.Erased, "already_gone", rec.AlreadyGone)
 	}
 	if change.NeedsRead() {
 		var watching []domain.MatchKey

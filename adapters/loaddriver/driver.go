@@ -106,11 +106,15 @@ func (o *Options) defaults() {
 		o.Now = time.Now
 	}
 	if o.HTTPClient == nil {
+		// Keep a connection per request that can be in flight: closing the surplus after
+		// each answer would measure TCP handshakes and fill the port range with TIME_WAIT.
+		idle := o.Clients*BurstSize + 8
+		if o.Rate > 0 {
+			idle = o.MaxInFlight * BurstSize
+		}
 		o.HTTPClient = &http.Client{Transport: &http.Transport{
-			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        0,
-			MaxIdleConnsPerHost: max(o.Clients, 64) * BurstSize,
+			MaxIdleConnsPerHost: idle,
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}

@@ -30,7 +30,7 @@ func cmdDevLoad(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	pool := fs.Int("pool", 20, "number of known senders")
 	burst := fs.Bool("burst", false, "each new sender writes on the first three channels (phone channels) at once")
 	base := fs.String("url", "", "service base URL (default: http:// + the configuration's listen address)")
-	emuURL := fs.String("emulator", "", "HubSpot emulator (`dev hubspot`) to read publication and calls from (default: the first channel's workspace's hubspot.base_url)")
+	emuURL := fs.String("emulator", "", "HubSpot emulator (switchboard dev hubspot) to read publication and calls from (default: the first channel's workspace's hubspot.base_url)")
 	noEmu := fs.Bool("no-emulator", false, "measure acknowledgments only; do not read the emulator")
 	settle := fs.Duration("settle", 30*time.Second, "how long to wait after the last answer for the acknowledged messages to reach the inbox (and for the warm-up)")
 	timeout := fs.Duration("timeout", 30*time.Second, "timeout of one request")
@@ -38,11 +38,18 @@ func cmdDevLoad(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
+	// Say what was wrong: main prints nothing for a usage error (the flag package has
+	// printed its own), and these are the driver's.
+	usageErr := func(format string, args ...any) error {
+		msg := fmt.Sprintf(format, args...)
+		fmt.Fprintln(stderr, "switchboard dev load:", msg)
+		return fmt.Errorf("%w: %s", errUsage, msg)
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *rate > 0 {
 		if set["clients"] {
-			return fmt.Errorf("%w: --clients and --rate: choose a closed loop (--clients) or an open loop (--rate)", errUsage)
+			return usageErr("--clients and --rate: choose a closed loop (--clients) or an open loop (--rate)")
 		}
 		*clients = 0
 	}
@@ -61,7 +68,7 @@ func cmdDevLoad(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(ids) == 0 {
 		ids = phoneChannels(cfg)
 		if len(ids) == 0 {
-			return fmt.Errorf("%w: %s has no sms or whatsapp channel in its first workspace; name channels with --channels", errUsage, cfg.Path)
+			return usageErr("%s has no sms or whatsapp channel in its first workspace; name channels with --channels", cfg.Path)
 		}
 	}
 	if *base == "" {
@@ -74,7 +81,7 @@ func cmdDevLoad(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			*emuURL = w.HubSpot.BaseURL
 		}
 		if u, err := url.Parse(*emuURL); err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
-			return fmt.Errorf("%w: hubspot.base_url %q is not a loopback emulator; pass --emulator URL or --no-emulator", errUsage, *emuURL)
+			return usageErr("hubspot.base_url %q is not a loopback emulator; pass --emulator URL or --no-emulator", *emuURL)
 		}
 	}
 	rep, err := loaddriver.Run(ctx, loaddriver.Options{Config: cfg, BaseURL: *base, EmulatorURL: *emuURL, Channels: ids, API: *api,
@@ -84,9 +91,15 @@ func cmdDevLoad(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *asJSON {
-		return rep.WriteJSON(stdout)
+		if err := rep.WriteJSON(stdout); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(stdout)
 	}
-	rep.WriteText(stdout)
+	if rep.Sent > 0 && rep.Acknowledged == 0 {
+		return fmt.Errorf("dev load: none of %d messages was acknowledged: is the service serving %s?", rep.Sent, *base)
+	}
 	return nil
 }
 

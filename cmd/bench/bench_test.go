@@ -45,3 +45,19 @@ func TestTableRatiosAgainstTheCeilingOfTheSameRun(t *testing.T) {
 		}
 	}
 }
+
+// TestTableWithoutGroupCommitUsesTheOneEventCeiling: before BenchmarkRawGroupCommit
+// exists the table says so and the load runs are measured against one-event commits.
+func TestTableWithoutGroupCommitUsesTheOneEventCeiling(t *testing.T) {
+	r := &results{machine: "test", dir: "/tmp/x",
+		rawBefore: parseBench("BenchmarkRawInsertOneEvent-2 100 500000 ns/op 2000 events/s\n")}
+	r.load = []loadResult{{stack: "lifted", name: "known", lifted: true, eventsPerMsg: 4}}
+	r.load[0].rep.AckPerSec = 250
+	r.load[0].rep.AckLatency.P99 = 5
+	tab := r.table()
+	for _, want := range []string{"`BenchmarkRawGroupCommit` | not in this tree", "| 0.500 × RawInsertOneEvent (events/s) |", "p99 = 10 raw commits"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+}

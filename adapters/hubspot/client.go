@@ -105,6 +105,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Workspace != "" {
 		log = log.With(slog.String("workspace", cfg.Workspace))
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("hubspot config: " + w)
+	}
 	c := &Client{
 		cfg:            cfg,
 		base:           strings.TrimSuffix(cfg.BaseURL, "/"),

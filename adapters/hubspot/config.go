@@ -21,9 +21,11 @@ const (
 	DefaultMaxAttempts     = 8
 	DefaultRequestTimeout  = 10 * time.Second
 
-	// maxTenSecondLimit is the highest burst limit HubSpot sells (private app with the
-	// API limit increase); a larger value can only be a typo.
-	maxTenSecondLimit = 250
+	// PublishedTenSecondLimit is the highest burst limit HubSpot publishes (private app
+	// with the API limit increase). A larger value is accepted with a warning at start:
+	// an operator's plan may allow more than the published table, and a load run against
+	// the emulator lifts the limit on purpose.
+	PublishedTenSecondLimit = 250
 	// maxSearchPerSecond is HubSpot's search limit.
 	maxSearchPerSecond = 5.0
 )
@@ -131,8 +133,8 @@ func (c Config) Validate() error {
 	case strings.TrimSpace(c.Token) != c.Token || strings.ContainsAny(c.Token, " \t\r\n"):
 		add("token", "contains whitespace; check the environment variable for a stray newline")
 	}
-	if c.TenSecondLimit < 0 || c.TenSecondLimit > maxTenSecondLimit {
-		add("ten_second_limit", "%d is outside 1..%d; HubSpot allows 100 to 250 calls per 10 seconds depending on the app and tier (0 uses the default %d)", c.TenSecondLimit, maxTenSecondLimit, DefaultTenSecondLimit)
+	if c.TenSecondLimit < 0 {
+		add("ten_second_limit", "%d is negative; HubSpot allows 100 to %d calls per 10 seconds depending on the app and tier (0 uses the default %d)", c.TenSecondLimit, PublishedTenSecondLimit, DefaultTenSecondLimit)
 	}
 	if c.SearchPerSecond < 0 || c.SearchPerSecond > maxSearchPerSecond {
 		add("search_per_second", "%g is outside (0, %g]; HubSpot allows 5 searches per second (0 uses the default %g)", c.SearchPerSecond, maxSearchPerSecond, DefaultSearchPerSecond)
@@ -149,6 +151,17 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Warnings are the settings Validate accepts but an operator should look at twice, one
+// sentence each; New logs them at warn level.
+func (c Config) Warnings() []string {
+	var out []string
+	if c.TenSecondLimit > PublishedTenSecondLimit {
+		out = append(out, fmt.Sprintf("ten_second_limit %d is above HubSpot's published figures (110 per 10 s for OAuth apps, 100 to %d for private apps): "+
+			"unless the portal's plan allows it, HubSpot will answer 429 and the client will back off", c.TenSecondLimit, PublishedTenSecondLimit))
+	}
+	return out
 }
 
 // validPropertyName accepts HubSpot's internal property names. It is deliberately

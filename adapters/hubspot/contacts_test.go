@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func TestNewValidatesEveryField(t *testing.T) {
 		{"empty", Config{}, []string{"base_url: is empty", "token: is empty"}},
 		{"no scheme", Config{BaseURL: "api.hubapi.com", Token: "t"}, []string{"base_url", "https://"}},
 		{"token with newline", Config{BaseURL: "https://api.hubapi.com", Token: "abc\n"}, []string{"token: contains whitespace"}},
-		{"limits out of range", Config{BaseURL: "https://api.hubapi.com", Token: "t", TenSecondLimit: 1000, SearchPerSecond: 6, MaxAttempts: -1, RequestTimeout: -time.Second},
+		{"limits out of range", Config{BaseURL: "https://api.hubapi.com", Token: "t", TenSecondLimit: -1, SearchPerSecond: 6, MaxAttempts: -1, RequestTimeout: -time.Second},
 			[]string{"ten_second_limit", "search_per_second", "max_attempts", "request_timeout"}},
 		{"bad extra property", Config{BaseURL: "https://api.hubapi.com", Token: "t", ExtraProperties: []string{"ok_prop", "a,b"}},
 			[]string{`extra_properties[1]: "a,b"`}},
@@ -44,6 +45,35 @@ func TestNewValidatesEveryField(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestTenSecondLimitAbovePublishedIsAcceptedWithAWarning: a plan (or a load run against
+// the emulator) may allow more than HubSpot's published 250 per 10 s; the client takes
+// the operator's figure, uses it, and says at start that it is above the published ones.
+func TestTenSecondLimitAbovePublishedIsAcceptedWithAWarning(t *testing.T) {
+	for _, tt := range []struct {
+		limit    int
+		wantWarn bool
+	}{{110, false}, {PublishedTenSecondLimit, false}, {PublishedTenSecondLimit + 1, true}, {100000, true}} {
+		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
+			var logs strings.Builder
+			c, err := New(Config{BaseURL: "http://127.0.0.1:9/", Token: "t", Workspace: "acme", TenSecondLimit: tt.limit,
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			if err != nil {
+				t.Fatalf("New refused ten_second_limit %d: %v", tt.limit, err)
+			}
+			if c.cfg.TenSecondLimit != tt.limit {
+				t.Errorf("client uses ten_second_limit %d, want %d", c.cfg.TenSecondLimit, tt.limit)
+			}
+			warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), fmt.Sprintf("ten_second_limit %d is above HubSpot's published figures", tt.limit))
+			if warned != tt.wantWarn {
+				t.Errorf("warned = %v, want %v; log:\n%s", warned, tt.wantWarn, logs.String())
+			}
+			if tt.wantWarn && !strings.Contains(logs.String(), "workspace=acme") {
+				t.Errorf("the warning does not name the workspace: %s", logs.String())
 			}
 		})
 	}

@@ -20,7 +20,7 @@ import (
 
 func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "Usage: switchboard dev hubspot|demo|send [flags]\n")
+		fmt.Fprint(stderr, "Usage: switchboard dev hubspot|demo|send|load [flags]\n")
 		return errUsage
 	}
 	switch args[0] {
@@ -30,22 +30,25 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return cmdDevDemo(ctx, args[1:], stdout, stderr)
 	case "send":
 		return cmdDevSend(ctx, args[1:], stdout, stderr)
+	case "load":
+		return cmdDevLoad(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, "Usage: switchboard dev hubspot|demo|send [flags]\n")
+		fmt.Fprint(stdout, "Usage: switchboard dev hubspot|demo|send|load [flags]\n")
 		return nil
 	}
-	return fmt.Errorf("%w: unknown dev tool %q: use hubspot, demo or send", errUsage, args[0])
+	return fmt.Errorf("%w: unknown dev tool %q: use hubspot, demo, send or load", errUsage, args[0])
 }
 
 func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev hubspot", "dev hubspot [--listen 127.0.0.1:8090] [--search-lag 2s] [--region US] [--state FILE]\n"+
-		"                       [--ten-second-limit N] [--search-per-second N] [--fault KIND=RATE]... [--fault-ops OP,...] [--stall-for D] [--seed N]\n"+
+		"                       [--ten-second-limit N] [--search-per-second N] [--unlimited] [--fault KIND=RATE]... [--fault-ops OP,...] [--stall-for D] [--seed N]\n"+
 		"                       [--access-token-lifetime D] [--rotate-refresh-tokens] [--client-id ID --client-secret S] [--portal-id N]", stderr)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve the emulated HubSpot on")
 	lag := fs.Duration("search-lag", 2*time.Second, "how long new and changed contacts stay invisible to search")
 	region := fs.String("region", "US", "the portal's default region for phone numbers typed without a country code")
 	tenSecond := fs.Int("ten-second-limit", 110, "requests a token may make in any rolling 10 seconds, search excluded (HubSpot's OAuth app limit)")
 	searchPerSecond := fs.Int("search-per-second", 5, "search requests a token may make in any rolling second")
+	unlimited := fs.Bool("unlimited", false, "lift both rate limits (for load runs that measure switchboard, not HubSpot's budget); overrides --ten-second-limit and --search-per-second")
 	seed := fs.Int64("seed", 0, "seed of the fault draws and generated message ids (same seed, same requests in the same order: same faults)")
 	state := fs.String("state", "", "file the emulator loads its data from at start (when it exists) and saves it to when it stops, so a restart keeps contacts, inbox messages and idempotency")
 	stallFor := fs.Duration("stall-for", 0, "how long the stall and apply-stall faults hold a request (default 10s, the HubSpot client's timeout)")
@@ -88,6 +91,9 @@ func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *tokenLifetime < time.Second {
 		return fmt.Errorf("%w: --access-token-lifetime must be at least 1s (expires_in counts whole seconds), got %s", errUsage, *tokenLifetime)
 	}
+	if *unlimited {
+		*tenSecond, *searchPerSecond = unlimitedRate, unlimitedRate
+	}
 	emu := emulator.New(emulator.Options{SearchLag: *lag, Region: *region, TenSecondLimit: *tenSecond, SearchPerSecond: *searchPerSecond, Seed: *seed,
 		AccessTokenLifetime: *tokenLifetime, RotateRefreshTokens: *rotate, ClientID: *clientID, ClientSecret: *clientSecret, PortalID: *portalID})
 	defer emu.Close()
@@ -106,9 +112,13 @@ func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("dev hubspot: listen %s: %w", *listen, err)
 	}
-	fmt.Fprintf(stdout, "emulated HubSpot on http://%s (search lag %s, region %s, %d requests/10 s, %d searches/s%s%s); its state: /_emulator/contacts, /_emulator/inbox, /_emulator/stats\n",
-		ln.Addr(), *lag, *region, *tenSecond, *searchPerSecond, describeFaults(faults), loaded)
-	srv := &http.Server{Handler: inspectable(emu), ReadHeaderTimeout: 10 * time.Second}
+	limits := fmt.Sprintf("%d requests/10 s, %d searches/s", *tenSecond, *searchPerSecond)
+	if *unlimited {
+		limits = "rate limits lifted"
+	}
+	fmt.Fprintf(stdout, "emulated HubSpot on http://%s (search lag %s, region %s, %s%s%s); its state: /_emulator/contacts, /_emulator/inbox, /_emulator/stats\n",
+		ln.Addr(), *lag, *region, limits, describeFaults(faults), loaded)
+	srv := &http.Server{Handler: inspectable(emu, emulatorLimits{TenSecondLimit: *tenSecond, SearchPerSecond: *searchPerSecond}), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -132,6 +142,9 @@ func cmdDevHubSpot(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	return nil
 }
+
+// unlimitedRate is --unlimited's limit: far above any rate one machine can offer.
+const unlimitedRate = 1 << 30
 
 // emulatorOps are the operation names --fault-ops accepts.
 var emulatorOps = []string{emulator.OpCreate, emulator.OpRead, emulator.OpList, emulator.OpUpdate, emulator.OpArchive,
@@ -229,7 +242,9 @@ func cmdDevDemo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("dev demo: emulated HubSpot: listen %s: %w", u.Host, err)
 	}
-	go func() { errs <- serveUntil(ctx, hln, inspectable(emu)) }()
+	go func() {
+		errs <- serveUntil(ctx, hln, inspectable(emu, emulatorLimits{TenSecondLimit: 110, SearchPerSecond: 5}))
+	}()
 	if addr := platformAPIAddr(cfg); addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -342,14 +357,55 @@ func selfCommand() string {
 	return "go run ./cmd/switchboard"
 }
 
-// inspectable adds the emulator's own read-only views (not HubSpot endpoints) so a
-// person trying the demo can see the contacts and inbox messages switchboard made.
-func inspectable(emu *emulator.Server) http.Handler {
+// emulatorLimits are the rate limits the emulator was started with, shown in its stats
+// so a load report can say which budget its figures were measured under.
+type emulatorLimits struct {
+	TenSecondLimit  int
+	SearchPerSecond int
+}
+
+// emulatorStats is what GET /_emulator/stats answers: the counts, the highest admitted
+// rates (a run under the limits shows how close it came to them) and the limits.
+type emulatorStats struct {
+	emulator.Stats
+	MaxRequestsInAnyTenSeconds int
+	MaxSearchesInAnySecond     int
+	Limits                     emulatorLimits
+}
+
+// inspectable adds the emulator's own views (not HubSpot endpoints) so a person trying
+// the demo can see the contacts and inbox messages switchboard made, and a load driver
+// can read what HubSpot was asked. POST /_emulator/stats/reset zeroes the counts (not
+// the rate-limit windows) so a run can measure itself after its warm-up.
+func inspectable(emu *emulator.Server, limits emulatorLimits) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_emulator/contacts", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Contacts()) })
-	mux.HandleFunc("GET /_emulator/inbox", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Published()) })
-	mux.HandleFunc("GET /_emulator/stats", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.Stats()) })
+	mux.HandleFunc("GET /_emulator/inbox", func(w http.ResponseWriter, r *http.Request) {
+		// ?offset=N answers the messages published after the first N, so a load driver
+		// polling a large inbox reads only what is new.
+		all := emu.Published()
+		if v := r.URL.Query().Get("offset"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				http.Error(w, fmt.Sprintf("offset %q: want a count of messages, 0 or more", v), http.StatusBadRequest)
+				return
+			}
+			all = all[min(n, len(all)):]
+		}
+		writeDemoJSON(w, all)
+	})
+	mux.HandleFunc("GET /_emulator/inbox/count", func(w http.ResponseWriter, r *http.Request) {
+		writeDemoJSON(w, map[string]int{"Published": len(emu.Published())})
+	})
+	mux.HandleFunc("GET /_emulator/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeDemoJSON(w, emulatorStats{Stats: emu.Stats(), MaxRequestsInAnyTenSeconds: emu.MaxRequestsInAnyTenSeconds(),
+			MaxSearchesInAnySecond: emu.MaxSearchesInAnySecond(), Limits: limits})
+	})
 	mux.HandleFunc("GET /_emulator/oauth", func(w http.ResponseWriter, r *http.Request) { writeDemoJSON(w, emu.OAuthStats()) })
+	mux.HandleFunc("POST /_emulator/stats/reset", func(w http.ResponseWriter, r *http.Request) {
+		emu.ResetStats()
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.Handle("/", emu)
 	return mux
 }

@@ -103,3 +103,52 @@ func TestDevSendSignsForTheTopLevelPublicURL(t *testing.T) {
 		t.Errorf("message not recorded: %+v", st)
 	}
 }
+
+// TestDevHubSpotUnlimitedLiftsTheLimits: with --unlimited no request is refused for
+// rate, the stats say which limits were in force, and the reset zeroes the counts.
+func TestDevHubSpotUnlimitedLiftsTheLimits(t *testing.T) {
+	base, stop := runDevHubSpot(t, "--unlimited", "--search-lag", "0s")
+	defer stop()
+	search := `{"filterGroups":[{"filters":[{"propertyName":"email","operator":"EQ","value":"x@example.com"}]}]}`
+	for i := range 30 {
+		req, _ := http.NewRequest("POST", base+"/crm/v3/objects/contacts/search", strings.NewReader(search))
+		req.Header.Set("Authorization", "Bearer t")
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("search %d answered %d with the limits lifted", i, res.StatusCode)
+		}
+	}
+	var st emulatorStats
+	getStats := func() {
+		res, err := http.Get(base + "/_emulator/stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		st = emulatorStats{}
+		if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getStats()
+	if st.Requests["search"] != 30 || st.RateLimited != 0 || st.Limits.SearchPerSecond != unlimitedRate || st.Limits.TenSecondLimit != unlimitedRate {
+		t.Errorf("stats after 30 searches: %+v", st)
+	}
+	if st.MaxSearchesInAnySecond < 1 {
+		t.Errorf("MaxSearchesInAnySecond = %d after 30 searches", st.MaxSearchesInAnySecond)
+	}
+	res, err := http.Post(base+"/_emulator/stats/reset", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	getStats()
+	if res.StatusCode != http.StatusNoContent || st.Requests["search"] != 0 || st.MaxSearchesInAnySecond != 0 {
+		t.Errorf("after reset (%d): %+v", res.StatusCode, st)
+	}
+}

@@ -54,6 +54,8 @@ Usage:
   switchboard dev demo    --config F                 run the emulator and the service together
   switchboard dev send    --config F --channel ID --from X --text T
                                                      send a signed sample webhook to a running service
+  switchboard dev load    --config F (--clients N | --rate R) (--duration D | --count N)
+                                                     offer a running service load and measure it
 
 Every command takes --help.
 `

@@ -59,7 +59,7 @@ BENCH_FLAGS ?=
 
 ## bench: raw ceilings, hot-path benchmarks and load runs in one table (docs/performance.md)
 bench:
-	$(GO) run ./cmd/bench -raw '$(RAW_BENCH)' $(BENCH_FLAGS)
+	$(GO) run ./cmd/bench -raw '$(RAW_BENCH)' $(if $(SWITCHBOARD_TEST_POSTGRES),-postgres '$(SWITCHBOARD_TEST_POSTGRES)') $(if $(SWITCHBOARD_TEST_NATS),-nats '$(SWITCHBOARD_TEST_NATS)') $(BENCH_FLAGS)
 
 ## bench-go: only the hot-path Go benchmarks (benchstat-comparable output)
 bench-go:

@@ -30,6 +30,8 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 1000, "offered messages/s of the open-loop known-sender run")
 	flag.BoolVar(&o.skipGo, "skip-go-bench", false, "skip the hot-path Go benchmarks")
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the load runs")
+	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN of a database the bench may create a schema in: adds one node on SQLite against three on PostgreSQL and NATS (issue 15)")
+	flag.StringVar(&o.nats, "nats", "nats://127.0.0.1:4222", "NATS server of the several-nodes runs (with -postgres)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,6 +49,7 @@ type options struct {
 	clients                  int
 	rate                     float64
 	skipGo, skipLoad         bool
+	postgres, nats           string
 }
 
 func run(ctx context.Context, o options) error {
@@ -91,6 +94,11 @@ func run(ctx context.Context, o options) error {
 		res.load, err = loadRuns(ctx, dir, bin, o)
 		if err != nil {
 			return err
+		}
+		if o.postgres != "" {
+			if res.nodes, err = nodesRuns(ctx, dir, bin, o.postgres, o.nats, o); err != nil {
+				return err
+			}
 		}
 		progress("raw SQLite ceilings again, after the load runs")
 		if res.rawAfter, err = goBench(ctx, dir, o.rawBench, o.rawTime, "./eventstore/sqlite/"); err != nil {

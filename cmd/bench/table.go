@@ -16,6 +16,8 @@ type results struct {
 	rawBefore, rawAfter []benchResult
 	hot                 []benchResult
 	load                []loadResult
+	// nodes is the several-nodes comparison (nil: not run, no -postgres).
+	nodes *nodesResult
 }
 
 const (
@@ -150,6 +152,9 @@ func (r *results) table() string {
 	}
 	fmt.Fprintf(&b, "\nRatios: throughput ÷ the raw ceiling's events/s (load runs: acknowledged messages/s × the store's events per message ÷ %s); latencies as a count of raw one-event commits (%s ns each). Raw output: %s\n",
 		short(best.name), num(one.nsPerOp), r.dir)
+	if r.nodes != nil {
+		b.WriteString(r.nodes.table())
+	}
 	return b.String()
 }
 

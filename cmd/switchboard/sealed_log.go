@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
@@ -68,4 +69,17 @@ func (s *sealedLog) forgetErasures(checkpoints follow.Checkpoints, pollEvery tim
 			return nil
 		},
 		PollEvery: pollEvery, Logger: logger, Metrics: metrics}
+}
+
+// LockTx passes the store's read-side lock through (postgres.Store has one): without
+// it, projections.NewRunner sees no shared database behind the sealed log, and nodes
+// applying the projections to one PostgreSQL deadlock. A store without one (SQLite,
+// one process) needs none.
+func (s *sealedLog) LockTx(ctx context.Context, tx *sql.Tx, name string) error {
+	if l, ok := s.logStore.(interface {
+		LockTx(ctx context.Context, tx *sql.Tx, name string) error
+	}); ok {
+		return l.LockTx(ctx, tx, name)
+	}
+	return nil
 }

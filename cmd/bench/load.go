@@ -6,30 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"switchboard/adapters/loaddriver"
+	"switchboard/cmd/internal/harness"
 )
-
-// build compiles the switchboard command the way `make build` does.
-func build(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "switchboard")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/switchboard")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/switchboard: %w: %s", err, stderr.String())
-	}
-	return bin, nil
-}
 
 // benchEnv are the secrets the generated configuration names.
 var benchEnv = []string{"BENCH_ADMIN=bench-admin-token", "BENCH_HS=bench-hubspot-token", "BENCH_TWILIO=bench-twilio-token",
@@ -114,11 +101,11 @@ func loadRuns(ctx context.Context, dir, bin string, o options) ([]loadResult, er
 }
 
 func runStack(ctx context.Context, dir, bin string, st stackSpec) ([]loadResult, error) {
-	hsAddr, err := freeAddr()
+	hsAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	svcAddr, err := freeAddr()
+	svcAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +121,7 @@ func runStack(ctx context.Context, dir, bin string, st stackSpec) ([]loadResult,
 		return nil, err
 	}
 	defer emu.stop()
-	if err := waitHTTP(emu, "http://"+hsAddr+"/_emulator/stats", 20*time.Second); err != nil {
+	if err := harness.WaitHTTP(emu.Proc, "http://"+hsAddr+"/_emulator/stats", 20*time.Second); err != nil {
 		return nil, err
 	}
 	dsn := filepath.Join(dir, "store-"+st.name+".db")
@@ -148,7 +135,7 @@ func runStack(ctx context.Context, dir, bin string, st stackSpec) ([]loadResult,
 		return nil, err
 	}
 	defer svc.stop()
-	if err := waitHTTP(svc, "http://"+svcAddr+"/healthz", 30*time.Second); err != nil {
+	if err := harness.WaitHTTP(svc.Proc, "http://"+svcAddr+"/healthz", 30*time.Second); err != nil {
 		return nil, err
 	}
 	var out []loadResult
@@ -193,7 +180,7 @@ func runStack(ctx context.Context, dir, bin string, st stackSpec) ([]loadResult,
 		}
 		out = append(out, lr)
 	}
-	rss := vmHWM(svc.cmd.Process.Pid)
+	rss := vmHWM(svc.Pid())
 	if err := svc.stop(); err != nil {
 		return nil, err
 	}
@@ -234,90 +221,33 @@ func vmHWM(pid int) int64 {
 	return 0
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("reserve a loopback port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// proc is a child process the bench started; it is stopped by its own pid only.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  string
-}
+// proc is a child process the bench started, stopped (SIGTERM) when the run's context
+// ends; it is stopped by its own pid only.
+type proc struct{ *harness.Proc }
 
 func startProc(ctx context.Context, name, bin string, args, env []string, logPath string) (*proc, error) {
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	hp, err := harness.Start(name, bin, args, env, logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("%s: start: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() {
-		p.err = cmd.Wait()
-		lf.Close()
-		close(p.done)
-	}()
+	p := &proc{hp}
 	go func() {
 		select {
 		case <-ctx.Done():
 			_ = p.stop()
-		case <-p.done:
+		case <-hp.Done():
 		}
 	}()
 	return p, nil
 }
 
-// stop sends SIGTERM, waits up to 30 s, then SIGKILL (idempotent).
+// stop sends SIGTERM, waits up to 30 s, then SIGKILL (idempotent); an exit status after
+// SIGTERM is not an error.
 func (p *proc) stop() error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("%s did not stop within 30 s of SIGTERM; killed (see %s)", p.name, p.log)
-	}
+	err := p.Term(30 * time.Second)
 	var ee *exec.ExitError
-	if p.err != nil && !errors.As(p.err, &ee) {
-		return fmt.Errorf("%s: %w", p.name, p.err)
+	if errors.As(err, &ee) {
+		return nil
 	}
-	return nil
-}
-
-func waitHTTP(p *proc, url string, timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before it served %s: %v (see %s)", p.name, url, p.err, p.log)
-		default:
-		}
-		if res, err := client.Get(url); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not serve %s within %s (see %s)", p.name, url, timeout, p.log)
+	return err
 }

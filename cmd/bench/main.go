@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"switchboard/cmd/internal/harness"
 )
 
 func main() {
@@ -87,7 +89,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if !o.skipLoad {
 		progress("building switchboard")
-		bin, err := build(ctx, dir)
+		bin, err := harness.Build(ctx, dir, false)
 		if err != nil {
 			return err
 		}

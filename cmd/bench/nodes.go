@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"switchboard/adapters/loaddriver"
+	"switchboard/cmd/internal/harness"
 )
 
 // nodesResult compares one node on SQLite with three on PostgreSQL and NATS under the
@@ -45,7 +46,7 @@ func nodesConfig(listen, store, bus, hubspotURL string) string {
 // JetStream stream, each driven by a `dev load` of its own with a third of the clients.
 func nodesRuns(ctx context.Context, dir, bin, pgDSN, natsURL string, o options) (*nodesResult, error) {
 	env := append(os.Environ(), benchEnv...)
-	hsAddr, err := freeAddr()
+	hsAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -56,14 +57,14 @@ func nodesRuns(ctx context.Context, dir, bin, pgDSN, natsURL string, o options) 
 	}
 	defer emu.stop()
 	hubspotURL := "http://" + hsAddr
-	if err := waitHTTP(emu, hubspotURL+"/_emulator/stats", 20*time.Second); err != nil {
+	if err := harness.WaitHTTP(emu.Proc, hubspotURL+"/_emulator/stats", 20*time.Second); err != nil {
 		return nil, err
 	}
 	per := max(o.clients/3, 1)
 	res := &nodesResult{clients: 3 * per, duration: o.loadDuration}
 
 	// One node, SQLite.
-	addr, err := freeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +110,7 @@ func nodesRuns(ctx context.Context, dir, bin, pgDSN, natsURL string, o options) 
 	u.RawQuery = q.Encode()
 	var cfgs, addrs []string
 	for i := range 3 {
-		a, err := freeAddr()
+		a, err := harness.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +149,7 @@ func loadNodes(ctx context.Context, dir, bin string, env, cfgs, addrs []string, 
 		procs = append(procs, p)
 	}
 	for i, p := range procs {
-		if err := waitHTTP(p, "http://"+addrs[i]+"/healthz", 60*time.Second); err != nil {
+		if err := harness.WaitHTTP(p.Proc, "http://"+addrs[i]+"/healthz", 60*time.Second); err != nil {
 			return nil, err
 		}
 	}

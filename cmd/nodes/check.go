@@ -17,6 +17,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to read the shared schema
 
 	"switchboard/adapters/hubspot/emulator"
+	"switchboard/cmd/internal/harness"
 	"switchboard/domain"
 )
 
@@ -262,7 +263,7 @@ func checkProjections(ctx context.Context, rep *Report, in checkInput, live *sql
 		rep.ProjectionTables = len(rebuilt)
 		diffs = diffs[:0]
 		for name, rows := range rebuilt {
-			if d := diffRows(got[name], rows); d != "" {
+			if d := harness.DiffRows(got[name], rows); d != "" {
 				diffs = append(diffs, fmt.Sprintf("projection %s differs from a rebuild: %s", name, d))
 			}
 		}
@@ -314,74 +315,7 @@ func projectionTables(ctx context.Context, db *sql.DB) (map[string][]string, err
 		tables = append(tables, n)
 	}
 	rows.Close()
-	out := map[string][]string{}
-	for _, t := range tables {
-		r, err := db.QueryContext(ctx, `SELECT * FROM "`+strings.ReplaceAll(t, `"`, `""`)+`"`)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", t, err)
-		}
-		cols, _ := r.Columns()
-		var lines []string
-		for r.Next() {
-			vals := make([]sql.NullString, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				r.Close()
-				return nil, err
-			}
-			parts := make([]string, len(cols))
-			for i, v := range vals {
-				parts[i] = cols[i] + "=" + url.QueryEscape(v.String)
-			}
-			lines = append(lines, strings.Join(parts, " "))
-		}
-		r.Close()
-		sort.Strings(lines)
-		out[t] = lines
-	}
-	return out, nil
-}
-
-// diffRows describes how two sorted row sets differ ("" when equal).
-func diffRows(live, rebuilt []string) string {
-	in := func(xs []string) map[string]int {
-		m := map[string]int{}
-		for _, x := range xs {
-			m[x]++
-		}
-		return m
-	}
-	a, b := in(live), in(rebuilt)
-	var onlyLive, onlyRebuilt []string
-	for k, n := range a {
-		if b[k] < n {
-			onlyLive = append(onlyLive, k)
-		}
-	}
-	for k, n := range b {
-		if a[k] < n {
-			onlyRebuilt = append(onlyRebuilt, k)
-		}
-	}
-	if len(onlyLive) == 0 && len(onlyRebuilt) == 0 {
-		return ""
-	}
-	sort.Strings(onlyLive)
-	sort.Strings(onlyRebuilt)
-	first := func(xs []string) string {
-		if len(xs) == 0 {
-			return "none"
-		}
-		if len(xs[0]) > 300 {
-			return xs[0][:300] + "…"
-		}
-		return xs[0]
-	}
-	return fmt.Sprintf("%d rows live, %d rebuilt; %d only live (first: %s); %d only rebuilt (first: %s)",
-		len(live), len(rebuilt), len(onlyLive), first(onlyLive), len(onlyRebuilt), first(onlyRebuilt))
+	return harness.ReadTables(ctx, db, tables)
 }
 
 // maskKey keeps the last digits of an identifier: enough to find it in the run's

@@ -13,6 +13,7 @@ import (
 
 	"switchboard/adapters/config"
 	"switchboard/adapters/hubspot/emulator"
+	"switchboard/cmd/internal/harness"
 )
 
 // Config is one run of three nodes.
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Dir = dir
 	progress("building switchboard into %s (race %v)", dir, cfg.Race)
-	bin, err := buildBinary(ctx, dir, cfg.Race)
+	bin, err := harness.Build(ctx, dir, cfg.Race)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	nodes := make([]*node, 3)
 	var scfg *config.Config
 	for i := range nodes {
-		addr, err := freeAddr()
+		addr, err := harness.FreeAddr()
 		if err != nil {
 			return nil, err
 		}

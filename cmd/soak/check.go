@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +16,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"switchboard/adapters/hubspot/emulator"
+	"switchboard/cmd/internal/harness"
 	"switchboard/domain"
 )
 
@@ -413,7 +413,7 @@ func checkProjections(ctx context.Context, rep *Report, in checkInput, violate f
 	}
 	sort.Strings(sorted)
 	for _, n := range sorted {
-		if d := diffRows(live[n], rebuilt[n]); d != "" {
+		if d := harness.DiffRows(live[n], rebuilt[n]); d != "" {
 			rep.ProjectionDiffs++
 			violate("projection %s differs from a rebuild: %s", n, d)
 		}
@@ -463,69 +463,5 @@ func projectionTables(ctx context.Context, path string) (map[string][]string, er
 		tables = append(tables, n)
 	}
 	rows.Close()
-	out := map[string][]string{}
-	for _, t := range tables {
-		r, err := db.QueryContext(ctx, `SELECT * FROM "`+strings.ReplaceAll(t, `"`, `""`)+`"`)
-		if err != nil {
-			return nil, fmt.Errorf("read %s of %s: %w", t, path, err)
-		}
-		cols, _ := r.Columns()
-		var lines []string
-		for r.Next() {
-			vals := make([]sql.NullString, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				r.Close()
-				return nil, err
-			}
-			parts := make([]string, len(cols))
-			for i, v := range vals {
-				parts[i] = cols[i] + "=" + url.QueryEscape(v.String)
-			}
-			lines = append(lines, strings.Join(parts, " "))
-		}
-		r.Close()
-		sort.Strings(lines)
-		out[t] = lines
-	}
-	return out, nil
-}
-
-// diffRows describes how two sorted row sets differ ("" when equal).
-func diffRows(live, rebuilt []string) string {
-	in := func(xs []string) map[string]int {
-		m := map[string]int{}
-		for _, x := range xs {
-			m[x]++
-		}
-		return m
-	}
-	a, b := in(live), in(rebuilt)
-	var onlyLive, onlyRebuilt []string
-	for k, n := range a {
-		if b[k] < n {
-			onlyLive = append(onlyLive, k)
-		}
-	}
-	for k, n := range b {
-		if a[k] < n {
-			onlyRebuilt = append(onlyRebuilt, k)
-		}
-	}
-	if len(onlyLive) == 0 && len(onlyRebuilt) == 0 {
-		return ""
-	}
-	sort.Strings(onlyLive)
-	sort.Strings(onlyRebuilt)
-	first := func(xs []string) string {
-		if len(xs) == 0 {
-			return "none"
-		}
-		return truncate(xs[0], 300)
-	}
-	return fmt.Sprintf("%d rows live, %d rebuilt; %d only in the live table (first: %s); %d only in the rebuild (first: %s)",
-		len(live), len(rebuilt), len(onlyLive), first(onlyLive), len(onlyRebuilt), first(onlyRebuilt))
+	return harness.ReadTables(ctx, db, tables)
 }

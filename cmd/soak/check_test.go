@@ -28,16 +28,6 @@ func TestPersonKeys(t *testing.T) {
 	}
 }
 
-func TestDiffRows(t *testing.T) {
-	if d := diffRows([]string{"a", "b"}, []string{"a", "b"}); d != "" {
-		t.Errorf("equal tables differ: %s", d)
-	}
-	d := diffRows([]string{"a", "b", "b"}, []string{"a", "b", "c"})
-	if !strings.Contains(d, "1 only in the live table (first: b)") || !strings.Contains(d, "1 only in the rebuild (first: c)") {
-		t.Errorf("diff %q", d)
-	}
-}
-
 func TestFaultArgsSplitTheRate(t *testing.T) {
 	c := Config{FaultRate: 0.2, ApplyShare: 0.25, StallShare: 0.1}
 	c.defaults()

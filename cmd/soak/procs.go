@@ -7,129 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"switchboard/cmd/internal/harness"
 )
-
-// buildBinary compiles the switchboard command into dir once per run, the way an
-// operator gets it, so the harness drives the real binary and not test wiring.
-func buildBinary(ctx context.Context, dir string, race bool) (string, error) {
-	out := filepath.Join(dir, "switchboard")
-	args := []string{"build", "-o", out}
-	if race {
-		args = append(args, "-race")
-	}
-	args = append(args, "switchboard/cmd/switchboard")
-	cmd := exec.CommandContext(ctx, "go", args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build switchboard: %w: %s", err, stderr.String())
-	}
-	return out, nil
-}
-
-// freeAddr reserves a loopback port and releases it for a child process to listen on.
-// The child may restart many times on the same address: the service's configuration
-// names it, and the signed webhook URLs do.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("reserve a loopback port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// proc is one run of a child process (the service or the emulator). Its output goes to
-// a log file in the run's directory, one per start, so a failure can be read after.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  *os.File
-}
-
-func startProc(name, bin string, args []string, env []string, logPath string) (*proc, error) {
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("%s: open log: %w", name, err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("%s: start: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: lf}
-	go func() {
-		p.err = cmd.Wait()
-		lf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// kill sends SIGKILL (kill -9) to this process, by its own pid, and waits for it.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// term sends SIGTERM and waits up to grace, then kills.
-func (p *proc) term(grace time.Duration) error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		p.kill()
-		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", p.name, grace)
-	}
-	var ee *exec.ExitError
-	if p.err != nil && !errors.As(p.err, &ee) {
-		return fmt.Errorf("%s: %w", p.name, p.err)
-	}
-	return nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitHTTP polls url until it answers 200, the process exits or timeout passes.
-func waitHTTP(p *proc, url string, timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if p.exited() {
-			return fmt.Errorf("%s exited before it served %s: %v (see %s)", p.name, url, p.err, p.log.Name())
-		}
-		res, err := client.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not serve %s within %s (see %s)", p.name, url, timeout, p.log.Name())
-}
 
 // emulatorProc runs `switchboard dev hubspot` over a state file, so that restarting it
 // keeps its contacts and inbox (SIGTERM saves; the next start loads).
@@ -139,7 +25,7 @@ type emulatorProc struct {
 	env                       []string
 
 	mu       sync.Mutex
-	cur      *proc
+	cur      *harness.Proc
 	starts   int
 	faults   map[string]int
 	requests map[string]int
@@ -152,12 +38,12 @@ func (e *emulatorProc) start(faultArgs []string, seed int64) error {
 	defer e.mu.Unlock()
 	args := append([]string{"dev", "hubspot", "--listen", e.addr, "--state", e.state, "--seed", strconv.FormatInt(seed, 10)}, e.args...)
 	args = append(args, faultArgs...)
-	p, err := startProc("emulator", e.bin, args, e.env, e.logPath)
+	p, err := harness.Start("emulator", e.bin, args, e.env, e.logPath)
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(p, e.url()+"/_emulator/contacts", 20*time.Second); err != nil {
-		p.kill()
+	if err := harness.WaitHTTP(p, e.url()+"/_emulator/contacts", 20*time.Second); err != nil {
+		p.Kill()
 		return err
 	}
 	e.cur = p
@@ -188,7 +74,7 @@ func (e *emulatorProc) stop() error {
 			e.requests[k] += v
 		}
 	}
-	err := e.cur.term(15 * time.Second)
+	err := stopped(e.cur.Term(15 * time.Second))
 	e.cur = nil
 	return err
 }
@@ -213,7 +99,7 @@ type serviceProc struct {
 	env                        []string
 
 	mu  sync.Mutex
-	cur *proc
+	cur *harness.Proc
 }
 
 func (s *serviceProc) url() string { return "http://" + s.addr }
@@ -221,12 +107,12 @@ func (s *serviceProc) url() string { return "http://" + s.addr }
 func (s *serviceProc) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, err := startProc("service", s.bin, []string{"serve", "--config", s.config, "--log-level", "warn"}, s.env, s.logPath)
+	p, err := harness.Start("service", s.bin, []string{"serve", "--config", s.config, "--log-level", "warn"}, s.env, s.logPath)
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(p, s.url()+"/healthz", 30*time.Second); err != nil {
-		p.kill()
+	if err := harness.WaitHTTP(p, s.url()+"/healthz", 30*time.Second); err != nil {
+		p.Kill()
 		return err
 	}
 	s.cur = p
@@ -237,7 +123,7 @@ func (s *serviceProc) kill9() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != nil {
-		s.cur.kill()
+		s.cur.Kill()
 		s.cur = nil
 	}
 }
@@ -248,7 +134,7 @@ func (s *serviceProc) stop() error {
 	if s.cur == nil {
 		return nil
 	}
-	err := s.cur.term(30 * time.Second)
+	err := stopped(s.cur.Term(30 * time.Second))
 	s.cur = nil
 	return err
 }
@@ -263,4 +149,15 @@ func runOnce(ctx context.Context, bin string, env []string, args ...string) ([]b
 		return stdout.Bytes(), fmt.Errorf("switchboard %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.Bytes(), nil
+}
+
+// stopped is Term's answer as the soak takes it: a child that had to be killed is an
+// error, one that exited with a status after SIGTERM is not (a service stopped
+// mid-request may exit non-zero; what counts is what the log holds).
+func stopped(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return nil
+	}
+	return err
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"switchboard/adapters/config"
+	"switchboard/cmd/internal/harness"
 )
 
 // Config is one soak run.
@@ -253,7 +254,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fmt.Fprintf(cfg.Progress, "soak %6.1fs  %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
 	progress("building switchboard into %s (race %v)", dir, cfg.Race)
-	bin, err := buildBinary(ctx, dir, cfg.Race)
+	bin, err := harness.Build(ctx, dir, cfg.Race)
 	if err != nil {
 		return nil, err
 	}
@@ -261,11 +262,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for k, v := range soakEnv {
 		env = append(env, k+"="+v)
 	}
-	hsAddr, err := freeAddr()
+	hsAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	svcAddr, err := freeAddr()
+	svcAddr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

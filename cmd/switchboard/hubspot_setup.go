@@ -446,12 +446,7 @@ func orNone(xs []string) string {
 // connects it.
 func (s *service) warnUnconnected(ctx context.Context) {
 	for _, w := range s.cfg.Workspaces {
-		evs, err := s.store.ReadStream(ctx, domain.HubSpotStream(w.ID), 0)
-		if err != nil {
-			s.log.Warn("cannot read what hubspot setup recorded", "workspace", w.ID, "error", err.Error())
-			continue
-		}
-		st, err := domain.FoldHubSpotSetup(evs)
+		st, err := command.RecordedSetup(ctx, s.store, w.ID)
 		if err != nil {
 			s.log.Warn("cannot read what hubspot setup recorded", "workspace", w.ID, "error", err.Error())
 			continue
@@ -493,11 +488,8 @@ func checkChannelAccounts(ctx context.Context, cfg *config.Config, stdout io.Wri
 	for _, w := range pending {
 		var setup domain.HubSpotSetup
 		if st != nil {
-			evs, err := st.ReadStream(ctx, domain.HubSpotStream(w.ID), 0)
-			if err == nil {
-				setup, err = domain.FoldHubSpotSetup(evs)
-			}
-			if err != nil {
+			var err error
+			if setup, err = command.RecordedSetup(ctx, st, w.ID); err != nil {
 				failed = append(failed, fmt.Errorf("workspace %s: read what hubspot setup recorded: %w", w.ID, err))
 				continue
 			}

@@ -68,6 +68,23 @@ type RecordedEvent struct {
 	Version    int64
 	Position   int64
 	RecordedAt time.Time
+	// Where the log hides personal data (eventstore/sealed, SPEC §3 rule 17), the store
+	// keeps a stream under an opaque name and StreamID is the name the application
+	// knows it by ("message:{channel}:{message id}"); once its subject is erased that
+	// name is gone and StreamID is StoredStream. StoredStream is "" where the two are
+	// the same. Subject is the opaque id of the data-key subject whose key sealed the
+	// event's personal values ("" when it holds none): projections keep it beside what
+	// they derive from the event, so that erasing the subject finds those rows.
+	StoredStream string
+	Subject      string
+}
+
+// Stored is the name the store keeps the event's stream under.
+func (e RecordedEvent) Stored() string {
+	if e.StoredStream != "" {
+		return e.StoredStream
+	}
+	return e.StreamID
 }
 
 // AppendResult tells where the appended events landed.

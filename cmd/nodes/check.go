@@ -37,6 +37,10 @@ type checkInput struct {
 
 // readLog is the types of each stream's events, in log order.
 func readLog(ctx context.Context, db *sql.DB) (map[string][]string, int64, error) {
+	name, err := harness.StreamNames(ctx, db, "")
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the log: %w", err)
+	}
 	rows, err := db.QueryContext(ctx, `SELECT position, stream_id, type FROM events ORDER BY position`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read the log: %w", err)
@@ -49,6 +53,7 @@ func readLog(ctx context.Context, db *sql.DB) (map[string][]string, int64, error
 		if err := rows.Scan(&last, &stream, &typ); err != nil {
 			return nil, 0, err
 		}
+		stream = name(stream)
 		out[stream] = append(out[stream], typ)
 	}
 	return out, last, rows.Err()

@@ -67,6 +67,10 @@ func readLog(ctx context.Context, path string) (map[string][]logEvent, error) {
 		return nil, err
 	}
 	defer db.Close()
+	name, err := harness.StreamNames(ctx, db, "")
+	if err != nil {
+		return nil, fmt.Errorf("read events from %s: %w", path, err)
+	}
 	rows, err := db.QueryContext(ctx, `SELECT position, stream_id, type, payload FROM events ORDER BY position`)
 	if err != nil {
 		return nil, fmt.Errorf("read events from %s: %w", path, err)
@@ -80,6 +84,7 @@ func readLog(ctx context.Context, path string) (map[string][]logEvent, error) {
 			return nil, err
 		}
 		e.Payload = []byte(payload)
+		e.Stream = name(e.Stream)
 		out[e.Stream] = append(out[e.Stream], e)
 	}
 	return out, rows.Err()

@@ -15,7 +15,6 @@ import (
 
 	"switchboard/adapters/hubspot/emulator"
 	"switchboard/domain"
-	"switchboard/eventstore/sqlite"
 )
 
 // keyOf folds a match key's stream.
@@ -339,7 +338,7 @@ func TestRetryOfDeadLetteredPublicationForDeletedContactReresolves(t *testing.T)
 		t.Fatal(err)
 	}
 	// What the code before the fix recorded for the sender's next message.
-	st, err := sqlite.Open(s.cfg.Store.DSN)
+	st, err := openStore(s.cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +26,7 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("copy-store", "copy-store --from F --to G   copy the event log of F's store into G's empty store, then rebuild G's projections", stderr)
 	from := fs.String("from", "", "configuration whose store is read")
 	to := fs.String("to", "", "configuration whose store is written (its log must be empty)")
+	upgrade := fs.Bool("upgrade", false, "the source was written before streams were stored under random names: re-seal every event into the new form (docs/privacy.md §8)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -42,6 +45,9 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if src.Store.Driver == dst.Store.Driver && src.Store.DSN == dst.Store.DSN {
 		return fmt.Errorf("copy-store: %s and %s name the same store (%s); want two stores", *from, *to, src.Store.Driver)
+	}
+	if *upgrade {
+		return upgradeStore(ctx, src, dst, *to, stdout, stderr)
 	}
 	// Both sides plain: sealed values are copied as they are, with the data keys that
 	// open them (datakeys.CopyKeys), so an erased person stays erased in the copy.
@@ -139,3 +145,128 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 type nopCloser struct{ logStore }
 
 func (nopCloser) Close() error { return nil }
+
+// upgradeStore copies a log written before streams were stored under random names
+// (or before personal values were sealed at all) into an empty store in the current
+// form: each event is read opened, with the source's data keys, and appended again
+// through the sealed log, which seals it with new keys and stores its stream under a
+// random name. Ids, versions, times and correlation ids are kept. A stream whose person
+// was erased in the source gets a random name that leads nowhere and its values stay
+// "[erased]": its old name, which holds the identifier, is not carried over.
+func upgradeStore(ctx context.Context, src, dst *config.Config, toPath string, stdout, stderr io.Writer) error {
+	plainIn, err := openPlainStore(src, nil)
+	if err != nil {
+		return fmt.Errorf("copy-store --upgrade: source: %w", err)
+	}
+	defer plainIn.Close()
+	keys, err := datakeys.Open(ctx, plainIn, src.SecretKey)
+	if err != nil {
+		return fmt.Errorf("copy-store --upgrade: source: %s: %w", src.Path, err)
+	}
+	if hidden, err := keys.HiddenStreamNames(ctx); err != nil {
+		return fmt.Errorf("copy-store --upgrade: source: %w", err)
+	} else if hidden {
+		return fmt.Errorf("copy-store --upgrade: the store of %s is in the current form already; copy it without --upgrade", src.Path)
+	}
+	in, err := wrapSealed(src, plainIn, keys)
+	if err != nil {
+		return fmt.Errorf("copy-store --upgrade: source: %w", err)
+	}
+	var recordedAt atomic.Pointer[time.Time]
+	out, err := openStore(dst, func() time.Time {
+		if t := recordedAt.Load(); t != nil {
+			return *t
+		}
+		return time.Now()
+	})
+	if err != nil {
+		return fmt.Errorf("copy-store --upgrade: target: %w", err)
+	}
+	defer func() { _ = out.Close() }()
+	if last, err := out.LastPosition(ctx); err != nil {
+		return fmt.Errorf("copy-store --upgrade: target: %w", err)
+	} else if last > 0 {
+		return fmt.Errorf("copy-store --upgrade: the target store of %s already holds events (up to position %d); want an empty log", toPath, last)
+	}
+	total, err := in.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("copy-store --upgrade: source: %w", err)
+	}
+	start := time.Now()
+	erasedAs := map[string]string{} // source stream of an erased person -> its new random name
+	var after int64
+	copied, last := 0, time.Time{}
+	for {
+		evs, err := in.ReadAll(ctx, after, 500)
+		if err != nil {
+			return fmt.Errorf("copy-store --upgrade: read the source after position %d: %w", after, err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for i := 0; i < len(evs); {
+			j := i + 1
+			for j < len(evs) && evs[j].StreamID == evs[i].StreamID && evs[j].RecordedAt.Equal(evs[i].RecordedAt) && evs[j].Version == evs[j-1].Version+1 {
+				j++
+			}
+			batch := make([]domain.EventData, 0, j-i)
+			for _, e := range evs[i:j] {
+				batch = append(batch, e.EventData)
+			}
+			stream := evs[i].StreamID
+			if name, ok := erasedAs[stream]; ok {
+				stream = name
+			} else if evs[i].Version == 1 && erasedStream(evs[i]) {
+				prefix, _, _ := strings.Cut(stream, ":")
+				if stream, err = datakeys.NewStreamName(prefix + ":"); err != nil {
+					return fmt.Errorf("copy-store --upgrade: %w", err)
+				}
+				erasedAs[evs[i].StreamID] = stream
+			}
+			at := evs[i].RecordedAt
+			recordedAt.Store(&at)
+			if _, err := out.Append(ctx, stream, domain.ExpectedVersion(evs[i].Version-1), batch...); err != nil {
+				return fmt.Errorf("copy-store --upgrade: append the event at source position %d (stream version %d): %w", evs[i].Position, evs[i].Version, err)
+			}
+			copied += j - i
+			i = j
+		}
+		after = evs[len(evs)-1].Position
+		if time.Since(last) > 500*time.Millisecond {
+			fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)", copied, after, total)
+			last = time.Now()
+		}
+	}
+	fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)\n", copied, after, total)
+	runner, err := projections.NewRunner(out, out, nil)
+	if err != nil {
+		return fmt.Errorf("copy-store --upgrade: target: %w", err)
+	}
+	bar := &progressBar{w: stderr}
+	if err := runner.Rebuild(ctx, nil, bar.update); err != nil {
+		return fmt.Errorf("copy-store --upgrade: rebuild the target's projections: %w", err)
+	}
+	bar.finish()
+	fmt.Fprintf(stdout, "upgraded %d events from the store of %s into the store of %s and rebuilt its projections in %s; delete the old store's files\n",
+		copied, src.Path, toPath, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// erasedStream reports whether the first event of a source stream belongs to a person
+// erased in the source: a message whose id reads "[erased]", or a match key whose
+// identifier does. Its stream name holds the identifier and is not carried over.
+func erasedStream(e domain.RecordedEvent) bool {
+	if !strings.HasPrefix(e.StreamID, "message:") && !strings.HasPrefix(e.StreamID, "matchkey:") {
+		return false
+	}
+	var p struct {
+		MessageID string `json:"message_id"`
+		MatchKey  *struct {
+			Identifier string `json:"identifier"`
+		} `json:"match_key"`
+	}
+	if err := json.Unmarshal(e.Payload, &p); err != nil {
+		return false
+	}
+	return p.MessageID == domain.Erased || (p.MatchKey != nil && p.MatchKey.Identifier == domain.Erased)
+}

@@ -105,12 +105,38 @@ func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
 	store = st
 	defer st.Close()
 	for _, m := range []struct{ ch, id, want string }{
-		{"acme-sms", "SM-x", domain.Erased}, {"acme-tg", "5550123:1", domain.Erased},
 		{"acme-sms", "SM-y", "Y on SMS: invoice YV-30917"}, {"acme-tg", "7770456:1", "Y on Telegram: order 4410-YZ"},
 	} {
 		if got := readText(t, store, m.ch, m.id); got.Text != m.want {
 			t.Errorf("%s/%s reads %q, want %q", m.ch, m.id, got.Text, m.want)
 		}
+	}
+	// Nothing leads from X's message ids to their streams any more; in the log they
+	// read "[erased]", under names that say nothing.
+	for _, m := range []struct{ ch, id string }{{"acme-sms", "SM-x"}, {"acme-tg", "5550123:1"}} {
+		if evs, err := store.ReadStream(ctx, domain.MessageStream(m.ch, m.id), 0); err != nil || len(evs) != 0 {
+			t.Errorf("%s/%s still found by its message id: %d events, %v", m.ch, m.id, len(evs), err)
+		}
+	}
+	all, err := store.ReadAll(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	erasedTexts := 0
+	for _, e := range all {
+		var m domain.MessageReceived
+		if e.Type != domain.EventMessageReceived || domain.Decode(e, &m) != nil {
+			continue
+		}
+		if m.Text == domain.Erased {
+			erasedTexts++
+			if m.MessageID != domain.Erased || m.Sender.FirstName != domain.Erased || e.StreamID != e.StoredStream {
+				t.Errorf("X's message not wholly erased: %s %+v", e.StreamID, m)
+			}
+		}
+	}
+	if erasedTexts != 2 {
+		t.Errorf("%d messages read erased; want X's 2", erasedTexts)
 	}
 	st.Close()
 
@@ -132,9 +158,6 @@ func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
 // §5): serve's log reads the sender's values as "[erased]" although it had their key in
 // memory, the other sender is intact, and the same person writing again afterwards is a
 // new subject, readable.
-//
-// Not checked yet (issue 12, next step): the projections (audit timeline, identifier
-// cache) keep the values they were built with until they are scrubbed.
 func TestEraseBesideServeTakesEffectInServe(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	send := func(id, phone, name, text string) {
@@ -142,15 +165,23 @@ func TestEraseBesideServeTakesEffectInServe(t *testing.T) {
 			"sender": map[string]any{"phone": phone, "first_name": name}, "text": text}, 202)
 		s.waitSettled("acme-sms", id)
 	}
+	stored := map[string]string{}
 	received := func(id string) domain.MessageReceived {
 		var m domain.MessageReceived
-		if err := domain.Decode(s.messageEvents("acme-sms", id)[0], &m); err != nil {
+		evs, err := s.svc.store.ReadStream(context.Background(), stored[id], 0)
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("%s: %d events, %v", id, len(evs), err)
+		}
+		if err := domain.Decode(evs[0], &m); err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
 	send("SM-x", "+14155552671", "Xaviera", "X: parcel QX-551")
 	send("SM-y", "+14155550199", "Yolanda", "Y: invoice YV-30917")
+	for _, id := range []string{"SM-x", "SM-y"} {
+		stored[id] = s.messageEvents("acme-sms", id)[0].Stored()
+	}
 	if got := received("SM-x"); got.Text != "X: parcel QX-551" { // serve now holds X's key in memory
 		t.Fatalf("X before erasure: %+v", got)
 	}
@@ -167,7 +198,11 @@ func TestEraseBesideServeTakesEffectInServe(t *testing.T) {
 	if got := received("SM-y"); got.Text != "Y: invoice YV-30917" || got.Sender.FirstName != "Yolanda" {
 		t.Errorf("Y after X's erasure: %+v", got)
 	}
+	if evs := s.messageEvents("acme-sms", "SM-x"); len(evs) != 0 {
+		t.Errorf("serve still finds X's message by its id: %d events", len(evs))
+	}
 	send("SM-x2", "+14155552671", "Xaviera", "X again, after the erasure")
+	stored["SM-x2"] = s.messageEvents("acme-sms", "SM-x2")[0].Stored()
 	if got := received("SM-x2"); got.Text != "X again, after the erasure" {
 		t.Errorf("X's message after the erasure: %+v", got)
 	}
@@ -205,8 +240,18 @@ func TestErasedMessageWaitingIsNeverPublished(t *testing.T) {
 			t.Errorf("X's erased message was published: %+v", p)
 		}
 	}
-	if got := s.messageState("acme-sms", "SM-x"); got.Outcome != "" || got.Published != nil {
-		t.Errorf("X's erased message was handled: outcome %q, published %+v", got.Outcome, got.Published)
+	if evs := s.messageEvents("acme-sms", "SM-x"); len(evs) != 0 {
+		t.Errorf("X's erased message is still found by its id: %d events", len(evs))
+	}
+	all, err := s.svc.store.ReadAll(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all {
+		// X's message stream lost its name: nothing but its MessageReceived is in it.
+		if strings.HasPrefix(e.StreamID, "message:") && e.StreamID == e.StoredStream && e.Type != domain.EventMessageReceived {
+			t.Errorf("X's erased message was handled: %s at %d", e.Type, e.Position)
+		}
 	}
 	if len(s.emu.Published()) != 1 {
 		t.Errorf("%d messages published, want Y's alone", len(s.emu.Published()))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -46,11 +47,45 @@ func sealLog(cfg *config.Config, st logStore) (*sealedLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
 	}
+	if err := checkStreamNames(cfg, st, keys); err != nil {
+		return nil, err
+	}
+	return wrapSealed(cfg, st, keys)
+}
+
+func wrapSealed(cfg *config.Config, st logStore, keys *datakeys.Keeper) (*sealedLog, error) {
 	s, err := sealed.NewStore(st, keys, cfg.Catalog())
 	if err != nil {
 		return nil, err
 	}
 	return &sealedLog{logStore: st, sealed: s, keys: keys}, nil
+}
+
+// errStoreBeforeHiddenNames is returned for a store whose log was written before
+// streams were stored under random names: its stream names hold phone numbers, user
+// ids and message ids in the clear, which no erasure can reach (issue 12).
+var errStoreBeforeHiddenNames = errors.New("the store was written before switchboard stored streams under random names")
+
+// checkStreamNames refuses a store written before stream names were hidden, naming the
+// one-off command that copies it into the new form, and marks a new store as written
+// in it from its first event.
+func checkStreamNames(cfg *config.Config, st logStore, keys *datakeys.Keeper) error {
+	ctx := context.Background()
+	hidden, err := keys.HiddenStreamNames(ctx)
+	if err != nil || hidden {
+		return err
+	}
+	last, err := st.LastPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	if last > 0 {
+		return fmt.Errorf("%w: %s: its streams are named by phone numbers, user ids and message ids, which an erasure cannot reach (docs/privacy.md §8). "+
+			"Stop the service, point a second configuration at a new, empty store, and run `switchboard copy-store --upgrade --from %s --to NEW.yaml` once: "+
+			"it copies every event into the new form and rebuilds the projections; then serve from NEW.yaml and delete the old store's files",
+			errStoreBeforeHiddenNames, cfg.Path, cfg.Path)
+	}
+	return keys.MarkHiddenStreamNames(ctx)
 }
 
 // forgetErasures is the reactor that makes an erasure recorded by another process

@@ -26,6 +26,10 @@ type erasureFixture struct {
 	keys   *datakeys.Keeper
 	record *command.RecordMessageHandler
 	erase  *command.EraseSubjectsHandler
+	// stored is each message's stream as the store keeps it: after an erasure nothing
+	// leads from the message id to it, and the test reads it as an auditor holding
+	// the stored name (from the log) does.
+	stored map[string]string
 }
 
 func newErasureFixture(t *testing.T) *erasureFixture {
@@ -52,7 +56,7 @@ func newErasureFixture(t *testing.T) *erasureFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &erasureFixture{store: st, keys: keys, record: rec, erase: er}
+	return &erasureFixture{store: st, keys: keys, record: rec, erase: er, stored: map[string]string{}}
 }
 
 func (f *erasureFixture) send(t *testing.T, channel, messageID string, s domain.Sender, text string) {
@@ -61,11 +65,16 @@ func (f *erasureFixture) send(t *testing.T, channel, messageID string, s domain.
 		ChannelID: channel, MessageID: messageID, Sender: s, Text: text}}); err != nil {
 		t.Fatal(err)
 	}
+	events, err := f.store.ReadStream(context.Background(), domain.MessageStream(channel, messageID), 0)
+	if err != nil || len(events) == 0 {
+		t.Fatalf("read %s/%s: %d events, %v", channel, messageID, len(events), err)
+	}
+	f.stored[channel+"/"+messageID] = events[0].Stored()
 }
 
 func (f *erasureFixture) received(t *testing.T, channel, messageID string) domain.MessageReceived {
 	t.Helper()
-	events, err := f.store.ReadStream(context.Background(), domain.MessageStream(channel, messageID), 0)
+	events, err := f.store.ReadStream(context.Background(), f.stored[channel+"/"+messageID], 0)
 	if err != nil || len(events) == 0 {
 		t.Fatalf("read %s/%s: %d events, %v", channel, messageID, len(events), err)
 	}

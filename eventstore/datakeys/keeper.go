@@ -104,11 +104,12 @@ type Keeper struct {
 	// (eventstore/sealed) is good only while it has not moved.
 	generation atomic.Uint64
 
-	mu     sync.RWMutex
-	ids    map[string]string      // ref mac -> subject id
-	keys   map[string]cipher.AEAD // subject id -> opened data key
-	erased map[string]bool        // subject ids known to be destroyed
-	names  map[string]cachedName  // name ref mac -> name and owner
+	mu       sync.RWMutex
+	ids      map[string]string        // ref mac -> subject id
+	keys     map[string]cipher.AEAD   // subject id -> opened data key
+	erased   map[string]bool          // subject ids known to be destroyed
+	names    map[string]cachedName    // logical stream ref mac -> stored name and owner
+	logicals map[string]cachedLogical // stored stream name -> logical name and owner
 }
 
 // Open applies the keeper's migrations to b and checks the master secret against the
@@ -128,7 +129,8 @@ func Open(ctx context.Context, b Backend, secret string) (*Keeper, error) {
 		return nil, fmt.Errorf("open data keys: %w", err)
 	}
 	k := &Keeper{db: b.DB(), now: time.Now,
-		ids: map[string]string{}, keys: map[string]cipher.AEAD{}, erased: map[string]bool{}, names: map[string]cachedName{}}
+		ids: map[string]string{}, keys: map[string]cipher.AEAD{}, erased: map[string]bool{}, names: map[string]cachedName{},
+		logicals: map[string]cachedLogical{}}
 	if c, ok := b.(checkpointer); ok {
 		k.flush = c
 	}
@@ -175,35 +177,29 @@ func (k *Keeper) initMeta(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tx, err := k.db.BeginTx(ctx, nil)
+	// A store opened before has its rows: read them without a write transaction, so
+	// a reader of a read-only copy (the harnesses, an auditor's snapshot) can open it.
+	meta, err := readMeta(ctx, k.db)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	for name, value := range map[string]string{metaWrapping: wrapping, metaCheck: check, metaIndexKey: wrappedIndex} {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
-			return fmt.Errorf("record %s: %w", name, err)
+	if len(meta) < 3 {
+		tx, err := k.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
 		}
-	}
-	meta := map[string]string{}
-	rows, err := tx.QueryContext(ctx, `SELECT name, value FROM privacy_meta`)
-	if err != nil {
-		return fmt.Errorf("read privacy_meta: %w", err)
-	}
-	for rows.Next() {
-		var n, v string
-		if err := rows.Scan(&n, &v); err != nil {
-			rows.Close()
-			return fmt.Errorf("read privacy_meta: %w", err)
+		defer func() { _ = tx.Rollback() }()
+		for name, value := range map[string]string{metaWrapping: wrapping, metaCheck: check, metaIndexKey: wrappedIndex} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
+				return fmt.Errorf("record %s: %w", name, err)
+			}
 		}
-		meta[n] = v
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read privacy_meta: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if meta, err = readMeta(ctx, k.db); err != nil {
+			return err
+		}
 	}
 
 	switch got := meta[metaWrapping]; {
@@ -222,6 +218,58 @@ func (k *Keeper) initMeta(ctx context.Context) error {
 	}
 	if k.indexKey, err = k.unwrap("index", meta[metaIndexKey]); err != nil {
 		return fmt.Errorf("privacy_meta: index key: %w", err)
+	}
+	return nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func readMeta(ctx context.Context, db querier) (map[string]string, error) {
+	meta := map[string]string{}
+	rows, err := db.QueryContext(ctx, `SELECT name, value FROM privacy_meta`)
+	if err != nil {
+		return nil, fmt.Errorf("read privacy_meta: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n, v string
+		if err := rows.Scan(&n, &v); err != nil {
+			return nil, fmt.Errorf("read privacy_meta: %w", err)
+		}
+		meta[n] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read privacy_meta: %w", err)
+	}
+	return meta, nil
+}
+
+// metaStreamNames marks a store whose log keeps streams under random names from its
+// first event (eventstore/sealed). A log written before that names streams by phone
+// numbers and message ids, which no erasure can reach.
+const metaStreamNames = "stream_names"
+
+// HiddenStreamNames reports whether the store was marked as keeping its streams under
+// random names (MarkHiddenStreamNames).
+func (k *Keeper) HiddenStreamNames(ctx context.Context) (bool, error) {
+	var v string
+	err := k.db.QueryRowContext(ctx, `SELECT value FROM privacy_meta WHERE name = $1`, metaStreamNames).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read privacy_meta: %w", err)
+	}
+	return v == "random", nil
+}
+
+// MarkHiddenStreamNames records that the store keeps its streams under random names;
+// the caller has checked that its log is empty, or was copied by an upgrade.
+func (k *Keeper) MarkHiddenStreamNames(ctx context.Context) error {
+	if _, err := k.db.ExecContext(ctx, `INSERT INTO privacy_meta (name, value) VALUES ($1, 'random') ON CONFLICT (name) DO NOTHING`, metaStreamNames); err != nil {
+		return fmt.Errorf("mark privacy_meta: %w", err)
 	}
 	return nil
 }
@@ -491,6 +539,11 @@ func (k *Keeper) Forget(id string) {
 	for mac, c := range k.names {
 		if c.owner == id {
 			delete(k.names, mac)
+		}
+	}
+	for name, c := range k.logicals {
+		if c.owner == id {
+			delete(k.logicals, name)
 		}
 	}
 }

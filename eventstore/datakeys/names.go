@@ -11,65 +11,159 @@ import (
 	"switchboard/domain"
 )
 
-// A name is a random id that stands for a reference (a message's channel and platform
-// id) in a stream name. Unlike a keyed hash of the reference it is a function of
-// nothing: once its row is gone with its owner's erasure, no key that survives can map
-// a guessed message id to it (docs/privacy.md §4).
+// A stream that would otherwise be named by an identifier (a match key's, or a message's
+// channel and platform message id: WhatsApp and Telegram ids embed the sender's number or
+// chat id) is stored under a random name. Unlike a keyed hash of the identifier it is a
+// function of nothing: once its row is gone with its owner's erasure, no key that
+// survives can map a guessed identifier to it (docs/privacy.md §4). The row maps
+// HMAC(index key, logical name) to the stored name, and keeps the logical name sealed
+// with the owner's key for readers of the log.
+
+// maxNames bounds the memory of names; past it the memory starts again (a miss costs one
+// query).
+const maxNames = 200_000
+
+// streamField is the field the logical name is sealed as, bound into its authentication.
+const streamField = "stream"
 
 type cachedName struct{ name, owner string }
 
-// Name returns the random name of ref. With create, a reference seen for the first time
-// gets one, owned by subject ownerID: destroying the owner deletes the name's row, and
-// the name then leads nowhere. ok is false when there is no name and create is false.
-func (k *Keeper) Name(ctx context.Context, ref domain.Subject, ownerID string, create bool) (name string, ok bool, err error) {
-	mac := k.refMAC("name\x00" + ref)
+type cachedLogical struct{ logical, owner string }
+
+func streamRefMAC(k *Keeper, logical string) string {
+	return k.refMAC(domain.Subject("stream-name\x00" + logical))
+}
+
+// NewStreamName is a fresh random stored name for a stream of the kind prefix
+// ("message:", "matchkey:").
+func NewStreamName(prefix string) (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("new stream name: %w", err)
+	}
+	return prefix + hex.EncodeToString(b), nil
+}
+
+// IsStreamName reports whether stored is a name NewStreamName made with prefix.
+func IsStreamName(prefix, stored string) bool {
+	if len(stored) != len(prefix)+32 || stored[:len(prefix)] != prefix {
+		return false
+	}
+	_, err := hex.DecodeString(stored[len(prefix):])
+	return err == nil
+}
+
+// FindStream returns the stored name of the stream the application calls logical and its
+// owner subject; ok is false for a stream never named, or whose owner was erased (the two
+// cannot be told apart, on purpose).
+func (k *Keeper) FindStream(ctx context.Context, logical string) (stored, owner string, ok bool, err error) {
+	mac := streamRefMAC(k, logical)
 	k.mu.RLock()
 	c, hit := k.names[mac]
 	k.mu.RUnlock()
 	if hit {
-		return c.name, true, nil
+		return c.name, c.owner, true, nil
 	}
-	var owner string
-	err = k.db.QueryRowContext(ctx, `SELECT name, owner FROM privacy_names WHERE ref_mac = $1`, mac).Scan(&name, &owner)
+	err = k.db.QueryRowContext(ctx, `SELECT name, owner FROM privacy_names WHERE ref_mac = $1`, mac).Scan(&stored, &owner)
 	switch {
-	case err == nil:
-		k.rememberName(mac, name, owner)
-		return name, true, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return "", false, fmt.Errorf("find name: %w", err)
-	case !create:
-		return "", false, nil
-	case ownerID == "":
-		return "", false, errors.New("new name: no owner subject")
+	case errors.Is(err, sql.ErrNoRows):
+		return "", "", false, nil
+	case err != nil:
+		return "", "", false, fmt.Errorf("find stream name: %w", err)
 	}
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", false, fmt.Errorf("new name: %w", err)
-	}
-	fresh := hex.EncodeToString(b)
-	tx, err := k.db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", false, fmt.Errorf("new name: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	// Another writer may name ref at the same time: the first insert wins and the
-	// second does nothing and reads the winner's row (see Keeper.create).
-	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_names (ref_mac, name, owner) VALUES ($1, $2, $3) ON CONFLICT (ref_mac) DO NOTHING`,
-		mac, fresh, ownerID); err != nil {
-		return "", false, fmt.Errorf("new name: %w", err)
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT name, owner FROM privacy_names WHERE ref_mac = $1`, mac).Scan(&name, &owner); err != nil {
-		return "", false, fmt.Errorf("new name: read: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return "", false, fmt.Errorf("new name: commit: %w", err)
-	}
-	k.rememberName(mac, name, owner)
-	return name, true, nil
+	k.RememberStream(logical, stored, owner)
+	return stored, owner, true, nil
 }
 
-func (k *Keeper) rememberName(mac, name, owner string) {
+// NameStreamTx records, inside tx, that logical is stored as fresh, owned by subject
+// ownerID, unless another writer named it first: it returns the name in force, which
+// the caller appends to in the same transaction, so a name is never durable without its
+// events nor events without their name. Call RememberStream once tx has committed.
+func (k *Keeper) NameStreamTx(ctx context.Context, tx *sql.Tx, logical, fresh, ownerID string) (string, error) {
+	if ownerID == "" {
+		return "", errors.New("name stream: no owner subject")
+	}
+	sealedRef, err := k.Seal(ctx, ownerID, streamField, logical)
+	if err != nil {
+		return "", fmt.Errorf("name stream: %w", err)
+	}
+	mac := streamRefMAC(k, logical)
+	// The first insert wins; a second writer does nothing and reads the winner's row
+	// (its append then finds the stream taken, as a redelivery should).
+	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_names (ref_mac, name, owner, sealed_ref) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (ref_mac) DO NOTHING`, mac, fresh, ownerID, sealedRef); err != nil {
+		return "", fmt.Errorf("name stream: %w", err)
+	}
+	var name string
+	if err := tx.QueryRowContext(ctx, `SELECT name FROM privacy_names WHERE ref_mac = $1`, mac).Scan(&name); err != nil {
+		return "", fmt.Errorf("name stream: read: %w", err)
+	}
+	return name, nil
+}
+
+// NameStream is NameStreamTx in a transaction of its own, for stores whose appends
+// cannot take the name along.
+func (k *Keeper) NameStream(ctx context.Context, logical, fresh, ownerID string) (string, error) {
+	tx, err := k.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("name stream: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	name, err := k.NameStreamTx(ctx, tx, logical, fresh, ownerID)
+	if err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("name stream: commit: %w", err)
+	}
+	k.RememberStream(logical, name, ownerID)
+	return name, nil
+}
+
+// RememberStream caches that logical is stored as name, owned by owner.
+func (k *Keeper) RememberStream(logical, name, owner string) {
+	mac := streamRefMAC(k, logical)
 	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.erased[owner] {
+		return
+	}
+	if len(k.names) >= maxNames {
+		k.names = map[string]cachedName{}
+	}
+	if len(k.logicals) >= maxNames {
+		k.logicals = map[string]cachedLogical{}
+	}
 	k.names[mac] = cachedName{name, owner}
-	k.mu.Unlock()
+	k.logicals[name] = cachedLogical{logical, owner}
+}
+
+// LogicalStream returns the name the application knows the stored stream by, and its
+// owner; ok is false for a name whose owner was erased, or that was never given.
+func (k *Keeper) LogicalStream(ctx context.Context, stored string) (logical, owner string, ok bool, err error) {
+	k.mu.RLock()
+	c, hit := k.logicals[stored]
+	k.mu.RUnlock()
+	if hit {
+		return c.logical, c.owner, true, nil
+	}
+	var sealedRef string
+	err = k.db.QueryRowContext(ctx, `SELECT owner, sealed_ref FROM privacy_names WHERE name = $1`, stored).Scan(&owner, &sealedRef)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", "", false, nil
+	case err != nil:
+		return "", "", false, fmt.Errorf("read stream name: %w", err)
+	case sealedRef == "":
+		return "", owner, false, nil
+	}
+	logical, err = k.Open(ctx, streamField, sealedRef)
+	switch {
+	case errors.Is(err, ErrErased):
+		return "", "", false, nil
+	case err != nil:
+		return "", "", false, fmt.Errorf("read stream name: %w", err)
+	}
+	k.RememberStream(logical, stored, owner)
+	return logical, owner, true, nil
 }

@@ -7,68 +7,83 @@ import (
 	"testing"
 
 	"switchboard/domain"
-	"switchboard/domain/command"
 )
-
-var _ command.StreamNames = Streams{}
 
 func TestStreamNamesHoldNoIdentifierAndDieWithTheirOwner(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sb.db")
 	st := openStore(t, path)
 	k := mustOpen(t, st, testSecret)
-	names := Streams{Keys: k}
 	keyX := domain.MatchKey{Workspace: "acme", Lookup: "phone", Identifier: "+14155552671"}
 	keyY := domain.MatchKey{Workspace: "acme", Lookup: "phone", Identifier: "+14155550199"}
-	msgX, msgY := "wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdGQ0", "wamid.HBgLMTQxNTU1NTAxOTkVAgASGBQzQUNCRE"
-
-	ksX, _, err := names.KeyStream(ctx, keyX, true)
+	msgX, msgY := "message:acme-wa:wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdGQ0", "message:acme-wa:wamid.HBgLMTQxNTU1NTAxOTkVAgASGBQzQUNCRE"
+	xID, err := k.SubjectID(ctx, domain.KeySubject(keyX), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mX, _, err := names.MessageStream(ctx, "acme-wa", msgX, domain.KeySubject(keyX), true)
+	yID, err := k.SubjectID(ctx, domain.KeySubject(keyY), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mY, _, err := names.MessageStream(ctx, "acme-wa", msgY, domain.KeySubject(keyY), true)
-	if err != nil {
-		t.Fatal(err)
+	name := func(k *Keeper, logical, prefix, owner string) string {
+		t.Helper()
+		fresh, err := NewStreamName(prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := k.NameStream(ctx, logical, fresh, owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
+	ksX := name(k, keyX.Stream(), "matchkey:", xID)
+	mX := name(k, msgX, "message:", xID)
+	mY := name(k, msgY, "message:", yID)
 	for _, s := range []string{ksX, mX, mY} {
 		if strings.Contains(s, "4155") || strings.Contains(s, "wamid") || strings.Contains(s, "acme") {
 			t.Errorf("stream name %q holds an identifier", s)
 		}
 	}
+	if !IsStreamName("matchkey:", ksX) || !IsStreamName("message:", mX) || IsStreamName("message:", msgX) {
+		t.Errorf("IsStreamName tells stored names from logical ones wrongly: %q %q %q", ksX, mX, msgX)
+	}
 	// A redelivery (or another process) finds the same names: deduplication holds.
-	other := Streams{Keys: mustOpen(t, st, testSecret)}
-	if again, ok, err := other.MessageStream(ctx, "acme-wa", msgX, domain.KeySubject(keyX), true); err != nil || !ok || again != mX {
-		t.Errorf("redelivered message: %q, %v, %v; want %q", again, ok, err, mX)
+	other := mustOpen(t, st, testSecret)
+	if again := name(other, msgX, "message:", xID); again != mX {
+		t.Errorf("redelivered message named %q; want %q", again, mX)
 	}
-	if again, ok, err := other.KeyStream(ctx, keyX, false); err != nil || !ok || again != ksX {
-		t.Errorf("key stream found again: %q, %v, %v; want %q", again, ok, err, ksX)
+	if again, owner, ok, err := other.FindStream(ctx, keyX.Stream()); err != nil || !ok || again != ksX || owner != xID {
+		t.Errorf("key stream found again: %q %q, %v, %v; want %q", again, owner, ok, err, ksX)
 	}
-	if _, ok, _ := other.MessageStream(ctx, "acme-wa", "wamid.never-seen", "", false); ok {
+	if logical, _, ok, err := other.LogicalStream(ctx, mX); err != nil || !ok || logical != msgX {
+		t.Errorf("logical name of X's message in another process: %q, %v, %v", logical, ok, err)
+	}
+	if _, _, ok, _ := other.FindStream(ctx, "message:acme-wa:wamid.never-seen"); ok {
 		t.Error("a message never seen has a stream")
 	}
 
-	macX := k.refMAC("name\x00" + domain.MessageRef("acme-wa", msgX))
-	xID, _ := k.SubjectID(ctx, domain.KeySubject(keyX), false)
+	macX := streamRefMAC(k, msgX)
 	if err := k.Destroy(ctx, xID); err != nil {
 		t.Fatal(err)
 	}
-	// Gone for every process: nothing leads from X's message id to its stream any more.
-	for name, s := range map[string]Streams{"destroying": names, "other, after Forget": other} {
-		if name != "destroying" {
-			s.Keys.Forget(xID)
+	// Gone for every process: nothing leads from X's message id to its stream, or back.
+	for label, kk := range map[string]*Keeper{"destroying": k, "other, after Forget": other} {
+		if label != "destroying" {
+			kk.Forget(xID)
 		}
-		if _, ok, err := s.MessageStream(ctx, "acme-wa", msgX, "", false); ok || err != nil {
-			t.Errorf("%s: X's message stream still found (%v)", name, err)
+		for _, logical := range []string{msgX, keyX.Stream()} {
+			if _, _, ok, err := kk.FindStream(ctx, logical); ok || err != nil {
+				t.Errorf("%s: an erased stream is still found (%v)", label, err)
+			}
 		}
-		if _, ok, err := s.KeyStream(ctx, keyX, false); ok || err != nil {
-			t.Errorf("%s: X's key stream still found (%v)", name, err)
+		for _, stored := range []string{mX, ksX} {
+			if logical, _, ok, err := kk.LogicalStream(ctx, stored); ok || err != nil {
+				t.Errorf("%s: an erased stream still reads as %q (%v)", label, logical, err)
+			}
 		}
-		if got, ok, err := s.MessageStream(ctx, "acme-wa", msgY, "", false); !ok || err != nil || got != mY {
-			t.Errorf("%s: Y's message stream: %q, %v, %v", name, got, ok, err)
+		if got, _, ok, err := kk.FindStream(ctx, msgY); !ok || err != nil || got != mY {
+			t.Errorf("%s: Y's message stream: %q, %v, %v", label, got, ok, err)
 		}
 	}
 	for f, b := range storeFiles(t, path) {

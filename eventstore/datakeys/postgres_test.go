@@ -69,12 +69,21 @@ func TestKeeperOnPostgres(t *testing.T) {
 	if got, err := b.Open(ctx, "text", sealed); err != nil || got != "X on PostgreSQL" {
 		t.Fatalf("Open on the other node: %q, %v", got, err)
 	}
-	name, _, err := Streams{Keys: a}.MessageStream(ctx, "acme-wa", "wamid.X", refX, true)
+	idX, err := a.SubjectID(ctx, refX, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, ok, err := (Streams{Keys: b}).MessageStream(ctx, "acme-wa", "wamid.X", refX, true); err != nil || !ok || again != name {
-		t.Errorf("message name on the other node: %q, %v, %v; want %q", again, ok, err, name)
+	fresh, _ := NewStreamName("message:")
+	name, err := a.NameStream(ctx, "message:acme-wa:wamid.X", fresh, idX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewStreamName("message:")
+	if again, err := b.NameStream(ctx, "message:acme-wa:wamid.X", other, idX); err != nil || again != name {
+		t.Errorf("message name on the other node: %q, %v; want %q", again, err, name)
+	}
+	if logical, _, ok, err := b.LogicalStream(ctx, name); err != nil || !ok || logical != "message:acme-wa:wamid.X" {
+		t.Errorf("logical name on the other node: %q, %v, %v", logical, ok, err)
 	}
 	if err := a.Destroy(ctx, x); err != nil {
 		t.Fatal(err)

@@ -5,8 +5,7 @@
 // reads as domain.Erased: the event keeps its type, times, stream and correlation id,
 // and folds, projections and the audit read it without failing.
 //
-// What it does not hide yet: stream names, which still hold match keys and platform
-// message ids (docs/privacy.md §4).
+// Streams named by an identifier are stored under random names (names.go).
 package sealed
 
 import (
@@ -64,23 +63,75 @@ func NewStore(inner domain.EventStore, keys *datakeys.Keeper, channels Channels)
 }
 
 // Append seals each event's personal fields with its subject's key: the subject its
-// payload names (its match key, or a message's sender), else the subject of the
-// stream's earlier events. A value already sealed is left as it is.
+// payload names (its match key, or a message's sender), else the subject that owns the
+// stream. A value already sealed is left as it is. A stream whose logical name would
+// hold an identifier is appended to under its stored name (names.go), which its first
+// append creates.
 func (s *Store) Append(ctx context.Context, stream string, expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error) {
+	target, owner := stream, ""
+	prefix, isHidden := hidden(stream)
+	fresh := false
+	if isHidden {
+		stored, o, ok, err := s.find(ctx, stream)
+		if err != nil {
+			return domain.AppendResult{}, fmt.Errorf("append: %w", err)
+		}
+		if ok {
+			target, owner = stored, o
+		} else {
+			if owner, err = s.ownerFor(ctx, stream, events); err != nil {
+				return domain.AppendResult{}, fmt.Errorf("append: owner of a new stream: %w", err)
+			}
+			fresh = true
+		}
+	} else if storedForm(stream) {
+		// A stream read under its stored name (its owner erased, or a reader of the
+		// stored log): its owner is found, or gone.
+		_, o, ok, err := s.keys.LogicalStream(ctx, stream)
+		if err != nil {
+			return domain.AppendResult{}, fmt.Errorf("append: %w", err)
+		}
+		if ok {
+			owner = o
+		} else {
+			owner = erasedOwner
+		}
+	}
+	out, err := s.seal(ctx, target, owner, events)
+	if err != nil {
+		return domain.AppendResult{}, err
+	}
+	if fresh {
+		return s.appendNew(ctx, stream, owner, expected, out, prefix)
+	}
+	return s.EventStore.Append(ctx, target, expected, out...)
+}
+
+// erasedOwner stands for the owner of a stored stream whose owner is gone: whatever is
+// appended there about the person is erased already.
+const erasedOwner = "-"
+
+func (s *Store) seal(ctx context.Context, stream, owner string, events []domain.EventData) ([]domain.EventData, error) {
 	out := make([]domain.EventData, len(events))
-	streamSubject := ""
+	streamSubject := owner
 	for i, e := range events {
 		out[i] = e
 		if len(domain.PersonalPaths(e.Type)) == 0 {
 			continue
 		}
-		id, err := s.subjectOf(ctx, stream, e, &streamSubject)
-		if err != nil {
-			return domain.AppendResult{}, fmt.Errorf("append stream %q: seal %s: %w", stream, e.Type, err)
+		id := erasedOwner
+		if owner != erasedOwner {
+			var err error
+			if id, err = s.subjectOf(ctx, stream, e, &streamSubject); err != nil {
+				return nil, fmt.Errorf("append: seal %s: %w", e.Type, err)
+			}
 		}
 		payload, err := domain.MapPersonal(e.Type, e.Payload, func(path, v string) (string, error) {
 			if datakeys.IsSealed(v) {
 				return v, nil
+			}
+			if id == erasedOwner {
+				return domain.Erased, nil
 			}
 			sealed, err := s.keys.Seal(ctx, id, path, v)
 			if errors.Is(err, datakeys.ErrErased) {
@@ -91,11 +142,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 			return sealed, err
 		})
 		if err != nil {
-			return domain.AppendResult{}, fmt.Errorf("append stream %q: seal %s: %w", stream, e.Type, err)
+			return nil, fmt.Errorf("append: seal %s: %w", e.Type, err)
 		}
 		out[i].Payload = payload
 	}
-	return s.EventStore.Append(ctx, stream, expected, out...)
+	return out, nil
 }
 
 // subjectOf picks the subject id that seals e. An event that names no subject takes the
@@ -220,23 +271,42 @@ func firstSealedSubject(payload []byte) (string, bool) {
 	return id, true
 }
 
-// ReadStream reads through inner and opens the events.
+// ReadStream reads through inner and opens the events. A hidden stream is read under
+// its stored name; one never written, or whose owner was erased, has no events.
 func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
-	events, err := s.EventStore.ReadStream(ctx, stream, afterVersion)
+	target, logical := stream, ""
+	if _, isHidden := hidden(stream); isHidden {
+		stored, _, ok, err := s.find(ctx, stream)
+		if err != nil {
+			return nil, fmt.Errorf("read stream: %w", err)
+		}
+		if !ok {
+			return nil, nil
+		}
+		target, logical = stored, stream
+	}
+	events, err := s.EventStore.ReadStream(ctx, target, afterVersion)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.translate(ctx, events, logical); err != nil {
+		return nil, fmt.Errorf("read stream %q: %w", target, err)
+	}
 	if err := s.open(ctx, events); err != nil {
-		return nil, fmt.Errorf("read stream %q: %w", stream, err)
+		return nil, fmt.Errorf("read stream %q: %w", target, err)
 	}
 	return events, nil
 }
 
-// ReadAll reads through inner and opens the events.
+// ReadAll reads through inner, names the events' streams as the application knows them
+// and opens the events.
 func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]domain.RecordedEvent, error) {
 	events, err := s.EventStore.ReadAll(ctx, afterPosition, limit)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.translate(ctx, events, ""); err != nil {
+		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
 	}
 	if err := s.open(ctx, events); err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)

@@ -59,12 +59,33 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 	return res, nil
 }
 
+// AppendNaming is Append to a stream whose stored name name decides inside the append's
+// own transaction (eventstore/sealed names streams that would hold an identifier): the
+// name's row and the events commit together or not at all. stream is only what errors
+// of invalid input say; name returns the stream the events go to. An error from name
+// fails this append alone.
+func (s *Store) AppendNaming(ctx context.Context, name func(ctx context.Context, tx *sql.Tx) (string, error), expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error) {
+	if err := appendcheck.Validate("unnamed", expected, events); err != nil {
+		return domain.AppendResult{}, fmt.Errorf("append: %w", err)
+	}
+	res, err := s.enqueue(ctx, &appendReq{ctx: ctx, name: name, expected: expected, events: events, done: make(chan appendOutcome, 1)})
+	if err != nil {
+		var wrong *domain.WrongExpectedVersionError
+		if errors.As(err, &wrong) {
+			return domain.AppendResult{}, err
+		}
+		return domain.AppendResult{}, fmt.Errorf("append: %w", err)
+	}
+	return res, nil
+}
+
 // appendReq is one Append waiting for the writer. state moves once, from queued to
 // either taken (the writer owns it and will answer on done) or abandoned (its caller
 // gave up before the writer took it, and it is never written).
 type appendReq struct {
 	ctx      context.Context
 	stream   string
+	name     func(ctx context.Context, tx *sql.Tx) (string, error) // AppendNaming's
 	expected domain.ExpectedVersion
 	events   []domain.EventData
 	state    atomic.Int32
@@ -200,7 +221,15 @@ func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *ap
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
 		return appendOutcome{}, fmt.Errorf("savepoint: %w", err)
 	}
-	res, err := appendOne(ctx, tx, r.stream, r.expected, recordedAt, r.events)
+	stream := r.stream
+	var res domain.AppendResult
+	var err error
+	if r.name != nil {
+		stream, err = r.name(ctx, tx)
+	}
+	if err == nil {
+		res, err = appendOne(ctx, tx, stream, r.expected, recordedAt, r.events)
+	}
 	if err != nil {
 		// Undo whatever part of this append was written; the others stay.
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO append`); rerr != nil {

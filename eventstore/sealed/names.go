@@ -3,7 +3,7 @@ package sealed
 import (
 	"context"
 	"database/sql"
-		"fmt"
+	"fmt"
 	"strings"
 
 	"switchboard/domain"

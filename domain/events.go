@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -279,4 +280,21 @@ func Decode(e RecordedEvent, v any) error {
 		return fmt.Errorf("decode %s at position %d: %w", e.Type, e.Position, err)
 	}
 	return nil
+}
+
+// RedactStream is a stream name fit for logs and errors at info level and above: a
+// message's or a match key's name holds a message id or an identifier (SPEC §3 rule 17),
+// which it drops, keeping the channel or the workspace and lookup.
+func RedactStream(stream string) string {
+	switch {
+	case strings.HasPrefix(stream, "message:"):
+		if ch, _, ok := strings.Cut(strings.TrimPrefix(stream, "message:"), ":"); ok {
+			return "message:" + ch + ":[redacted]"
+		}
+	case strings.HasPrefix(stream, "matchkey:"):
+		if i := strings.LastIndexByte(stream, ':'); i > len("matchkey:") {
+			return stream[:i] + ":[redacted]"
+		}
+	}
+	return stream
 }

@@ -316,7 +316,9 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	s.d.Logger.InfoContext(r.Context(), "message recorded", "correlation_id", rec.CorrelationID, "channel_id", m.ChannelID,
-		"message_id", m.MessageID, "duplicate", rec.Duplicate)
+		"duplicate", rec.Duplicate)
+	// The message id may embed the sender's number or chat id: debug level only.
+	s.d.Logger.DebugContext(r.Context(), "message id", "correlation_id", rec.CorrelationID, "message_id", m.MessageID)
 	writeJSON(w, status, rec)
 }
 

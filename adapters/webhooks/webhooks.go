@@ -215,7 +215,10 @@ func (h *Handler) serveReceive(w http.ResponseWriter, r *http.Request, ch *chann
 
 	var accepted, duplicates, invalid int
 	for _, m := range batch.Messages {
-		attrs := []slog.Attr{slog.String("message_id", bound(m.MessageID))}
+		// The message id may embed the sender's number or chat id (WhatsApp, Telegram):
+		// it is logged at debug level only.
+		log.LogAttrs(ctx, slog.LevelDebug, "webhook message", slog.String("message_id", bound(m.MessageID)))
+		var attrs []slog.Attr
 		if m.PlatformEventID != "" {
 			attrs = append(attrs, slog.String("platform_event_id", bound(m.PlatformEventID)))
 		}

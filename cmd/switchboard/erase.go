@@ -67,6 +67,12 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err == nil {
 		var rec command.ErasureReceipt
 		if rec, err = h.Handle(ctx, cmd); err == nil {
+			// The projections scrub what they derived from the erased events when they
+			// apply the erasure: now, rather than when serve next catches up (a
+			// serve running beside applies the same events at most once).
+			if err := catchUpProjections(ctx, log); err != nil {
+				return fmt.Errorf("erase: the data keys are destroyed, but the projections still hold the person's values until serve or rebuild catches up: %w", err)
+			}
 			// A checkpoint that serve's readers held up fails the first run after the
 			// keys are gone; running the command again must still finish the flush.
 			if c, ok := log.logStore.(interface{ Checkpoint(context.Context) error }); ok {
@@ -91,15 +97,22 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return fmt.Errorf("erase: %w", err)
 }
 
+func catchUpProjections(ctx context.Context, st logStore) error {
+	runner, err := projections.NewRunner(st, st, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := runner.CatchUp(ctx); err != nil {
+		return fmt.Errorf("catch up projections: %w", err)
+	}
+	return nil
+}
+
 // contactErasure finds the contact's match keys in the identifier cache, caught up
 // through the sealed log so that it holds the identifiers the keys were sealed under.
 func contactErasure(ctx context.Context, st logStore, workspace, contactID, reason string) (command.EraseSubjects, error) {
-	runner, err := projections.NewRunner(st, st, nil)
-	if err != nil {
+	if err := catchUpProjections(ctx, st); err != nil {
 		return command.EraseSubjects{}, err
-	}
-	if _, err := runner.CatchUp(ctx); err != nil {
-		return command.EraseSubjects{}, fmt.Errorf("catch up projections: %w", err)
 	}
 	return command.ContactErasure(ctx, contactKeysOf{projections.NewReader(st.DB())}, workspace, contactID,
 		domain.ErasedByOperator, "", reason, cliUser())

@@ -93,6 +93,7 @@ type stack struct {
 	cancel     context.CancelFunc
 	done       chan error
 	poll       time.Duration
+	logTo      io.Writer
 }
 
 // anotherNode starts a second service on the stack's configuration, emulator and
@@ -125,6 +126,8 @@ type stackOptions struct {
 	profiles http.Handler
 	// publicURL is the top-level public_url (none when empty).
 	publicURL string
+	// logTo receives the service's logs at info level (none when nil).
+	logTo io.Writer
 	// postgresDSN puts the log on PostgreSQL instead of the stack's SQLite file.
 	postgresDSN string
 	// bus is a top-level bus: line of the configuration (default: in-process).
@@ -176,7 +179,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	}
 	profiles := httptest.NewServer(opts.profiles)
 	t.Cleanup(profiles.Close)
-	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml"), poll: opts.pollEvery}
+	s := &stack{t: t, emu: emu, hubspot: hs, profiles: profiles, configPath: filepath.Join(dir, "switchboard.yaml"), poll: opts.pollEvery, logTo: opts.logTo}
 	if s.poll == 0 {
 		s.poll = 20 * time.Millisecond
 	}
@@ -209,6 +212,9 @@ func (s *stack) start() {
 	if os.Getenv("SWITCHBOARD_TEST_LOG") != "" {
 		// Debugging aid: the service's own logs on stderr.
 		logger = newLogger(os.Stderr, os.Getenv("SWITCHBOARD_TEST_LOG"))
+	}
+	if s.logTo != nil {
+		logger = newLogger(s.logTo, "info")
 	}
 	svc, err := newService(s.cfg, serviceOptions{PollEvery: s.poll, Logger: logger})
 	if err != nil {

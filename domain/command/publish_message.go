@@ -70,7 +70,7 @@ func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) 
 		return h.publish(ctx, st, cmd.Attempt)
 	})
 	if err != nil {
-		return fmt.Errorf("publish %s (attempt %d): %w", cmd.Stream, cmd.Attempt, err)
+		return fmt.Errorf("publish %s (attempt %d): %w", domain.RedactStream(cmd.Stream), cmd.Attempt, err)
 	}
 	return nil
 }

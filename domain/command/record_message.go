@@ -65,12 +65,12 @@ func (h *RecordMessageHandler) Handle(ctx context.Context, cmd RecordMessage) (R
 	if errors.Is(err, domain.ErrWrongExpectedVersion) {
 		first, version, rerr := h.messages.Load(ctx, stream)
 		if rerr != nil || version == 0 {
-			return Receipt{}, fmt.Errorf("read recorded message %s: %w", stream, errors.Join(err, rerr))
+			return Receipt{}, fmt.Errorf("read recorded message %s: %w", domain.RedactStream(stream), errors.Join(err, rerr))
 		}
 		return Receipt{CorrelationID: first.CorrelationID, Duplicate: true}, nil
 	}
 	if err != nil {
-		return Receipt{}, fmt.Errorf("record message %s: %w", stream, err)
+		return Receipt{}, fmt.Errorf("record message %s: %w", domain.RedactStream(stream), err)
 	}
 	return Receipt{CorrelationID: correlationID}, nil
 }

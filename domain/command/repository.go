@@ -59,13 +59,13 @@ func KeyRepository(store domain.EventStore, newID func() string, now func() time
 func (r *Repository[S]) Load(ctx context.Context, stream string) (state S, version int64, err error) {
 	evs, err := r.store.ReadStream(ctx, stream, 0)
 	if err != nil {
-		return state, 0, fmt.Errorf("read %s: %w", stream, err)
+		return state, 0, fmt.Errorf("read %s: %w", domain.RedactStream(stream), err)
 	}
 	if len(evs) == 0 {
 		return state, 0, nil
 	}
 	if state, err = r.fold(evs); err != nil {
-		return state, 0, fmt.Errorf("fold %s: %w", stream, err)
+		return state, 0, fmt.Errorf("fold %s: %w", domain.RedactStream(stream), err)
 	}
 	return state, evs[len(evs)-1].Version, nil
 }
@@ -139,7 +139,7 @@ func (r *Repository[S]) append(ctx context.Context, stream string, expected doma
 	}
 	res, err := r.store.Append(ctx, stream, expected, evs...)
 	if err != nil {
-		return res, fmt.Errorf("append to %s: %w", stream, err)
+		return res, fmt.Errorf("append to %s: %w", domain.RedactStream(stream), err)
 	}
 	return res, nil
 }

@@ -101,7 +101,7 @@ func (h *ResolveMessageHandler) Handle(ctx context.Context, cmd ResolveMessage) 
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", cmd.Stream, err)
+		return fmt.Errorf("resolve %s: %w", domain.RedactStream(cmd.Stream), err)
 	}
 	return nil
 }
@@ -109,7 +109,9 @@ func (h *ResolveMessageHandler) Handle(ctx context.Context, cmd ResolveMessage) 
 // resolve decides the events of one unresolved message: its identification, once,
 // and its outcome.
 func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageState) ([]Change, error) {
-	log := h.log.With("correlation_id", st.CorrelationID, "channel_id", st.Received.ChannelID, "message_id", st.Received.MessageID)
+	log := h.log.With("correlation_id", st.CorrelationID, "channel_id", st.Received.ChannelID)
+	// The message id may embed the sender's number or chat id: debug level only.
+	log.Debug("resolving message", "message_id", st.Received.MessageID)
 	ch, ok := h.catalog.Channel(st.Received.ChannelID)
 	if !ok {
 		return []Change{deadLetter(fmt.Sprintf("channel %q is no longer configured; restore it and retry", st.Received.ChannelID), 0)}, nil

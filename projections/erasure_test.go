@@ -1,11 +1,13 @@
 package projections_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -233,31 +235,34 @@ func tableRows(t *testing.T, db *sql.DB) []string {
 
 func TestErasureScrubsProjectionsLikeARebuild(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		erasureScrubsLikeARebuild(t, func(t *testing.T) projections.Database {
-			st, err := sqlite.Open(filepath.Join(t.TempDir(), "read.db"))
+		erasureScrubsLikeARebuild(t, func(t *testing.T) (projections.Database, []string) {
+			path := filepath.Join(t.TempDir(), "read.db")
+			st, err := sqlite.Open(path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = st.Close() })
-			return st
+			return st, []string{path, path + "-wal", path + "-shm"}
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		erasureScrubsLikeARebuild(t, func(t *testing.T) projections.Database {
+		erasureScrubsLikeARebuild(t, func(t *testing.T) (projections.Database, []string) {
 			st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = st.Close() })
-			return st
+			return st, nil
 		})
 	})
 }
 
 // Two people write; X is erased. The live read side is scrubbed on SubjectErased, and
-// must then equal a read side rebuilt from the erased log: nothing of X left, all of Y
-// kept, and X's contact's audit still telling what happened, with "[erased]" values.
-func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) projections.Database) {
+// must then equal a read side rebuilt from the erased log: nothing of X left (in the
+// tables, and in the database's files where open names them: the log is not in them),
+// all of Y kept, and X's contact's audit still telling what happened, with "[erased]"
+// values.
+func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) (projections.Database, []string)) {
 	ctx := context.Background()
 	b := &logBuilder{t: t, versions: map[string]int64{}, clock: time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)}
 	xs, ys := scrubX.steps(b, 1), scrubY.steps(b, 2)
@@ -267,7 +272,7 @@ func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) projections
 	}
 	log := &fixtureLog{events: b.events}
 
-	liveDB := open(t)
+	liveDB, files := open(t)
 	live, err := projections.NewRunner(liveDB, log, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -322,11 +327,22 @@ func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) projections
 		}
 	}
 
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, s := range scrubX.secrets() {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("after X's erasure %s still holds %q", filepath.Base(f), s)
+			}
+		}
+	}
 	auditAfterErasure(t, liveDB.DB())
 
 	// (c) the scrubbed tables are what a rebuild over the erased log writes: on a new
 	// database, and by a rebuild of the live one.
-	fresh := open(t)
+	fresh, _ := open(t)
 	rebuilt, err := projections.NewRunner(fresh, log, nil)
 	if err != nil {
 		t.Fatal(err)

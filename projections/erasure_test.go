@@ -180,6 +180,29 @@ func (p erasedPerson) steps(b *logBuilder, n int) []func() {
 	}
 }
 
+// keyless is a sender whose number does not parse: no match key, so its message is
+// sealed with a sender subject of its own, and it lands unlinked.
+var keyless = struct{ subject, raw, first, text, messageID string }{
+	subject: strings.Repeat("c3", 16), raw: "ask for Zoltanne at desk 4", first: "Zoltanne",
+	text: "Ping me about locker Z-7781", messageID: "SMz19f4k"}
+
+func keylessSecrets() []string {
+	return []string{keyless.raw, keyless.first, keyless.text, keyless.messageID, domain.MessageStream("sms", keyless.messageID)}
+}
+
+func keylessSteps(b *logBuilder) {
+	s, st, corr := domain.MessageStream("sms", keyless.messageID), opaque("message", 301), "corr-z"
+	b.add(s, st, keyless.subject, corr, domain.EventMessageReceived, domain.MessageReceived{WorkspaceID: "ws", ChannelID: "sms",
+		ChannelKind: domain.KindSMS, MessageID: keyless.messageID, SentAt: b.clock,
+		Sender: domain.Sender{Phone: keyless.raw, FirstName: keyless.first}, Text: keyless.text})
+	b.add(s, st, keyless.subject, corr, domain.EventSenderIdentified, domain.SenderIdentified{ChannelID: "sms", Source: "phone",
+		Raw: keyless.raw, Steps: []string{"no phone number in " + keyless.raw}, MatchKey: domain.MatchKey{Workspace: "ws", Lookup: "phone"}})
+	b.add(s, st, keyless.subject, corr, domain.EventConversationUnlinked, domain.ConversationUnlinked{Reason: domain.UnlinkedNoPhone,
+		Detail: keyless.raw + " is no phone number"})
+	b.add(s, st, keyless.subject, corr, domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
+		Reason: "HubSpot 400 for " + keyless.first, Status: 400, Attempts: 2})
+}
+
 // eraseEvent is e as the log reads it once its subject is erased.
 func eraseEvent(t *testing.T, e domain.RecordedEvent) domain.RecordedEvent {
 	t.Helper()
@@ -269,6 +292,9 @@ func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) (projection
 	for i := range xs {
 		xs[i]()
 		ys[i]()
+		if i == 2 {
+			keylessSteps(b)
+		}
 	}
 	log := &fixtureLog{events: b.events}
 
@@ -281,27 +307,32 @@ func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) (projection
 		t.Fatal(err)
 	}
 	before := strings.Join(tableRows(t, liveDB.DB()), "\n")
-	for _, s := range scrubX.secrets() {
+	for _, s := range append(scrubX.secrets(), keylessSecrets()...) {
 		if !strings.Contains(before, s) {
 			t.Fatalf("the live read side holds no %q before the erasure: the test would prove nothing", s)
 		}
 	}
 
-	// X is erased: from now on the log reads X's events erased, and the erasure and a
-	// late event of X (already erased when appended) follow.
-	xStreams := map[string]bool{}
+	// X and the keyless sender are erased: from now on the log reads their events
+	// erased (their streams by their stored names, an event that holds nothing personal
+	// included), and the erasures and a late event of X (already erased when appended)
+	// follow.
+	erased := map[string]bool{scrubX.subject: true, keyless.subject: true}
+	erasedStreams := map[string]bool{}
 	for i, e := range log.events {
-		if e.Subject == scrubX.subject {
-			xStreams[e.Stored()] = true
+		if erased[e.Subject] {
+			erasedStreams[e.Stored()] = true
 		}
-		if e.Subject == scrubX.subject || xStreams[e.Stored()] {
+		if erased[e.Subject] || erasedStreams[e.Stored()] {
 			log.events[i] = eraseEvent(t, e)
 		}
 	}
 	b.events = log.events
-	b.add(domain.ErasureStream(scrubX.subject), domain.ErasureStream(scrubX.subject), strings.Repeat("e3", 16), "corr-erase",
-		domain.EventSubjectErased, domain.SubjectErased{SubjectID: scrubX.subject, Trigger: domain.ErasedByOperator,
-			Reason: "GDPR request of 2026-11-30", RequestedBy: "cli"})
+	for _, subject := range []string{scrubX.subject, keyless.subject} {
+		b.add(domain.ErasureStream(subject), domain.ErasureStream(subject), strings.Repeat("e3", 16), "corr-erase-"+subject,
+			domain.EventSubjectErased, domain.SubjectErased{SubjectID: subject, Trigger: domain.ErasedByOperator,
+				Reason: "GDPR request of 2026-11-30", RequestedBy: "cli"})
+	}
 	b.add(domain.MessageStream("sms", scrubX.messageID(0)), opaque("message", 101), scrubX.subject, "corr-x-0",
 		domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication, Reason: "thread sms:" + scrubX.phone + " gone", Attempts: 1})
 	late := len(b.events) - 1
@@ -313,8 +344,8 @@ func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) (projection
 	scrubbed := tableRows(t, liveDB.DB())
 	text := strings.Join(scrubbed, "\n")
 
-	// (a) nothing of X, (b) all of Y.
-	for _, s := range scrubX.secrets() {
+	// (a) nothing of X nor of the keyless sender, (b) all of Y.
+	for _, s := range append(scrubX.secrets(), keylessSecrets()...) {
 		for _, row := range scrubbed {
 			if strings.Contains(row, s) {
 				t.Errorf("after X's erasure a row still holds %q: %s", s, row)
@@ -332,7 +363,7 @@ func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) (projection
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
-		for _, s := range scrubX.secrets() {
+		for _, s := range append(scrubX.secrets(), keylessSecrets()...) {
 			if bytes.Contains(data, []byte(s)) {
 				t.Errorf("after X's erasure %s still holds %q", filepath.Base(f), s)
 			}

@@ -307,7 +307,12 @@ func scrubAudit(ctx context.Context, tx *sql.Tx, subject string) error {
 	}
 	// Streams: the subject's lose their logical names, for every event in them (a
 	// RetryRequested holds nothing personal, and so no subject, but its stream's name
-	// is the message's).
+	// is the message's). A stream counts as the subject's when any of its events is;
+	// the store hides a name with its owner's erasure (a message's: its
+	// MessageReceived's subject). The two differ only for a message whose resolution
+	// identified another key than the message was sealed with: erasing that key hides
+	// the message's stream names here (and in the unlinked, ambiguous and dead-letter
+	// rows) while a rebuild would still show them — more hidden, never less.
 	streams, err := query(ctx, tx, func(rows *sql.Rows) (string, error) {
 		var s string
 		return s, rows.Scan(&s)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,5 +280,22 @@ func TestDeadLetterOfAnErasedSenderIsNotRetried(t *testing.T) {
 	}
 	if code, out, errOut := cli("retry", "--all"); code != 0 || strings.Contains(out, "requested") {
 		t.Errorf("dead-letters retry --all: exit %d, want 0 and nothing retried\n%s%s", code, out, errOut)
+	}
+}
+
+// The HTTP API refuses the retry of an erased sender's dead letter the same way.
+func TestDeadLetterOfAnErasedSenderIsNotRetriedThroughTheAPI(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	stored := "message:" + strings.Repeat("4e", 16)
+	if _, err := s.svc.events.DB().Exec(`INSERT INTO dead_letters (stream_id, channel_id, message_id, stage, reason, status, attempts, correlation_id,
+		occurred_at, position, subject_id, stored_stream) VALUES ($1, '', $2, 'publication', $2, 400, 3, 'corr-x', '2026-11-30T10:00:00Z', 7, $3, $1)`,
+		stored, domain.Erased, strings.Repeat("a1", 16)); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := s.do("GET", "/v1/dead-letters", nil); code != http.StatusOK || !strings.Contains(string(body), `"corr-x"`) {
+		t.Errorf("GET /v1/dead-letters: %d %s, want the erased letter listed", code, body)
+	}
+	if code, body := s.do("POST", "/v1/dead-letters/corr-x/retry", nil); code != http.StatusBadRequest || !strings.Contains(string(body), "erased sender") {
+		t.Errorf("POST /v1/dead-letters/corr-x/retry: %d %s, want 400 saying the sender is erased", code, body)
 	}
 }

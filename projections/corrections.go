@@ -16,7 +16,19 @@ type Corrections struct{}
 func (Corrections) Name() string     { return "corrections" }
 func (Corrections) Tables() []string { return []string{"corrections"} }
 
+// Erasing a subject deletes its corrections: they bind a key that resolves nobody any
+// more (erasedKey), and a rebuild over the erased log skips them.
 func (Corrections) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
+	if e.Type == domain.EventSubjectErased {
+		subject, err := erasedSubject(e)
+		if err != nil || subject == "" {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM corrections WHERE subject_id = $1`, subject); err != nil {
+			return fmt.Errorf("corrections: scrub an erased subject: %w", err)
+		}
+		return nil
+	}
 	var p struct {
 		MatchKey    domain.MatchKey `json:"match_key"`
 		ChannelID   string          `json:"channel_id"`
@@ -35,6 +47,9 @@ func (Corrections) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 	default:
 		return nil
 	}
+	if erasedKey(p.MatchKey) {
+		return nil
+	}
 	mk := p.MatchKey.String()
 	exec := func(q string, args ...any) error {
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
@@ -44,10 +59,10 @@ func (Corrections) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 	}
 	insert := func(kind domain.CorrectionKind) error {
 		return exec(`INSERT INTO corrections (match_key, kind, contact_id, workspace, lookup, identifier, channel_id, reason,
-			requested_by, event_id, correlation_id, occurred_at, position)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			requested_by, event_id, correlation_id, occurred_at, position, subject_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			mk, string(kind), p.ContactID, p.MatchKey.Workspace, p.MatchKey.Lookup, p.MatchKey.Identifier, p.ChannelID, p.Reason,
-			p.RequestedBy, e.ID, e.CorrelationID, ts(e.OccurredAt), e.Position)
+			p.RequestedBy, e.ID, e.CorrelationID, ts(e.OccurredAt), e.Position, e.Subject)
 	}
 	switch e.Type {
 	case domain.EventMatchKeyLinked:
@@ -86,14 +101,17 @@ func applyCorrectionToKeys(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 	default:
 		return nil
 	}
+	if erasedKey(p.MatchKey) {
+		return nil
+	}
 	var err error
 	switch e.Type {
 	case domain.EventMatchKeyLinked:
-		_, err = tx.ExecContext(ctx, `INSERT INTO contact_keys (match_key, workspace, lookup, identifier, contact_id, how, resolved_at, position)
-			VALUES ($1, $2, $3, $4, $5, 'linked', $6, $7)
+		_, err = tx.ExecContext(ctx, `INSERT INTO contact_keys (match_key, workspace, lookup, identifier, contact_id, how, resolved_at, position, subject_id)
+			VALUES ($1, $2, $3, $4, $5, 'linked', $6, $7, $8)
 			ON CONFLICT (match_key) DO UPDATE SET contact_id = excluded.contact_id, how = excluded.how,
-				resolved_at = excluded.resolved_at, position = excluded.position`,
-			p.MatchKey.String(), p.MatchKey.Workspace, p.MatchKey.Lookup, p.MatchKey.Identifier, p.ContactID, ts(e.OccurredAt), e.Position)
+				resolved_at = excluded.resolved_at, position = excluded.position, subject_id = excluded.subject_id`,
+			p.MatchKey.String(), p.MatchKey.Workspace, p.MatchKey.Lookup, p.MatchKey.Identifier, p.ContactID, ts(e.OccurredAt), e.Position, e.Subject)
 	case domain.EventMatchKeyNeverLinked:
 		_, err = tx.ExecContext(ctx, `DELETE FROM contact_keys WHERE match_key = $1 AND contact_id = $2`, p.MatchKey.String(), p.ContactID)
 	case domain.EventMatchKeyUnpinned:
@@ -104,7 +122,8 @@ func applyCorrectionToKeys(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 
 // indexCorrection puts a correction event on the audit timelines it concerns: the
 // sender's on the channel it was made for, and each contact it names (for an unpin,
-// those whose corrections it removed).
+// those whose corrections it removed). An erased correction names no sender, and its
+// subject's sender timeline went with the erasure.
 func indexCorrection(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
 	var p struct {
 		MatchKey  domain.MatchKey          `json:"match_key"`
@@ -120,8 +139,8 @@ func indexCorrection(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) er
 	default:
 		return nil
 	}
-	if p.ChannelID != "" {
-		if err := index(ctx, tx, SubjectSender, SenderKey(p.ChannelID, p.MatchKey.Identifier), e); err != nil {
+	if p.ChannelID != "" && !erasedKey(p.MatchKey) {
+		if err := index(ctx, tx, SubjectSender, SenderKey(p.ChannelID, p.MatchKey.Identifier), e.Subject, e); err != nil {
 			return err
 		}
 	}
@@ -133,7 +152,7 @@ func indexCorrection(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) er
 		contacts[r.ContactID] = true
 	}
 	for id := range contacts {
-		if err := index(ctx, tx, SubjectContact, ContactKey(p.MatchKey.Workspace, id), e); err != nil {
+		if err := index(ctx, tx, SubjectContact, ContactKey(p.MatchKey.Workspace, id), "", e); err != nil {
 			return err
 		}
 	}

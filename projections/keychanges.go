@@ -20,38 +20,29 @@ func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) err
 		if err := domain.Decode(e, &p); err != nil {
 			return err
 		}
-		if p.MatchKey.Identifier == "" || p.Identifier == "" {
+		if p.MatchKey.Identifier == "" || p.Identifier == "" || erasedKey(p.MatchKey) || p.Identifier == domain.Erased {
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_sender_keys (match_key, sender_key) VALUES ($1, $2)
-			ON CONFLICT (match_key, sender_key) DO NOTHING`, p.MatchKey.String(), SenderKey(p.ChannelID, p.Identifier))
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_sender_keys (match_key, sender_key, subject_id) VALUES ($1, $2, $3)
+			ON CONFLICT (match_key, sender_key) DO NOTHING`, p.MatchKey.String(), SenderKey(p.ChannelID, p.Identifier), e.Subject)
 		return err
 	case domain.EventMatchKeyForgotten, domain.EventMatchKeyFollowed:
 		var p struct {
 			MatchKey domain.MatchKey `json:"match_key"`
 		}
-		if err := domain.Decode(e, &p); err != nil {
+		if err := domain.Decode(e, &p); err != nil || erasedKey(p.MatchKey) {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT sender_key FROM audit_sender_keys WHERE match_key = $1`, p.MatchKey.String())
+		type sender struct{ key, subject string }
+		senders, err := query(ctx, tx, func(rows *sql.Rows) (sender, error) {
+			var s sender
+			return s, rows.Scan(&s.key, &s.subject)
+		}, `SELECT sender_key, subject_id FROM audit_sender_keys WHERE match_key = $1 ORDER BY sender_key`, p.MatchKey.String())
 		if err != nil {
 			return err
 		}
-		var senders []string
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return err
-			}
-			senders = append(senders, s)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
 		for _, s := range senders {
-			if err := index(ctx, tx, SubjectSender, s, e); err != nil {
+			if err := index(ctx, tx, SubjectSender, s.key, s.subject, e); err != nil {
 				return err
 			}
 		}
@@ -68,7 +59,7 @@ func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) err
 			if id == "" {
 				continue
 			}
-			if err := index(ctx, tx, SubjectContact, ContactKey(p.WorkspaceID, id), e); err != nil {
+			if err := index(ctx, tx, SubjectContact, ContactKey(p.WorkspaceID, id), "", e); err != nil {
 				return err
 			}
 		}

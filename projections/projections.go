@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,14 +24,43 @@ const (
 func MessageKey(channelID, messageID string) string { return channelID + "/" + messageID }
 func SenderKey(channelID, identifier string) string { return channelID + "/" + identifier }
 func ContactKey(workspace, contactID string) string { return workspace + "/" + contactID }
+
+// parseMessageStream reads the channel and message id out of a message stream's logical
+// name ("message:{channel}:{message id}"). Once the message's subject is erased the
+// event names its stream by the stored name ("message:3f9a…", no second colon), which
+// holds neither: the message id reads Erased and the channel is unknown (""), which is
+// also what scrubbing a row of the message leaves, so a rebuild writes the same rows.
 func parseMessageStream(stream string) (ch, msg string) {
 	rest, ok := strings.CutPrefix(stream, "message:")
 	if !ok {
 		return "", ""
 	}
-	ch, msg, _ = strings.Cut(rest, ":")
+	ch, msg, ok = strings.Cut(rest, ":")
+	if !ok {
+		return "", domain.Erased
+	}
 	return ch, msg
 }
+
+// erasedSubject is the subject id a SubjectErased names ("" for any other event, and
+// for an erasure that names none, which has nothing to scrub).
+func erasedSubject(e domain.RecordedEvent) (string, error) {
+	if e.Type != domain.EventSubjectErased {
+		return "", nil
+	}
+	var p domain.SubjectErased
+	if err := domain.Decode(e, &p); err != nil {
+		return "", err
+	}
+	return p.SubjectID, nil
+}
+
+// erasedKey reports whether a match key was read from an erased event. Such a key
+// resolves nobody: the identifier cache, the corrections and the sender index skip the
+// events that name it, as a rebuild over the erased log must (every erased phone key
+// of a workspace would otherwise collide as "ws:phone:[erased]"), and erasing the
+// subject deletes the rows its live events wrote.
+func erasedKey(k domain.MatchKey) bool { return k.Identifier == domain.Erased }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
@@ -40,29 +70,39 @@ type ContactKeys struct{}
 func (ContactKeys) Name() string     { return "contact_keys" }
 func (ContactKeys) Tables() []string { return []string{"contact_keys"} }
 
+// Erasing a subject deletes its keys: an erased key resolves nobody (erasedKey).
 func (ContactKeys) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
 	switch e.Type {
-	case domain.EventMatchKeyResolved:
-		var p domain.MatchKeyResolved
-		if err := domain.Decode(e, &p); err != nil {
+	case domain.EventSubjectErased:
+		subject, err := erasedSubject(e)
+		if err != nil || subject == "" {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO contact_keys (match_key, workspace, lookup, identifier, contact_id, how, resolved_at, position)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM contact_keys WHERE subject_id = $1`, subject); err != nil {
+			return fmt.Errorf("contact keys: scrub an erased subject: %w", err)
+		}
+		return nil
+	case domain.EventMatchKeyResolved:
+		var p domain.MatchKeyResolved
+		if err := domain.Decode(e, &p); err != nil || erasedKey(p.MatchKey) {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO contact_keys (match_key, workspace, lookup, identifier, contact_id, how, resolved_at, position, subject_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (match_key) DO UPDATE SET contact_id = excluded.contact_id, how = excluded.how,
-				resolved_at = excluded.resolved_at, position = excluded.position`,
-			p.MatchKey.String(), p.MatchKey.Workspace, p.MatchKey.Lookup, p.MatchKey.Identifier, p.ContactID, p.How, ts(e.OccurredAt), e.Position)
+				resolved_at = excluded.resolved_at, position = excluded.position, subject_id = excluded.subject_id`,
+			p.MatchKey.String(), p.MatchKey.Workspace, p.MatchKey.Lookup, p.MatchKey.Identifier, p.ContactID, p.How, ts(e.OccurredAt), e.Position, e.Subject)
 		return err
 	case domain.EventMatchKeyForgotten:
 		var p domain.MatchKeyForgotten
-		if err := domain.Decode(e, &p); err != nil {
+		if err := domain.Decode(e, &p); err != nil || erasedKey(p.MatchKey) {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM contact_keys WHERE match_key = $1`, p.MatchKey.String())
 		return err
 	case domain.EventMatchKeyFollowed:
 		var p domain.MatchKeyFollowedMerge
-		if err := domain.Decode(e, &p); err != nil {
+		if err := domain.Decode(e, &p); err != nil || erasedKey(p.MatchKey) {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE contact_keys SET contact_id = $1, position = $2 WHERE match_key = $3`, p.To, e.Position, p.MatchKey.String())
@@ -73,6 +113,14 @@ func (ContactKeys) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 
 // Audit indexes every event of a message under the message, its sender and its contact,
 // so an auditor can read "why" for any of the three.
+//
+// Erasing a subject (scrubAudit) leaves what a rebuild over the erased log writes: the
+// subject's events stay on their message's and contact's timelines (contact ids are not
+// personal, so the audit of an erased contact still tells what happened, when and why),
+// with every personal value reading Erased and streams named by their stored names; a
+// message whose id is erased is keyed by its stored stream instead (MessageKey(channel,
+// stored name)), since every erased message id reads the same; a sender key embeds the
+// identifier, so an erased sender has no timeline at all.
 type Audit struct{}
 
 func (Audit) Name() string { return "audit" }
@@ -80,34 +128,63 @@ func (Audit) Tables() []string {
 	return []string{"audit_messages", "audit_entries", "audit_sender_keys"}
 }
 
+// auditMessage is a message's row of audit_messages.
+type auditMessage struct {
+	channel, id, workspace, senderKey, contactKey string
+	// subject sealed the MessageReceived, senderSubject the SenderIdentified that gave
+	// the sender key; stored is the stream's stored name.
+	subject, stored, senderSubject string
+}
+
+// key names the message's timeline.
+func (m auditMessage) key() string {
+	if m.id == domain.Erased {
+		return MessageKey(m.channel, m.stored)
+	}
+	return MessageKey(m.channel, m.id)
+}
+
 func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
+	erased, err := erasedSubject(e)
+	if err != nil {
+		return err
+	}
+	if erased != "" {
+		if err := scrubAudit(ctx, tx, erased); err != nil {
+			return fmt.Errorf("audit: scrub an erased subject: %w", err)
+		}
+	}
 	if e.Type == domain.EventMessageReceived {
 		var p domain.MessageReceived
 		if err := domain.Decode(e, &p); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_messages (correlation_id, channel_id, message_id, workspace)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (correlation_id) DO NOTHING`, e.CorrelationID, p.ChannelID, p.MessageID, p.WorkspaceID); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_messages (correlation_id, channel_id, message_id, workspace, subject_id, stored_stream)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (correlation_id) DO NOTHING`,
+			e.CorrelationID, p.ChannelID, p.MessageID, p.WorkspaceID, e.Subject, e.Stored()); err != nil {
 			return err
 		}
 	}
-	var chID, msgID, workspace, senderKey, contactKey string
-	err := tx.QueryRowContext(ctx, `SELECT channel_id, message_id, workspace, sender_key, contact_key FROM audit_messages WHERE correlation_id = $1`,
-		e.CorrelationID).Scan(&chID, &msgID, &workspace, &senderKey, &contactKey)
+	var m auditMessage
+	err = tx.QueryRowContext(ctx, `SELECT channel_id, message_id, workspace, sender_key, contact_key, subject_id, stored_stream, sender_subject
+		FROM audit_messages WHERE correlation_id = $1`,
+		e.CorrelationID).Scan(&m.channel, &m.id, &m.workspace, &m.senderKey, &m.contactKey, &m.subject, &m.stored, &m.senderSubject)
 	known := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	msgKey := MessageKey(chID, msgID)
+	msgKey := m.key()
 	switch e.Type {
 	case domain.EventSenderIdentified:
 		var p domain.SenderIdentified
 		if err := domain.Decode(e, &p); err != nil {
 			return err
 		}
-		if p.Identifier != "" && known {
-			senderKey = SenderKey(chID, p.Identifier)
-			if err := adopt(ctx, tx, SubjectSender, senderKey, msgKey, e.CorrelationID); err != nil {
+		// An erased identifier names no sender: its timeline would be every erased
+		// sender's of the channel.
+		if p.Identifier != "" && p.Identifier != domain.Erased && known {
+			m.senderKey, m.senderSubject = SenderKey(m.channel, p.Identifier), e.Subject
+			if err := adopt(ctx, tx, SubjectSender, m.senderKey, m.senderSubject, msgKey, e.CorrelationID); err != nil {
 				return err
 			}
 		}
@@ -119,27 +196,27 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 			return err
 		}
 		if known && p.ContactID != "" {
-			contactKey = ContactKey(workspace, p.ContactID)
-			if err := adopt(ctx, tx, SubjectContact, contactKey, msgKey, e.CorrelationID); err != nil {
+			m.contactKey = ContactKey(m.workspace, p.ContactID)
+			if err := adopt(ctx, tx, SubjectContact, m.contactKey, "", msgKey, e.CorrelationID); err != nil {
 				return err
 			}
 		}
 	}
 	if known {
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_messages SET sender_key = $1, contact_key = $2 WHERE correlation_id = $3`,
-			senderKey, contactKey, e.CorrelationID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_messages SET sender_key = $1, contact_key = $2, sender_subject = $3 WHERE correlation_id = $4`,
+			m.senderKey, m.contactKey, m.senderSubject, e.CorrelationID); err != nil {
 			return err
 		}
-		if err := index(ctx, tx, SubjectMessage, msgKey, e); err != nil {
+		if err := index(ctx, tx, SubjectMessage, msgKey, m.subject, e); err != nil {
 			return err
 		}
-		if senderKey != "" {
-			if err := index(ctx, tx, SubjectSender, senderKey, e); err != nil {
+		if m.senderKey != "" {
+			if err := index(ctx, tx, SubjectSender, m.senderKey, m.senderSubject, e); err != nil {
 				return err
 			}
 		}
-		if contactKey != "" {
-			if err := index(ctx, tx, SubjectContact, contactKey, e); err != nil {
+		if m.contactKey != "" {
+			if err := index(ctx, tx, SubjectContact, m.contactKey, "", e); err != nil {
 				return err
 			}
 		}
@@ -158,7 +235,7 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 		}
 		for _, id := range []string{kp.ContactID, kp.To} {
 			if id != "" {
-				if err := index(ctx, tx, SubjectContact, ContactKey(kp.MatchKey.Workspace, id), e); err != nil {
+				if err := index(ctx, tx, SubjectContact, ContactKey(kp.MatchKey.Workspace, id), "", e); err != nil {
 					return err
 				}
 			}
@@ -171,20 +248,109 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 }
 
 // adopt copies a message's entries so far under a newly learned subject: the sender's
-// and the contact's timelines then start with the message that reached them.
-func adopt(ctx context.Context, tx *sql.Tx, subject, key, msgKey, correlationID string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at, correlation_id, data)
-		SELECT $1, $2, position, stream_id, version, type, occurred_at, correlation_id, data FROM audit_entries
-		WHERE subject = $3 AND subject_key = $4 AND correlation_id = $5
-		ON CONFLICT (subject, subject_key, position) DO NOTHING`, subject, key, SubjectMessage, msgKey, correlationID)
+// and the contact's timelines then start with the message that reached them. keySubject
+// is whose identifier key embeds ("" for a contact).
+func adopt(ctx context.Context, tx *sql.Tx, subject, key, keySubject, msgKey, correlationID string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at, correlation_id, data,
+			subject_id, stored_stream, key_subject)
+		SELECT $1, $2, position, stream_id, version, type, occurred_at, correlation_id, data, subject_id, stored_stream, $3 FROM audit_entries
+		WHERE subject = $4 AND subject_key = $5 AND correlation_id = $6
+		ON CONFLICT (subject, subject_key, position) DO NOTHING`, subject, key, keySubject, SubjectMessage, msgKey, correlationID)
 	return err
 }
 
-func index(ctx context.Context, tx *sql.Tx, subject, key string, e domain.RecordedEvent) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at, correlation_id, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (subject, subject_key, position) DO NOTHING`,
-		subject, key, e.Position, e.StreamID, e.Version, e.Type, ts(e.OccurredAt), e.CorrelationID, string(e.Payload))
+// index puts e on one timeline. keySubject is the subject whose identifier key embeds: a
+// sender's timeline goes with it when that subject is erased.
+func index(ctx context.Context, tx *sql.Tx, subject, key, keySubject string, e domain.RecordedEvent) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at, correlation_id, data,
+			subject_id, stored_stream, key_subject)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (subject, subject_key, position) DO NOTHING`,
+		subject, key, e.Position, e.StreamID, e.Version, e.Type, ts(e.OccurredAt), e.CorrelationID, string(e.Payload),
+		e.Subject, e.Stored(), keySubject)
 	return err
+}
+
+// scrubAudit makes the audit rows derived from subject's events what a rebuild over
+// the erased log writes (see Audit). It is idempotent: the rows a rebuild writes are
+// left as they are.
+func scrubAudit(ctx context.Context, tx *sql.Tx, subject string) error {
+	exec := func(q string, args ...any) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	if err := exec(`DELETE FROM audit_entries WHERE subject = $1 AND key_subject = $2`, SubjectSender, subject); err != nil {
+		return fmt.Errorf("sender timelines: %w", err)
+	}
+	if err := exec(`DELETE FROM audit_sender_keys WHERE subject_id = $1`, subject); err != nil {
+		return fmt.Errorf("sender keys: %w", err)
+	}
+	if err := exec(`UPDATE audit_messages SET sender_key = '', sender_subject = '' WHERE sender_subject = $1`, subject); err != nil {
+		return fmt.Errorf("senders of messages: %w", err)
+	}
+	// Messages: their timelines move to the key that does not name the message id.
+	messages, err := query(ctx, tx, func(rows *sql.Rows) (auditMessage, error) {
+		var m auditMessage
+		return m, rows.Scan(&m.channel, &m.id, &m.stored)
+	}, `SELECT channel_id, message_id, stored_stream FROM audit_messages WHERE subject_id = $1 AND message_id <> $2`, subject, domain.Erased)
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	for _, m := range messages {
+		old := m.key()
+		m.id = domain.Erased
+		if err := exec(`UPDATE audit_entries SET subject_key = $1 WHERE subject = $2 AND subject_key = $3`, m.key(), SubjectMessage, old); err != nil {
+			return fmt.Errorf("message timeline: %w", err)
+		}
+	}
+	if err := exec(`UPDATE audit_messages SET message_id = $1 WHERE subject_id = $2`, domain.Erased, subject); err != nil {
+		return fmt.Errorf("message ids: %w", err)
+	}
+	// Streams: the subject's lose their logical names, for every event in them (a
+	// RetryRequested holds nothing personal, and so no subject, but its stream's name
+	// is the message's). A stream counts as the subject's when any of its events is;
+	// the store hides a name with its owner's erasure (a message's: its
+	// MessageReceived's subject). The two differ only for a message whose resolution
+	// identified another key than the message was sealed with: erasing that key hides
+	// the message's stream names here (and in the unlinked, ambiguous and dead-letter
+	// rows) while a rebuild would still show them — more hidden, never less.
+	streams, err := query(ctx, tx, func(rows *sql.Rows) (string, error) {
+		var s string
+		return s, rows.Scan(&s)
+	}, `SELECT DISTINCT stored_stream FROM audit_entries WHERE subject_id = $1 AND stored_stream <> ''`, subject)
+	if err != nil {
+		return fmt.Errorf("streams: %w", err)
+	}
+	for _, s := range streams {
+		if err := exec(`UPDATE audit_entries SET stream_id = stored_stream WHERE stored_stream = $1`, s); err != nil {
+			return fmt.Errorf("stream names: %w", err)
+		}
+	}
+	// Payloads: as the log reads them now.
+	type entry struct {
+		subject, key, typ, data string
+		position                int64
+	}
+	entries, err := query(ctx, tx, func(rows *sql.Rows) (entry, error) {
+		var e entry
+		return e, rows.Scan(&e.subject, &e.key, &e.position, &e.typ, &e.data)
+	}, `SELECT subject, subject_key, position, type, data FROM audit_entries WHERE subject_id = $1`, subject)
+	if err != nil {
+		return fmt.Errorf("entries: %w", err)
+	}
+	for _, e := range entries {
+		data, err := domain.ErasePersonal(e.typ, json.RawMessage(e.data))
+		if err != nil {
+			return fmt.Errorf("entry at position %d: %w", e.position, err)
+		}
+		if string(data) == e.data {
+			continue
+		}
+		if err := exec(`UPDATE audit_entries SET data = $1 WHERE subject = $2 AND subject_key = $3 AND position = $4`,
+			string(data), e.subject, e.key, e.position); err != nil {
+			return fmt.Errorf("entry at position %d: %w", e.position, err)
+		}
+	}
+	return nil
 }
 
 // Unlinked lists conversations that landed tied to no contact, with the reason.
@@ -193,7 +359,22 @@ type Unlinked struct{}
 func (Unlinked) Name() string     { return "unlinked" }
 func (Unlinked) Tables() []string { return []string{"unlinked_conversations"} }
 
+// Erasing a subject leaves its conversations listed, as a rebuild over the erased log
+// does: under the stream's stored name, with no channel (parseMessageStream), the
+// message id and the detail erased; the reason is one of switchboard's codes.
 func (Unlinked) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
+	if e.Type == domain.EventSubjectErased {
+		subject, err := erasedSubject(e)
+		if err != nil || subject == "" {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE unlinked_conversations SET stream_id = stored_stream, channel_id = '',
+			message_id = CASE WHEN message_id = '' THEN '' ELSE $1 END, detail = CASE WHEN detail = '' THEN '' ELSE $1 END
+			WHERE subject_id = $2`, domain.Erased, subject); err != nil {
+			return fmt.Errorf("unlinked: scrub an erased subject: %w", err)
+		}
+		return nil
+	}
 	if e.Type != domain.EventConversationUnlinked {
 		return nil
 	}
@@ -202,10 +383,12 @@ func (Unlinked) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) e
 		return err
 	}
 	ch, msg := parseMessageStream(e.StreamID)
-	_, err := tx.ExecContext(ctx, `INSERT INTO unlinked_conversations (stream_id, channel_id, message_id, reason, detail, occurred_at, position)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream_id) DO UPDATE SET reason = excluded.reason,
-		detail = excluded.detail, occurred_at = excluded.occurred_at, position = excluded.position`,
-		e.StreamID, ch, msg, p.Reason, p.Detail, ts(e.OccurredAt), e.Position)
+	_, err := tx.ExecContext(ctx, `INSERT INTO unlinked_conversations (stream_id, channel_id, message_id, reason, detail, occurred_at, position,
+			subject_id, stored_stream)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (stream_id) DO UPDATE SET reason = excluded.reason,
+		detail = excluded.detail, occurred_at = excluded.occurred_at, position = excluded.position,
+		subject_id = excluded.subject_id, stored_stream = excluded.stored_stream`,
+		e.StreamID, ch, msg, p.Reason, p.Detail, ts(e.OccurredAt), e.Position, e.Subject, e.Stored())
 	return err
 }
 
@@ -215,7 +398,20 @@ type Ambiguous struct{}
 func (Ambiguous) Name() string     { return "ambiguous" }
 func (Ambiguous) Tables() []string { return []string{"ambiguous_resolutions"} }
 
+// Erasing a subject leaves its resolutions listed, as a rebuild over the erased log
+// does: under the stream's stored name, with no channel, the message id and the
+// candidates' property values erased.
 func (Ambiguous) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
+	if e.Type == domain.EventSubjectErased {
+		subject, err := erasedSubject(e)
+		if err != nil || subject == "" {
+			return err
+		}
+		if err := scrubAmbiguous(ctx, tx, subject); err != nil {
+			return fmt.Errorf("ambiguous: scrub an erased subject: %w", err)
+		}
+		return nil
+	}
 	if e.Type != domain.EventContactMatched {
 		return nil
 	}
@@ -231,10 +427,45 @@ func (Ambiguous) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) 
 		return err
 	}
 	ch, msg := parseMessageStream(e.StreamID)
-	_, err = tx.ExecContext(ctx, `INSERT INTO ambiguous_resolutions (stream_id, channel_id, message_id, contact_id, candidates, occurred_at, position)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (stream_id) DO NOTHING`,
-		e.StreamID, ch, msg, p.ContactID, string(cands), ts(e.OccurredAt), e.Position)
+	_, err = tx.ExecContext(ctx, `INSERT INTO ambiguous_resolutions (stream_id, channel_id, message_id, contact_id, candidates, occurred_at, position,
+			subject_id, stored_stream)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (stream_id) DO NOTHING`,
+		e.StreamID, ch, msg, p.ContactID, string(cands), ts(e.OccurredAt), e.Position, e.Subject, e.Stored())
 	return err
+}
+
+func scrubAmbiguous(ctx context.Context, tx *sql.Tx, subject string) error {
+	type row struct{ stream, candidates string }
+	rows, err := query(ctx, tx, func(rows *sql.Rows) (row, error) {
+		var r row
+		return r, rows.Scan(&r.stream, &r.candidates)
+	}, `SELECT stream_id, candidates FROM ambiguous_resolutions WHERE subject_id = $1`, subject)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		// The candidates as Apply writes them from the erased ContactMatched: its
+		// personal paths there are the candidates' values.
+		var cands []domain.CandidateVerdict
+		if err := json.Unmarshal([]byte(r.candidates), &cands); err != nil {
+			return fmt.Errorf("candidates: %w", err)
+		}
+		for _, c := range cands {
+			for k, v := range c.Values {
+				c.Values[k] = domain.EraseValue(v)
+			}
+		}
+		scrubbed, err := json.Marshal(cands)
+		if err != nil {
+			return fmt.Errorf("candidates: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE ambiguous_resolutions SET stream_id = stored_stream, channel_id = '',
+			message_id = CASE WHEN message_id = '' THEN '' ELSE $1 END, candidates = $2 WHERE stream_id = $3`,
+			domain.Erased, string(scrubbed), r.stream); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DeadLetters lists work that failed for good and waits for an operator.
@@ -243,18 +474,35 @@ type DeadLetters struct{}
 func (DeadLetters) Name() string     { return "dead_letters" }
 func (DeadLetters) Tables() []string { return []string{"dead_letters"} }
 
+// Erasing a subject leaves its dead letters listed, as a rebuild over the erased log
+// does: under the stream's stored name, with no channel, the message id and the reason
+// erased. Nothing publishes an erased message (domain.MessageState.Erased), so such a
+// letter is not to be retried.
 func (DeadLetters) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
 	switch e.Type {
+	case domain.EventSubjectErased:
+		subject, err := erasedSubject(e)
+		if err != nil || subject == "" {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET stream_id = stored_stream, channel_id = '',
+			message_id = CASE WHEN message_id = '' THEN '' ELSE $1 END, reason = CASE WHEN reason = '' THEN '' ELSE $1 END
+			WHERE subject_id = $2`, domain.Erased, subject); err != nil {
+			return fmt.Errorf("dead letters: scrub an erased subject: %w", err)
+		}
+		return nil
 	case domain.EventDeadLettered:
 		var p domain.DeadLettered
 		if err := domain.Decode(e, &p); err != nil {
 			return err
 		}
 		ch, msg := parseMessageStream(e.StreamID)
-		_, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (stream_id, channel_id, message_id, stage, reason, status, attempts, correlation_id, occurred_at, position)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (stream_id) DO UPDATE SET stage = excluded.stage,
-			reason = excluded.reason, status = excluded.status, attempts = excluded.attempts, occurred_at = excluded.occurred_at, position = excluded.position`,
-			e.StreamID, ch, msg, p.Stage, p.Reason, p.Status, p.Attempts, e.CorrelationID, ts(e.OccurredAt), e.Position)
+		_, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (stream_id, channel_id, message_id, stage, reason, status, attempts, correlation_id, occurred_at, position,
+				subject_id, stored_stream)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (stream_id) DO UPDATE SET stage = excluded.stage,
+			reason = excluded.reason, status = excluded.status, attempts = excluded.attempts, occurred_at = excluded.occurred_at, position = excluded.position,
+			subject_id = excluded.subject_id, stored_stream = excluded.stored_stream`,
+			e.StreamID, ch, msg, p.Stage, p.Reason, p.Status, p.Attempts, e.CorrelationID, ts(e.OccurredAt), e.Position, e.Subject, e.Stored())
 		return err
 	case domain.EventRetryRequested, domain.EventMessagePublished, domain.EventContactMatched, domain.EventContactCreated, domain.EventConversationUnlinked:
 		_, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE stream_id = $1`, e.StreamID)

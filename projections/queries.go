@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+
+	"switchboard/domain"
 )
 
 // Entry is one event of an audit timeline.
@@ -18,8 +20,13 @@ type Entry struct {
 	Data          json.RawMessage `json:"data"`
 }
 
+// queryer is a database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // query runs q and scans every row with scan.
-func query[T any](ctx context.Context, db *sql.DB, scan func(*sql.Rows) (T, error), q string, args ...any) ([]T, error) {
+func query[T any](ctx context.Context, db queryer, scan func(*sql.Rows) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -133,6 +140,12 @@ type DeadLetterRow struct {
 	CorrelationID string `json:"correlation_id"`
 	OccurredAt    string `json:"occurred_at"`
 }
+
+// Erased reports whether the dead letter's sender was erased: its message id and
+// reason read Erased, its stream is no longer found by channel and message id, and
+// nothing publishes the message any more (domain.MessageState.Erased), so a retry has
+// nothing to do.
+func (d DeadLetterRow) Erased() bool { return d.MessageID == domain.Erased }
 
 // DeadLetters lists dead letters, oldest first. A dead letter's id is its correlation
 // id: stable, and unique per message.

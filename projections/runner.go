@@ -66,8 +66,15 @@ type Runner struct {
 	// does it, as SQLite's write lock does).
 	lock func(ctx context.Context, tx *sql.Tx, name string) error
 
+	// flush, where the database keeps older images of rewritten rows in its files (the
+	// SQLite WAL), writes them out (sqlite.Store.Checkpoint); nil elsewhere.
+	flush func(ctx context.Context) error
+
 	mu        sync.Mutex
 	positions map[string]int64
+	// flushPending: a flush after an erasure failed, and is tried again after the next
+	// batch.
+	flushPending bool
 }
 
 // Database is where the read side lives: the event store's own database (sqlite.Store,
@@ -77,6 +84,14 @@ type Database interface {
 	DB() *sql.DB
 	// Migrate applies a set of versioned migrations the way the store applies its own.
 	Migrate(ctx context.Context, set string, fsys fs.FS) error
+}
+
+// flushingDatabase is a Database whose files keep what a transaction overwrote until it
+// is flushed: SQLite's WAL holds the page images from before a scrub (measured: X's
+// phone, names and texts are in the -wal file after the scrub, gone after a
+// TRUNCATE checkpoint; TestErasureScrubsProjectionsLikeARebuild).
+type flushingDatabase interface {
+	Checkpoint(ctx context.Context) error
 }
 
 // sharedDatabase is a Database several processes write at once (PostgreSQL under
@@ -108,6 +123,9 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 	r := &Runner{db: db, store: store, projections: ps, log: logger, batch: 500, checkpoints: cps, positions: map[string]int64{}}
 	if shared, ok := database.(sharedDatabase); ok {
 		r.lock = shared.LockTx
+	}
+	if f, ok := database.(flushingDatabase); ok {
+		r.flush = f.Checkpoint
 	}
 	for _, p := range ps {
 		pos, err := cps.Load(context.Background(), checkpointName(p.Name()))
@@ -211,7 +229,34 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 			return err
 		}
 	}
+	// The emptied rows may be a person's from before their erasure was scrubbed (rows
+	// written before subject ids were kept): out of the files too.
+	r.flushAfterErasure(ctx, true)
 	return nil
+}
+
+// flushAfterErasure flushes the database's files when erased is true or an earlier
+// flush failed, so that the rows a scrub overwrote leave the files as they left the
+// tables (SPEC §3 rule 17: not in the store's files). A failure (readers holding the WAL
+// past sqlite's patience) is logged and tried again after the next batch: the scrubbed
+// rows are committed, and stopping the read side would not hide the old images sooner.
+func (r *Runner) flushAfterErasure(ctx context.Context, erased bool) {
+	if r.flush == nil {
+		return
+	}
+	r.mu.Lock()
+	pending := r.flushPending
+	r.mu.Unlock()
+	if !erased && !pending {
+		return
+	}
+	err := r.flush(ctx)
+	r.mu.Lock()
+	r.flushPending = err != nil
+	r.mu.Unlock()
+	if err != nil {
+		r.log.Warn("projections: flushing the database files after an erasure failed; will retry after the next batch", "err", err)
+	}
 }
 
 func (r *Runner) pick(names []string) ([]Projection, error) {
@@ -264,6 +309,11 @@ func (s *sink) Take(ctx context.Context, evs []domain.RecordedEvent) error {
 			return err
 		}
 	}
+	erased := false
+	for _, e := range evs {
+		erased = erased || e.Type == domain.EventSubjectErased
+	}
+	s.r.flushAfterErasure(ctx, erased)
 	return nil
 }
 

@@ -244,6 +244,10 @@ func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, domain.NotFound("no dead letter with id %q (it may have been retried already)", id))
 		return
 	}
+	if d.Erased() {
+		s.fail(w, r, domain.Invalid("id", "%q is the dead letter of an erased sender: nothing publishes its message any more", id))
+		return
+	}
 	stage, err := s.d.Retrier.Handle(r.Context(), command.RetryDeadLetter{Stream: domain.MessageStream(d.ChannelID, d.MessageID), RequestedBy: "api"})
 	if err != nil {
 		s.fail(w, r, err)

@@ -45,7 +45,9 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *all {
 		ids = ids[:0]
 		for _, d := range letters {
-			ids = append(ids, d.ID)
+			if !d.Erased() {
+				ids = append(ids, d.ID)
+			}
 		}
 	}
 	retry, err := command.NewRetryDeadLetterHandler(st, newID, time.Now)
@@ -59,6 +61,9 @@ func cmdDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		if !ok {
 			return domain.NotFound("no dead letter with id %q (list them with `switchboard dead-letters`)", id)
+		}
+		if d.Erased() {
+			return domain.Invalid("id", "%q is the dead letter of an erased sender: nothing publishes its message any more", id)
 		}
 		stage, err := retry.Handle(ctx, command.RetryDeadLetter{Stream: domain.MessageStream(d.ChannelID, d.MessageID), RequestedBy: "cli"})
 		if err != nil {

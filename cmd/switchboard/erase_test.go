@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"switchboard/domain"
 	"switchboard/domain/command"
+	"switchboard/projections"
 )
 
 // openSealedForTest opens the configuration's store as every command does: sealing.
@@ -280,5 +282,65 @@ func TestLogCommandsNeedTheSecretKeyWhenOneIsNamed(t *testing.T) {
 		if code := run(args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "SB_UNSET_SECRET_FOR_TEST, which is not set") {
 			t.Errorf("%s: exit %d, stderr %q; want 2 naming the variable", args[0], code, errOut.String())
 		}
+	}
+}
+
+// A dead letter of an erased sender stays listed, as a rebuild over the erased log lists
+// it, but nothing publishes its message any more and its stream is not found by channel
+// and message id: `dead-letters retry` refuses it, saying why, and `retry --all` passes
+// over it instead of stopping there.
+func TestDeadLetterOfAnErasedSenderIsNotRetried(t *testing.T) {
+	for k, v := range testEnv {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "switchboard.yaml")
+	if err := os.WriteFile(cfgPath, []byte(testConfig(filepath.Join(dir, "sb.db"), "http://127.0.0.1:1", "http://127.0.0.1:1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := openSealedForTest(t, cfgPath)
+	if _, err := projections.NewRunner(st, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The row as projections leave it once the sender is erased (projections'
+	// TestErasureScrubsProjectionsLikeARebuild).
+	stored := "message:" + strings.Repeat("3f", 16)
+	if _, err := st.DB().Exec(`INSERT INTO dead_letters (stream_id, channel_id, message_id, stage, reason, status, attempts, correlation_id,
+		occurred_at, position, subject_id, stored_stream) VALUES ($1, '', $2, 'publication', $2, 400, 3, 'corr-x', '2026-11-30T10:00:00Z', 7, $3, $1)`,
+		stored, domain.Erased, strings.Repeat("a1", 16)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	cli := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"dead-letters", "--config", cfgPath}, args...), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := cli(); code != 0 || !strings.Contains(out, "corr-x  /"+domain.Erased) {
+		t.Errorf("dead-letters: exit %d, want the erased letter listed\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := cli("retry", "corr-x"); code != 1 || !strings.Contains(errOut, "erased sender") {
+		t.Errorf("dead-letters retry corr-x: exit %d, want 1 saying the sender is erased\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := cli("retry", "--all"); code != 0 || strings.Contains(out, "requested") {
+		t.Errorf("dead-letters retry --all: exit %d, want 0 and nothing retried\n%s%s", code, out, errOut)
+	}
+}
+
+// The HTTP API refuses the retry of an erased sender's dead letter the same way.
+func TestDeadLetterOfAnErasedSenderIsNotRetriedThroughTheAPI(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	stored := "message:" + strings.Repeat("4e", 16)
+	if _, err := s.svc.events.DB().Exec(`INSERT INTO dead_letters (stream_id, channel_id, message_id, stage, reason, status, attempts, correlation_id,
+		occurred_at, position, subject_id, stored_stream) VALUES ($1, '', $2, 'publication', $2, 400, 3, 'corr-x', '2026-11-30T10:00:00Z', 7, $3, $1)`,
+		stored, domain.Erased, strings.Repeat("a1", 16)); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := s.do("GET", "/v1/dead-letters", nil); code != http.StatusOK || !strings.Contains(string(body), `"corr-x"`) {
+		t.Errorf("GET /v1/dead-letters: %d %s, want the erased letter listed", code, body)
+	}
+	if code, body := s.do("POST", "/v1/dead-letters/corr-x/retry", nil); code != http.StatusBadRequest || !strings.Contains(string(body), "erased sender") {
+		t.Errorf("POST /v1/dead-letters/corr-x/retry: %d %s, want 400 saying the sender is erased", code, body)
 	}
 }

@@ -320,8 +320,10 @@ func (c *Client) sendSearchBatch(ctx context.Context, s searchBatch, batch [][]s
 	for _, p := range s.props {
 		filters = append(filters, p+" IN")
 	}
-	words := fmt.Sprintf("contacts whose %s is one of [%s] (%s, the same values), oldest first; one search shared by %d senders",
-		s.what, strings.Join(values, ", "), strings.Join(filters, " OR "), len(batch))
+	// The words go into every sender's lookup, sealed with that sender's key: they
+	// must not list the other senders' values (SPEC §3 rule 17), only how many.
+	words := fmt.Sprintf("contacts whose %s is one of %d values (%s), oldest first; one search shared by %d senders",
+		s.what, len(values), strings.Join(filters, " OR "), len(batch))
 	pages, truncated, err := c.searchPages(ctx, s.op, s.groups(values), s.props, words, slotTaken)
 	if splitOnError(err) {
 		c.log.WarnContext(ctx, "hubspot refused a batched search; searching again in smaller groups",

@@ -142,6 +142,20 @@ func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
 	}
 	st.Close()
 
+	// The same byte search as the end-to-end test: once the file is checkpointed and
+	// vacuumed, nothing of X is in any file of the store, and all of Y is (in the
+	// projections the command caught up, which hold the living in the clear).
+	checkpointAndVacuum(t, dbPath)
+	for _, v := range []string{"+14155552671", "4155552671", "Xaviera", "QX-551", "5550123", "7731-XQ", "SM-x"} {
+		if in := storeFilesHolding(t, dbPath, v); len(in) > 0 {
+			t.Errorf("X's %q is still in %v after switchboard erase", v, in)
+		}
+	}
+	for _, v := range []string{"+14155550199", "Yolanda", "YV-30917", "7770456", "4410-YZ", "SM-y"} {
+		if in := storeFilesHolding(t, dbPath, v); len(in) == 0 {
+			t.Errorf("Y's %q is in no file of the store: the search proves nothing", v)
+		}
+	}
 	if code, out, _ := cli("acme-sms", "+14155552671", "--reason", "asked again"); code != 0 || !strings.Contains(out, "nothing to erase") {
 		t.Errorf("second erasure: exit %d, %s", code, out)
 	}

@@ -264,7 +264,8 @@ func TestRecorderInvalidIsAcknowledged(t *testing.T) {
 	}
 }
 
-// Logs name the channel and the correlation id of each recorded message.
+// Logs name the channel and the correlation id of each recorded message; its message id,
+// which may embed the sender's number or chat id, only at debug level.
 func TestLogs(t *testing.T) {
 	e := newEnv(t)
 	c := caseNamed(t, "messenger")
@@ -278,7 +279,10 @@ func TestLogs(t *testing.T) {
 		}
 		if rec["msg"] == "message recorded" {
 			found = rec["channel_id"] == "acme-fb" && rec["correlation_id"] == "corr-mid.1457764197618:41d102a3e1ae206a38" &&
-				rec["message_id"] == "mid.1457764197618:41d102a3e1ae206a38" && rec["kind"] == "messenger"
+				rec["kind"] == "messenger"
+		}
+		if rec["level"] != "DEBUG" && rec["message_id"] != nil {
+			t.Errorf("a %s line names the message id: %s", rec["level"], line)
 		}
 	}
 	if !found {

@@ -135,6 +135,15 @@ func TestConcurrentPhoneLookupsShareSearches(t *testing.T) {
 					t.Errorf("sender %d: shared lookup does not name its number %s: %q", i, nat, q)
 				}
 			}
+			// The lookup is sealed with this sender's key and erased with this sender:
+			// it must not name the others it shared the search with (rule 17).
+			for j := range n {
+				for _, nat := range domain.NationalNumbers(senderNumber(j)) {
+					if j != i && strings.Contains(q, nat) && !strings.Contains(senderNumber(i), nat) {
+						t.Errorf("sender %d: shared lookup names sender %d's number %s: %q", i, j, nat, q)
+					}
+				}
+			}
 		}
 	}
 	// Only a sender that found the limiter free (the first, maybe one more) goes alone.

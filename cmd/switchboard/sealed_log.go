@@ -80,7 +80,7 @@ func checkStreamNames(cfg *config.Config, st logStore, keys *datakeys.Keeper) er
 		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
 	if last > 0 {
-		return fmt.Errorf("%w: %s: its streams are named by phone numbers, user ids and message ids, which an erasure cannot reach (docs/privacy.md §8). "+
+		return fmt.Errorf("%w: %s: its streams are named by phone numbers, user ids and message ids, which an erasure cannot reach (docs/privacy.md §5a). "+
 			"Stop the service, point a second configuration at a new, empty store, and run `switchboard copy-store --upgrade --from %s --to NEW.yaml` once: "+
 			"it copies every event into the new form and rebuilds the projections; then serve from NEW.yaml and delete the old store's files",
 			errStoreBeforeHiddenNames, cfg.Path, cfg.Path)

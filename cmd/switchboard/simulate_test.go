@@ -17,7 +17,6 @@ import (
 
 	"switchboard/adapters/hubspot/emulator"
 	"switchboard/domain"
-	"switchboard/eventstore/sqlite"
 )
 
 // whatIfSender is one sender of the recorded traffic, with where the log says its
@@ -111,7 +110,11 @@ func TestSimulateReportsWhatOtherSettingsWouldChange(t *testing.T) {
 
 	// The recorded log: total messages, round-robin over the senders, as the old
 	// settings resolved them.
-	st, err := sqlite.Open(dsn)
+	recCfg, err := loadConfig(newPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(recCfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,15 @@ func (k *Keeper) FindStream(ctx context.Context, logical string) (stored, owner 
 	return stored, owner, true, nil
 }
 
+// CachedStream is FindStream from memory only.
+func (k *Keeper) CachedStream(logical string) (stored, owner string, ok bool) {
+	mac := streamRefMAC(k, logical)
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	c, ok := k.names[mac]
+	return c.name, c.owner, ok
+}
+
 // NameStreamTx records, inside tx, that logical is stored as fresh, owned by subject
 // ownerID, unless another writer named it first: it returns the name in force, which
 // the caller appends to in the same transaction, so a name is never durable without its
@@ -90,11 +99,15 @@ func (k *Keeper) NameStreamTx(ctx context.Context, tx *sql.Tx, logical, fresh, o
 	mac := streamRefMAC(k, logical)
 	// The first insert wins; a second writer does nothing and reads the winner's row
 	// (its append then finds the stream taken, as a redelivery should).
-	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_names (ref_mac, name, owner, sealed_ref) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (ref_mac) DO NOTHING`, mac, fresh, ownerID, sealedRef); err != nil {
+	var name string
+	err = tx.QueryRowContext(ctx, `INSERT INTO privacy_names (ref_mac, name, owner, sealed_ref) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (ref_mac) DO NOTHING RETURNING name`, mac, fresh, ownerID, sealedRef).Scan(&name)
+	if err == nil {
+		return name, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("name stream: %w", err)
 	}
-	var name string
 	if err := tx.QueryRowContext(ctx, `SELECT name FROM privacy_names WHERE ref_mac = $1`, mac).Scan(&name); err != nil {
 		return "", fmt.Errorf("name stream: read: %w", err)
 	}

@@ -72,6 +72,11 @@ type namingStore interface {
 	AppendNaming(ctx context.Context, name func(ctx context.Context, tx *sql.Tx) (string, error), expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error)
 }
 
+func (s *Store) namesInAppend() bool {
+	_, ok := s.EventStore.(namingStore)
+	return ok
+}
+
 // appendNew appends the first events of a hidden stream, naming it. A redelivery racing
 // the first delivery finds the winner's name and fails with the wrong expected version,
 // as it would on a stream named by its identifier.

@@ -72,13 +72,23 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 	prefix, isHidden := hidden(stream)
 	fresh := false
 	if isHidden {
-		stored, o, ok, err := s.find(ctx, stream)
-		if err != nil {
-			return domain.AppendResult{}, fmt.Errorf("append: %w", err)
+		var stored, o string
+		var ok bool
+		// A stream's first append (a message recorded) need not look for a name: naming
+		// it in the append's transaction finds an existing one, and the append then
+		// fails on the version as a redelivery should. That saves a query per message.
+		if expected != domain.NoStream || !s.namesInAppend() {
+			var err error
+			if stored, o, ok, err = s.find(ctx, stream); err != nil {
+				return domain.AppendResult{}, fmt.Errorf("append: %w", err)
+			}
+		} else if c, co, hit := s.keys.CachedStream(stream); hit {
+			stored, o, ok = c, co, true
 		}
 		if ok {
 			target, owner = stored, o
 		} else {
+			var err error
 			if owner, err = s.ownerFor(ctx, stream, events); err != nil {
 				return domain.AppendResult{}, fmt.Errorf("append: owner of a new stream: %w", err)
 			}

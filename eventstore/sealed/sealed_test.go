@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -389,4 +390,70 @@ func TestNewStoreRefusesMissingDependencies(t *testing.T) {
 	if _, err := sealed.NewStore(nil, nil, nil); err == nil || !strings.Contains(err.Error(), "required") {
 		t.Errorf("NewStore(nil...) = %v", err)
 	}
+}
+
+// Deliveries of one message racing each other (a platform's retry, two nodes) record it
+// once: one append wins, every other one is told the stream exists, as on a store that
+// names streams by their message id — and there is one stored name, one stream.
+func TestRacingFirstAppendsOfAMessageRecordItOnce(t *testing.T) {
+	ctx := context.Background()
+	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "sb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	keys, err := datakeys.Open(ctx, inner, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const racers = 8
+	stores := make([]*sealed.Store, racers)
+	for i := range stores {
+		// A store each, as processes have: nothing cached in common.
+		k, err := datakeys.Open(ctx, inner, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stores[i], err = sealed.NewStore(inner, k, channels{sms.ID: sms}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream := domain.MessageStream(sms.ID, "SM-race")
+	errs := make(chan error, racers)
+	deliveries := make([]domain.EventData, racers)
+	for i := range deliveries {
+		deliveries[i] = event(t, domain.EventMessageReceived, domain.MessageReceived{WorkspaceID: "acme", ChannelID: sms.ID, ChannelKind: sms.Kind,
+			MessageID: "SM-race", Sender: domain.Sender{Phone: "+14155552671"}, Text: "once"})
+	}
+	for i := range racers {
+		go func() {
+			_, err := stores[i].Append(ctx, stream, domain.NoStream, deliveries[i])
+			errs <- err
+		}()
+	}
+	won := 0
+	for range racers {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case errors.Is(err, domain.ErrWrongExpectedVersion):
+		default:
+			t.Errorf("a racing delivery failed otherwise: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d deliveries recorded the message; want 1", won)
+	}
+	raw, err := inner.ReadAll(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names int
+	if err := inner.DB().QueryRow(`SELECT count(*) FROM privacy_names`).Scan(&names); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 1 || names != 1 {
+		t.Errorf("%d events and %d stream names after the race; want 1 and 1", len(raw), names)
+	}
+	_ = keys
 }

@@ -77,6 +77,9 @@ type WhatIfReport struct {
 	// Skipped counts recorded messages that have no outcome yet (still resolving, or
 	// dead-lettered): there is nothing to compare them with.
 	Skipped int `json:"skipped"`
+	// Erased counts recorded messages whose sender was erased (rule 17): their values
+	// read "[erased]", there is nobody to look up, and they are not replayed.
+	Erased int `json:"erased"`
 	// Lookups counts the distinct HubSpot lookups the replay made.
 	Lookups int `json:"lookups"`
 	// WriteAttempts counts what the replay tried to write to HubSpot and the read-only

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"database/sql"
 	"net/http"
 	"os"
@@ -191,6 +192,21 @@ func TestErasureEndToEndLeavesNothingOfTheErasedInTheStoreFiles(t *testing.T) {
 	}
 	checkAudits("after a rebuild")
 	search("after a rebuild")
+
+	// simulate replays the living and leaves the erased alone: nobody to look up.
+	out, code := cli("simulate", "--json")
+	var rep domain.WhatIfReport
+	if code != 0 || json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &rep) != nil {
+		t.Fatalf("simulate after the erasure: exit %d\n%s", code, out)
+	}
+	if rep.Erased != 3 || rep.Messages != 3 || rep.WriteAttempts != 0 {
+		t.Errorf("simulate after the erasure: %+v; want X's 3 messages not replayed and Y's 3 replayed", rep)
+	}
+	for _, v := range erasureX.values() {
+		if strings.Contains(out, v) {
+			t.Errorf("simulate's report shows X's %q", v)
+		}
+	}
 
 	// The service's info lines named nobody: no message id, number, user id, name or
 	// text of X's or Y's.

@@ -136,6 +136,9 @@ func printWhatIf(w io.Writer, path string, since time.Time, r domain.WhatIfRepor
 	if r.Skipped > 0 {
 		fmt.Fprintf(w, "  %6d skipped (no outcome recorded yet: still resolving or dead-lettered)\n", r.Skipped)
 	}
+	if r.Erased > 0 {
+		fmt.Fprintf(w, "  %6d not replayed: their senders were erased\n", r.Erased)
+	}
 	for _, c := range r.Changed {
 		fmt.Fprintf(w, "\n  %s → %s: %d message(s)\n", c.From, c.To, c.Count)
 		for _, e := range c.Examples {

@@ -90,11 +90,11 @@ type simItem struct {
 // not find it either, since it would not exist. HubSpot is asked each distinct lookup
 // once, before the decisions, so the client can batch them.
 func (s *Simulator) Simulate(ctx context.Context, since time.Time) (domain.WhatIfReport, error) {
-	items, createdFor, existed, err := s.read(ctx, since)
+	items, createdFor, existed, erased, err := s.read(ctx, since)
 	if err != nil {
 		return domain.WhatIfReport{}, err
 	}
-	var rep domain.WhatIfReport
+	rep := domain.WhatIfReport{Erased: erased}
 	type planned struct {
 		ch       domain.ChannelSettings
 		known    bool
@@ -278,10 +278,11 @@ const simNewPrefix = "whatif:new:"
 // read loads the recorded messages (since since) and the key events that change
 // resolutions, in log order, and which match key each contact switchboard created was
 // created for.
-func (s *Simulator) read(ctx context.Context, since time.Time) ([]simItem, map[string]string, map[string]bool, error) {
+func (s *Simulator) read(ctx context.Context, since time.Time) ([]simItem, map[string]string, map[string]bool, int, error) {
+	erased := 0
 	last, err := s.d.Log.LastPosition(ctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("simulate: %w", err)
+		return nil, nil, nil, 0, fmt.Errorf("simulate: %w", err)
 	}
 	existed := map[string]bool{}
 	var items []simItem
@@ -291,7 +292,7 @@ func (s *Simulator) read(ctx context.Context, since time.Time) ([]simItem, map[s
 	for {
 		evs, err := s.d.Log.ReadAll(ctx, after, 1000)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("simulate: read the log after %d: %w", after, err)
+			return nil, nil, nil, 0, fmt.Errorf("simulate: read the log after %d: %w", after, err)
 		}
 		for _, e := range evs {
 			after = e.Position
@@ -299,9 +300,13 @@ func (s *Simulator) read(ctx context.Context, since time.Time) ([]simItem, map[s
 			case domain.EventMessageReceived:
 				var p domain.MessageReceived
 				if err := domain.Decode(e, &p); err != nil {
-					return nil, nil, nil, err
+					return nil, nil, nil, 0, err
 				}
 				if !since.IsZero() && e.OccurredAt.Before(since) {
+					continue
+				}
+				if p.MessageID == domain.Erased {
+					erased++
 					continue
 				}
 				byStream[e.StreamID] = len(items)
@@ -310,7 +315,7 @@ func (s *Simulator) read(ctx context.Context, since time.Time) ([]simItem, map[s
 				if i, ok := byStream[e.StreamID]; ok {
 					var p domain.SenderIdentified
 					if err := domain.Decode(e, &p); err != nil {
-						return nil, nil, nil, err
+						return nil, nil, nil, 0, err
 					}
 					items[i].identified = &p
 				}
@@ -322,7 +327,7 @@ func (s *Simulator) read(ctx context.Context, since time.Time) ([]simItem, map[s
 					Reason    string           `json:"reason"`
 				}
 				if err := domain.Decode(e, &p); err != nil {
-					return nil, nil, nil, err
+					return nil, nil, nil, 0, err
 				}
 				if e.Type == domain.EventContactCreated && p.MatchKey != nil {
 					createdFor[p.ContactID] = p.MatchKey.String()
@@ -346,7 +351,7 @@ func (s *Simulator) read(ctx context.Context, since time.Time) ([]simItem, map[s
 			break
 		}
 	}
-	return items, createdFor, existed, nil
+	return items, createdFor, existed, erased, nil
 }
 
 // senderOf is the recorded sender, with the username the live resolver obtained from

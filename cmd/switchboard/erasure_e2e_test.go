@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"database/sql"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,8 +20,8 @@ import (
 // email), WhatsApp and Telegram (signed webhooks), with texts found nowhere else.
 type erasurePerson struct {
 	phone, digits, tgUser, tgUsername, first, last, email string
-	smsID, waID, tgID                                    string
-	texts                                                [3]string
+	smsID, waID, tgID                                     string
+	texts                                                 [3]string
 }
 
 // values are what the byte search looks for: every personal value the person gave.

@@ -30,6 +30,9 @@ func TestCopyStoreMovesASQLiteLogToPostgres(t *testing.T) {
 		s.post(msg("acme-sms", fmt.Sprintf("SM-copy-%d", i), map[string]any{"phone": fmt.Sprintf("+1 415 555 03%02d", i%2)}, fmt.Sprintf("copy %d", i)), http.StatusAccepted)
 	}
 	s.waitPublished(4)
+	// The source's projections are compared with the target's below: they must have
+	// applied what was published before the service stops.
+	s.waitProjections()
 	s.stop()
 	target := migrateConfig(t, dsn)
 

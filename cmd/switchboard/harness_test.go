@@ -306,6 +306,24 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 // waitPublished waits until the emulator holds n inbox messages.
+// waitProjections waits until every projection of the running service has applied the
+// log up to its last position.
+func (s *stack) waitProjections() {
+	s.t.Helper()
+	waitFor(s.t, "the projections to catch up", 10*time.Second, func() bool {
+		last, err := s.svc.store.LastPosition(context.Background())
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, pos := range s.svc.runner.Positions() {
+			if pos < last {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func (s *stack) waitPublished(n int) []emulator.PublishedMessage {
 	s.t.Helper()
 	waitFor(s.t, fmt.Sprintf("%d published messages", n), 30*time.Second, func() bool { return len(s.emu.Published()) >= n })

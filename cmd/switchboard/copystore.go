@@ -75,47 +75,11 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	} else if last > 0 {
 		return fmt.Errorf("copy-store: the target store of %s already holds events (up to position %d); want an empty log", *to, last)
 	}
-	total, err := in.LastPosition(ctx)
-	if err != nil {
-		return fmt.Errorf("copy-store: source: %w", err)
-	}
 	start := time.Now()
-	var after int64
-	copied, last := 0, time.Time{}
-	for {
-		evs, err := in.ReadAll(ctx, after, 500)
-		if err != nil {
-			return fmt.Errorf("copy-store: read the source after position %d: %w", after, err)
-		}
-		if len(evs) == 0 {
-			break
-		}
-		// Consecutive events of one stream recorded at one time were one append; they
-		// are appended together again, at the version the source gave the first.
-		for i := 0; i < len(evs); {
-			j := i + 1
-			for j < len(evs) && evs[j].StreamID == evs[i].StreamID && evs[j].RecordedAt.Equal(evs[i].RecordedAt) && evs[j].Version == evs[j-1].Version+1 {
-				j++
-			}
-			batch := make([]domain.EventData, 0, j-i)
-			for _, e := range evs[i:j] {
-				batch = append(batch, e.EventData)
-			}
-			at := evs[i].RecordedAt
-			recordedAt.Store(&at)
-			if _, err := out.Append(ctx, evs[i].StreamID, domain.ExpectedVersion(evs[i].Version-1), batch...); err != nil {
-				return fmt.Errorf("copy-store: append the event at source position %d (stream version %d): %w", evs[i].Position, evs[i].Version, err)
-			}
-			copied += j - i
-			i = j
-		}
-		after = evs[len(evs)-1].Position
-		if time.Since(last) > 500*time.Millisecond {
-			fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)", copied, after, total)
-			last = time.Now()
-		}
+	copied, err := copyEvents(ctx, in, out, &recordedAt, nil, stderr)
+	if err != nil {
+		return fmt.Errorf("copy-store: %w", err)
 	}
-	fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)\n", copied, after, total)
 	if err := datakeys.CopyKeys(ctx, in, out); err != nil {
 		return fmt.Errorf("copy-store: %w", err)
 	}
@@ -188,56 +152,24 @@ func upgradeStore(ctx context.Context, src, dst *config.Config, toPath string, s
 	} else if last > 0 {
 		return fmt.Errorf("copy-store --upgrade: the target store of %s already holds events (up to position %d); want an empty log", toPath, last)
 	}
-	total, err := in.LastPosition(ctx)
-	if err != nil {
-		return fmt.Errorf("copy-store --upgrade: source: %w", err)
-	}
 	start := time.Now()
 	erasedAs := map[string]string{} // source stream of an erased person -> its new random name
-	var after int64
-	copied, last := 0, time.Time{}
-	for {
-		evs, err := in.ReadAll(ctx, after, 500)
-		if err != nil {
-			return fmt.Errorf("copy-store --upgrade: read the source after position %d: %w", after, err)
+	streamOf := func(e domain.RecordedEvent) (string, error) {
+		if name, ok := erasedAs[e.StreamID]; ok {
+			return name, nil
 		}
-		if len(evs) == 0 {
-			break
+		if e.Version != 1 || !erasedStream(e) {
+			return e.StreamID, nil
 		}
-		for i := 0; i < len(evs); {
-			j := i + 1
-			for j < len(evs) && evs[j].StreamID == evs[i].StreamID && evs[j].RecordedAt.Equal(evs[i].RecordedAt) && evs[j].Version == evs[j-1].Version+1 {
-				j++
-			}
-			batch := make([]domain.EventData, 0, j-i)
-			for _, e := range evs[i:j] {
-				batch = append(batch, e.EventData)
-			}
-			stream := evs[i].StreamID
-			if name, ok := erasedAs[stream]; ok {
-				stream = name
-			} else if evs[i].Version == 1 && erasedStream(evs[i]) {
-				prefix, _, _ := strings.Cut(stream, ":")
-				if stream, err = datakeys.NewStreamName(prefix + ":"); err != nil {
-					return fmt.Errorf("copy-store --upgrade: %w", err)
-				}
-				erasedAs[evs[i].StreamID] = stream
-			}
-			at := evs[i].RecordedAt
-			recordedAt.Store(&at)
-			if _, err := out.Append(ctx, stream, domain.ExpectedVersion(evs[i].Version-1), batch...); err != nil {
-				return fmt.Errorf("copy-store --upgrade: append the event at source position %d (stream version %d): %w", evs[i].Position, evs[i].Version, err)
-			}
-			copied += j - i
-			i = j
-		}
-		after = evs[len(evs)-1].Position
-		if time.Since(last) > 500*time.Millisecond {
-			fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)", copied, after, total)
-			last = time.Now()
-		}
+		prefix, _, _ := strings.Cut(e.StreamID, ":")
+		name, err := datakeys.NewStreamName(prefix + ":")
+		erasedAs[e.StreamID] = name
+		return name, err
 	}
-	fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)\n", copied, after, total)
+	copied, err := copyEvents(ctx, in, out, &recordedAt, streamOf, stderr)
+	if err != nil {
+		return fmt.Errorf("copy-store --upgrade: %w", err)
+	}
 	runner, err := projections.NewRunner(out, out, nil)
 	if err != nil {
 		return fmt.Errorf("copy-store --upgrade: target: %w", err)
@@ -250,6 +182,59 @@ func upgradeStore(ctx context.Context, src, dst *config.Config, toPath string, s
 	fmt.Fprintf(stdout, "upgraded %d events from the store of %s into the store of %s and rebuilt its projections in %s; delete the old store's files\n",
 		copied, src.Path, toPath, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// copyEvents appends every event of in to out in log order, keeping ids, versions and
+// times (recordedAt is the clock out stamps appends with), with a progress line on
+// stderr. streamOf names the target stream of each append (nil: the source's).
+func copyEvents(ctx context.Context, in, out domain.EventStore, recordedAt *atomic.Pointer[time.Time], streamOf func(domain.RecordedEvent) (string, error), stderr io.Writer) (int, error) {
+	total, err := in.LastPosition(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("source: %w", err)
+	}
+	var after int64
+	copied, last := 0, time.Time{}
+	for {
+		evs, err := in.ReadAll(ctx, after, 500)
+		if err != nil {
+			return copied, fmt.Errorf("read the source after position %d: %w", after, err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		// Consecutive events of one stream recorded at one time were one append; they
+		// are appended together again, at the version the source gave the first.
+		for i := 0; i < len(evs); {
+			j := i + 1
+			for j < len(evs) && evs[j].StreamID == evs[i].StreamID && evs[j].RecordedAt.Equal(evs[i].RecordedAt) && evs[j].Version == evs[j-1].Version+1 {
+				j++
+			}
+			batch := make([]domain.EventData, 0, j-i)
+			for _, e := range evs[i:j] {
+				batch = append(batch, e.EventData)
+			}
+			stream := evs[i].StreamID
+			if streamOf != nil {
+				if stream, err = streamOf(evs[i]); err != nil {
+					return copied, err
+				}
+			}
+			at := evs[i].RecordedAt
+			recordedAt.Store(&at)
+			if _, err := out.Append(ctx, stream, domain.ExpectedVersion(evs[i].Version-1), batch...); err != nil {
+				return copied, fmt.Errorf("append the event at source position %d (stream version %d): %w", evs[i].Position, evs[i].Version, err)
+			}
+			copied += j - i
+			i = j
+		}
+		after = evs[len(evs)-1].Position
+		if time.Since(last) > 500*time.Millisecond {
+			fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)", copied, after, total)
+			last = time.Now()
+		}
+	}
+	fmt.Fprintf(stderr, "\rcopied %d events (source position %d of %d)\n", copied, after, total)
+	return copied, nil
 }
 
 // erasedStream reports whether the first event of a source stream belongs to a person

@@ -18,6 +18,8 @@ type results struct {
 	load                []loadResult
 	// nodes is the several-nodes comparison (nil: not run, no -postgres).
 	nodes *nodesResult
+	// rebuild is the rebuild against the raw scan (nil: not run).
+	rebuild *rebuildResult
 }
 
 const (
@@ -106,6 +108,9 @@ func (r *results) table() string {
 		row("Go benchmark", "`"+h.Name+"` ("+strings.TrimPrefix(h.Pkg, "switchboard/")+")", val, ratio(tp, one, okOne))
 	}
 
+	if r.rebuild != nil {
+		r.rebuild.rows(row)
+	}
 	rss := map[string]int64{}
 	var stacks []string
 	for _, l := range r.load {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"switchboard/cmd/internal/harness"
+	"switchboard/projections"
 )
 
 func main() {
@@ -35,7 +36,7 @@ func main() {
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN of a database the bench may create a schema in: adds one node on SQLite against three on PostgreSQL and NATS (issue 15)")
 	flag.StringVar(&o.nats, "nats", "nats://127.0.0.1:4222", "NATS server of the several-nodes runs (with -postgres)")
 	flag.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "events of the store `switchboard rebuild` is measured on against a raw scan of it (0: no rebuild row)")
-	flag.IntVar(&o.rebuildPage, "rebuild-page", 5000, "rows per page of the raw scan (the rebuild reads pages of the same size)")
+	flag.IntVar(&o.rebuildPage, "rebuild-page", projections.RebuildBatch, "rows per page of the raw scan (by default the size of the rebuild's own pages)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

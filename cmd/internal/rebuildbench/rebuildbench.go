@@ -59,36 +59,52 @@ func Fill(ctx context.Context, store domain.EventStore, channels Channels, t Tra
 		next    atomic.Int64
 		// created marks the senders whose first message was taken: it creates their
 		// contact, every later one finds it.
-		created  = make([]sync.Once, t.Senders)
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
+		created = make([]sync.Once, t.Senders)
 	)
 	base := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	for range t.Writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for written.Load() < int64(t.Events) && ctx.Err() == nil {
-				i := next.Add(1) - 1
-				n, err := writeMessage(ctx, store, settings[i%int64(len(settings))], t.Workspace, int(i%int64(t.Senders)), i, base, created)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
+	run := func(writers int, until func(i int64) bool) error {
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			firstErr error
+		)
+		for range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					i := next.Add(1) - 1
+					if !until(i) {
+						return
 					}
-					mu.Unlock()
-					return
+					n, err := writeMessage(ctx, store, settings[i%int64(len(settings))], t.Workspace, int(i%int64(t.Senders)), i, base, created)
+					if err != nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+						return
+					}
+					written.Add(int64(n))
 				}
-				written.Add(int64(n))
-			}
-		}()
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		return ctx.Err()
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return written.Load(), firstErr
+	// The senders' first messages go a few at a time: each creates the sender's data
+	// key in a transaction of its own, and many at once starve on SQLite's busy handler
+	// beside the appends' group commits.
+	if err := run(min(t.Writers, 4), func(i int64) bool { return i < int64(t.Senders) && written.Load() < int64(t.Events) }); err != nil {
+		return written.Load(), err
 	}
-	return written.Load(), ctx.Err()
+	next.Store(int64(t.Senders))
+	err := run(t.Writers, func(int64) bool { return written.Load() < int64(t.Events) })
+	return written.Load(), err
 }
 
 func writeMessage(ctx context.Context, store domain.EventStore, ch domain.ChannelSettings, workspace string, sender int, i int64,

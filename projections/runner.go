@@ -214,6 +214,9 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 		if page.err != nil {
 			return fmt.Errorf("rebuild: %w", page.err)
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := r.applyAll(ctx, selected, pos, page.evs); err != nil {
 			return fmt.Errorf("rebuild: %w", err)
 		}
@@ -305,6 +308,11 @@ func (r *Runner) empty(ctx context.Context, ps []Projection) error {
 // rebuild would then apply twice: that is refused rather than merged.
 func (r *Runner) applyAll(ctx context.Context, ps []Projection, from int64, evs []domain.RecordedEvent) error {
 	next := evs[len(evs)-1].Position
+	// A batch runs to its end once begun: with a context that can be canceled, the
+	// SQLite driver runs every statement on a goroutine of its own to be able to
+	// interrupt it, which cost the rebuild more than the statements. A canceled
+	// rebuild stops after the batch in hand (Rebuild checks between batches).
+	ctx = context.WithoutCancel(ctx)
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

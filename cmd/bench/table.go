@@ -155,8 +155,10 @@ func (r *results) table() string {
 	for _, s := range stacks {
 		row("serve", fmt.Sprintf("peak RSS (VmHWM), limits-%s stack", s), fmt.Sprintf("%.1f MB", float64(rss[s])/1024), "—")
 	}
-	fmt.Fprintf(&b, "\nRatios: throughput ÷ the raw ceiling's events/s (load runs: acknowledged messages/s × the store's events per message ÷ %s); latencies as a count of raw one-event commits (%s ns each). Raw output: %s\n",
-		short(best.name), num(one.nsPerOp), r.dir)
+	if okOne {
+		fmt.Fprintf(&b, "\nRatios: throughput ÷ the raw ceiling's events/s (load runs: acknowledged messages/s × the store's events per message ÷ %s); latencies as a count of raw one-event commits (%s ns each). Raw output: %s\n",
+			short(best.name), num(one.nsPerOp), r.dir)
+	}
 	if r.nodes != nil {
 		b.WriteString(r.nodes.table())
 	}

@@ -67,6 +67,8 @@ type Runner struct {
 	// lock serializes a projection's transactions across processes (nil: the database
 	// does it, as SQLite's write lock does).
 	lock func(ctx context.Context, tx *sql.Tx, name string) error
+	// bulk gives a rebuild its connection (nil: any of the pool's).
+	bulk func(ctx context.Context) (*sql.Conn, func(), error)
 
 	mu        sync.Mutex
 	positions map[string]int64
@@ -86,6 +88,12 @@ type Database interface {
 // time across processes.
 type sharedDatabase interface {
 	LockTx(ctx context.Context, tx *sql.Tx, name string) error
+}
+
+// bulkDatabase is a Database with a connection fit for a rebuild's large transactions
+// (sqlite.Store: a larger page cache); conn nil means it has none.
+type bulkDatabase interface {
+	BulkConn(ctx context.Context) (conn *sql.Conn, done func(), err error)
 }
 
 // NewRunner applies the read side's migrations to database and keeps projections there.
@@ -110,6 +118,9 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 	r := &Runner{db: db, store: store, projections: ps, log: logger, batch: 500, rebuildBatch: RebuildBatch, checkpoints: cps, positions: map[string]int64{}}
 	if shared, ok := database.(sharedDatabase); ok {
 		r.lock = shared.LockTx
+	}
+	if bulk, ok := database.(bulkDatabase); ok {
+		r.bulk = bulk.BulkConn
 	}
 	for _, p := range ps {
 		pos, err := cps.Load(context.Background(), checkpointName(p.Name()))
@@ -198,7 +209,18 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 	if err != nil {
 		return err
 	}
-	if err := r.empty(ctx, selected); err != nil {
+	begin := r.db.BeginTx
+	if r.bulk != nil {
+		conn, done, err := r.bulk(ctx)
+		if err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+		if conn != nil {
+			defer done()
+			begin = conn.BeginTx
+		}
+	}
+	if err := r.empty(ctx, begin, selected); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -217,7 +239,7 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.applyAll(ctx, selected, pos, page.evs); err != nil {
+		if err := r.applyAll(ctx, begin, selected, pos, page.evs); err != nil {
 			return fmt.Errorf("rebuild: %w", err)
 		}
 		pos = page.evs[len(page.evs)-1].Position
@@ -269,9 +291,12 @@ func (r *Runner) readAhead(ctx context.Context) <-chan page {
 	return out
 }
 
+// beginFunc begins a transaction on the pool or on one connection.
+type beginFunc func(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+
 // empty deletes the projections' rows and sets their checkpoints to zero, together.
-func (r *Runner) empty(ctx context.Context, ps []Projection) error {
-	tx, err := r.db.BeginTx(ctx, nil)
+func (r *Runner) empty(ctx context.Context, begin beginFunc, ps []Projection) error {
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -306,14 +331,14 @@ func (r *Runner) empty(ctx context.Context, ps []Projection) error {
 // and moves their checkpoints, in one transaction. A checkpoint that is not at from
 // any more was moved by another process applying the same projection, which the
 // rebuild would then apply twice: that is refused rather than merged.
-func (r *Runner) applyAll(ctx context.Context, ps []Projection, from int64, evs []domain.RecordedEvent) error {
+func (r *Runner) applyAll(ctx context.Context, begin beginFunc, ps []Projection, from int64, evs []domain.RecordedEvent) error {
 	next := evs[len(evs)-1].Position
 	// A batch runs to its end once begun: with a context that can be canceled, the
 	// SQLite driver runs every statement on a goroutine of its own to be able to
 	// interrupt it, which cost the rebuild more than the statements. A canceled
 	// rebuild stops after the batch in hand (Rebuild checks between batches).
 	ctx = context.WithoutCancel(ctx)
-	tx, err := r.db.BeginTx(ctx, nil)
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -51,9 +51,12 @@ fuzz:
 # `make bench` measures, in one run on one disk: the raw SQLite ceilings (RAW_BENCH: one
 # event per transaction, and grouped commits once BenchmarkRawGroupCommit exists — a name
 # the regexp matches but the tree lacks is simply absent from the table), the hot-path Go
-# benchmarks, and `dev load` against the built `serve` with `dev hubspot` in four sender
-# mixes; it prints one table of ratios to the ceiling (docs/performance.md). About 3–4
-# minutes. BENCH_FLAGS passes more (go run ./cmd/bench -h).
+# benchmarks, `switchboard rebuild` of a sealed store of 1,000,000 events against a raw
+# scan of its events table, and `dev load` against the built `serve` with `dev hubspot`
+# in four sender mixes; it prints one table of ratios to the ceiling (docs/performance.md).
+# About 3–4 minutes, plus the rebuild's: writing its store takes minutes on the 2-core
+# machine (not measured). BENCH_FLAGS passes more (go run ./cmd/bench -h; e.g.
+# -rebuild-events 20000 for a quick rebuild row, 0 for none).
 RAW_BENCH ?= ^Benchmark(RawInsertOneEvent|RawGroupCommit)$$
 BENCH_FLAGS ?=
 

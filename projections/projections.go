@@ -173,6 +173,7 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
+	stored := m
 	msgKey := m.key()
 	switch e.Type {
 	case domain.EventSenderIdentified:
@@ -203,9 +204,13 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 		}
 	}
 	if known {
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_messages SET sender_key = $1, contact_key = $2, sender_subject = $3 WHERE correlation_id = $4`,
-			m.senderKey, m.contactKey, m.senderSubject, e.CorrelationID); err != nil {
-			return err
+		// Most events learn nothing new about the message: rewriting its row for them
+		// cost a rebuild a tenth of its time.
+		if m.senderKey != stored.senderKey || m.contactKey != stored.contactKey || m.senderSubject != stored.senderSubject {
+			if _, err := tx.ExecContext(ctx, `UPDATE audit_messages SET sender_key = $1, contact_key = $2, sender_subject = $3 WHERE correlation_id = $4`,
+				m.senderKey, m.contactKey, m.senderSubject, e.CorrelationID); err != nil {
+				return err
+			}
 		}
 		if err := index(ctx, tx, SubjectMessage, msgKey, m.subject, e); err != nil {
 			return err

@@ -61,10 +61,14 @@ type Runner struct {
 	projections []Projection
 	log         *slog.Logger
 	batch       int
-	checkpoints *follow.SQLCheckpoints
+	// rebuildBatch is RebuildBatch but in tests.
+	rebuildBatch int
+	checkpoints  *follow.SQLCheckpoints
 	// lock serializes a projection's transactions across processes (nil: the database
 	// does it, as SQLite's write lock does).
 	lock func(ctx context.Context, tx *sql.Tx, name string) error
+	// bulk gives a rebuild its connection (nil: any of the pool's).
+	bulk func(ctx context.Context) (*sql.Conn, func(), error)
 
 	// flush, where the database keeps older images of rewritten rows in its files (the
 	// SQLite WAL), writes them out (sqlite.Store.Checkpoint); nil elsewhere.
@@ -101,6 +105,12 @@ type sharedDatabase interface {
 	LockTx(ctx context.Context, tx *sql.Tx, name string) error
 }
 
+// bulkDatabase is a Database with a connection fit for a rebuild's large transactions
+// (sqlite.Store: a larger page cache); conn nil means it has none.
+type bulkDatabase interface {
+	BulkConn(ctx context.Context) (conn *sql.Conn, done func(), err error)
+}
+
 // NewRunner applies the read side's migrations to database and keeps projections there.
 func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, ps ...Projection) (*Runner, error) {
 	if database == nil || store == nil {
@@ -120,12 +130,15 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 	if len(ps) == 0 {
 		ps = All()
 	}
-	r := &Runner{db: db, store: store, projections: ps, log: logger, batch: 500, checkpoints: cps, positions: map[string]int64{}}
+	r := &Runner{db: db, store: store, projections: ps, log: logger, batch: 500, rebuildBatch: RebuildBatch, checkpoints: cps, positions: map[string]int64{}}
 	if shared, ok := database.(sharedDatabase); ok {
 		r.lock = shared.LockTx
 	}
 	if f, ok := database.(flushingDatabase); ok {
 		r.flush = f.Checkpoint
+	}
+	if bulk, ok := database.(bulkDatabase); ok {
+		r.bulk = bulk.BulkConn
 	}
 	for _, p := range ps {
 		pos, err := cps.Load(context.Background(), checkpointName(p.Name()))
@@ -168,7 +181,7 @@ func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := r.follower(nil).Step(ctx, r.sink(r.projections, last, nil)); err != nil {
+	if _, err := r.follower(nil).Step(ctx, r.sink(r.projections)); err != nil {
 		return 0, err
 	}
 	return last, nil
@@ -179,23 +192,32 @@ func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
 func (r *Runner) Run(ctx context.Context, wake <-chan struct{}, poll time.Duration) error {
 	f := r.follower(wake)
 	f.PollEvery = poll
-	return f.Run(ctx, r.sink(r.projections, 0, nil))
+	return f.Run(ctx, r.sink(r.projections))
 }
 
 func (r *Runner) follower(wake <-chan struct{}) *follow.Follower {
 	return &follow.Follower{Name: "projections", Store: r.store, Wake: wake, BatchSize: r.batch, Logger: r.log}
 }
 
-func (r *Runner) sink(ps []Projection, until int64, progress Progress) *sink {
-	return &sink{r: r, projections: ps, until: until, progress: progress}
+func (r *Runner) sink(ps []Projection) *sink {
+	return &sink{r: r, projections: ps}
 }
 
-// Progress is told how far a rebuild got.
-type Progress func(projection string, done, total int64)
+// Progress is told how far a rebuild got: the events applied so far, the position
+// reached, and the log's last position when the rebuild began.
+type Progress func(events, position, last int64)
+
+// RebuildBatch is how many events a rebuild reads at once and applies to every selected
+// projection in one transaction: large enough that a commit's fsync and the read's
+// round trip vanish against the rows written, small enough that an append waiting for
+// SQLite's write lock waits tens of milliseconds, not seconds.
+const RebuildBatch = 5000
 
 // Rebuild empties the named projections (all when names is empty) and applies the log
-// again from position zero. The service must not run its own runner on the same
-// tables meanwhile.
+// again from position zero, in one pass over the log that feeds every selected
+// projection: each batch of events is applied to all of them, with their checkpoints,
+// in one transaction, in the order live processing applies them. The service must not
+// run its own runner on the same tables meanwhile.
 func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress) error {
 	selected, err := r.pick(names)
 	if err != nil {
@@ -205,11 +227,110 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 	if err != nil {
 		return err
 	}
-	for _, p := range selected {
-		tx, err := r.db.BeginTx(ctx, nil)
+	begin := r.db.BeginTx
+	if r.bulk != nil {
+		conn, done, err := r.bulk(ctx)
 		if err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+		if conn != nil {
+			defer done()
+			begin = conn.BeginTx
+		}
+	}
+	if err := r.empty(ctx, begin, selected); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	pages := r.readAhead(ctx)
+	defer func() {
+		// The reader is done with the store before Rebuild returns.
+		cancel()
+		for range pages {
+		}
+	}()
+	var events, pos int64
+	for page := range pages {
+		if page.err != nil {
+			return fmt.Errorf("rebuild: %w", page.err)
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := r.applyAll(ctx, begin, selected, pos, page.evs); err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+		pos = page.evs[len(page.evs)-1].Position
+		events += int64(len(page.evs))
+		if progress != nil {
+			progress(events, pos, last)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The emptied rows may be a person's from before their erasure was scrubbed (rows
+	// written before subject ids were kept): out of the files too.
+	r.flushAfterErasure(ctx, true)
+	return nil
+}
+
+type page struct {
+	evs []domain.RecordedEvent
+	err error
+}
+
+// readAhead reads the log from the start, a page ahead of the rebuild's writes: reading
+// (and, through the sealing log, opening every sealed value) then runs beside applying
+// the page before, on the second core, instead of in turn with it. The channel closes
+// after the last page or the first error; ending ctx stops the reader.
+func (r *Runner) readAhead(ctx context.Context) <-chan page {
+	out := make(chan page, 1)
+	go func() {
+		defer close(out)
+		var after int64
+		for {
+			evs, err := r.store.ReadAll(ctx, after, r.rebuildBatch)
+			if err != nil {
+				select {
+				case out <- page{err: err}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			if len(evs) == 0 {
+				return
+			}
+			select {
+			case out <- page{evs: evs}:
+			case <-ctx.Done():
+				return
+			}
+			if len(evs) < r.rebuildBatch {
+				return
+			}
+			after = evs[len(evs)-1].Position
+		}
+	}()
+	return out
+}
+
+// beginFunc begins a transaction on the pool or on one connection.
+type beginFunc func(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+
+// empty deletes the projections' rows and sets their checkpoints to zero, together.
+func (r *Runner) empty(ctx context.Context, begin beginFunc, ps []Projection) error {
+	tx, err := begin(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if r.lock != nil {
+		if err := r.lock(ctx, tx, readSideLock); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("rebuild: %w", err)
+		}
+	}
+	for _, p := range ps {
 		for _, t := range p.Tables() {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 				_ = tx.Rollback()
@@ -220,18 +341,64 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 			_ = tx.Rollback()
 			return err
 		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("rebuild: empty the projections: %w", err)
+	}
+	for _, p := range ps {
 		r.setPosition(p.Name(), 0)
-		// One projection at a time, so progress reads as one line per projection.
-		if _, err := r.follower(nil).Step(ctx, r.sink([]Projection{p}, last, progress)); err != nil {
+	}
+	return nil
+}
+
+// applyAll applies one batch of a rebuild, the events after from, to every projection
+// and moves their checkpoints, in one transaction. A checkpoint that is not at from
+// any more was moved by another process applying the same projection, which the
+// rebuild would then apply twice: that is refused rather than merged.
+func (r *Runner) applyAll(ctx context.Context, begin beginFunc, ps []Projection, from int64, evs []domain.RecordedEvent) error {
+	next := evs[len(evs)-1].Position
+	// A batch runs to its end once begun: with a context that can be canceled, the
+	// SQLite driver runs every statement on a goroutine of its own to be able to
+	// interrupt it, which cost the rebuild more than the statements. A canceled
+	// rebuild stops after the batch in hand (Rebuild checks between batches).
+	ctx = context.WithoutCancel(ctx)
+	tx, err := begin(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if r.lock != nil {
+		if err := r.lock(ctx, tx, readSideLock); err != nil {
+			_ = tx.Rollback()
 			return err
 		}
 	}
-	// The emptied rows may be a person's from before their erasure was scrubbed (rows
-	// written before subject ids were kept): out of the files too.
-	r.flushAfterErasure(ctx, true)
+	for _, p := range ps {
+		shared, err := r.checkpoints.LoadTx(ctx, tx, checkpointName(p.Name()))
+		if err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+		if shared != from {
+			_ = tx.Rollback()
+			return fmt.Errorf("projection %s: its checkpoint moved to %d while the rebuild stood at %d: is the service running on the same database?", p.Name(), shared, from)
+		}
+		for _, e := range evs {
+			if err := p.Apply(ctx, tx, e); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
+			}
+		}
+		if err := r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), next); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit at %d: %w", next, err)
+	}
+	for _, p := range ps {
+		r.setPosition(p.Name(), next)
+	}
 	return nil
 }
 
@@ -286,8 +453,6 @@ func (r *Runner) pick(names []string) ([]Projection, error) {
 type sink struct {
 	r           *Runner
 	projections []Projection
-	until       int64 // the total that progress reports against
-	progress    Progress
 }
 
 // Start is the position of the projection furthest behind.
@@ -350,9 +515,6 @@ func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEve
 		if next <= pos {
 			_ = tx.Rollback()
 			s.r.setPosition(p.Name(), pos)
-			if s.progress != nil {
-				s.progress(p.Name(), pos, s.until)
-			}
 			return nil
 		}
 	}
@@ -373,9 +535,6 @@ func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEve
 		return fmt.Errorf("projection %s: commit at %d: %w", p.Name(), next, err)
 	}
 	s.r.setPosition(p.Name(), next)
-	if s.progress != nil {
-		s.progress(p.Name(), next, s.until)
-	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseBenchReadsMetricsAndPackages(t *testing.T) {
@@ -56,6 +57,23 @@ func TestTableWithoutGroupCommitUsesTheOneEventCeiling(t *testing.T) {
 	r.load[0].rep.AckLatency.P99 = 5
 	tab := r.table()
 	for _, want := range []string{"`BenchmarkRawGroupCommit` | not in this tree", "| 0.500 × RawInsertOneEvent (events/s) |", "p99 = 10 raw commits"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+}
+
+// TestRebuildRowsRatioToTheRawScanOfTheSameRun: the rebuild's rate is divided by the
+// raw scan measured before it on the same store, and the target is named.
+func TestRebuildRowsRatioToTheRawScanOfTheSameRun(t *testing.T) {
+	r := &results{machine: "test", dir: "/tmp/x", rebuild: &rebuildResult{events: 1_000_000, eventsPerMessage: 4.02, scanPage: 5000,
+		scans:   []scanResult{{rows: 1_000_000, took: 4 * time.Second}, {rows: 1_000_000, took: 5 * time.Second}},
+		rebuild: 20 * time.Second}}
+	tab := r.table()
+	for _, want := range []string{
+		"| rebuild (1,000,000 events, 4.02 per message) | raw scan of the events table (pages of 5000) | 250,000 events/s (4.00 s) | 1.000 × raw scan |",
+		"| `switchboard rebuild` (all projections, sealed log) | 50,000 events/s (20.00 s) | 0.200 × raw scan (target 0.5) |",
+		"| raw scan again, after the rebuild | 200,000 events/s (5.00 s) | 0.800 × raw scan |"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"switchboard/cmd/internal/harness"
+	"switchboard/projections"
 )
 
 func main() {
@@ -34,6 +35,8 @@ func main() {
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the load runs")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN of a database the bench may create a schema in: adds one node on SQLite against three on PostgreSQL and NATS (issue 15)")
 	flag.StringVar(&o.nats, "nats", "nats://127.0.0.1:4222", "NATS server of the several-nodes runs (with -postgres)")
+	flag.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "events of the store `switchboard rebuild` is measured on against a raw scan of it (0: no rebuild row)")
+	flag.IntVar(&o.rebuildPage, "rebuild-page", projections.RebuildBatch, "rows per page of the raw scan (by default the size of the rebuild's own pages)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,6 +55,8 @@ type options struct {
 	rate                     float64
 	skipGo, skipLoad         bool
 	postgres, nats           string
+	rebuildEvents            int
+	rebuildPage              int
 }
 
 func run(ctx context.Context, o options) error {
@@ -87,12 +92,19 @@ func run(ctx context.Context, o options) error {
 		}
 		res.hot = hot
 	}
-	if !o.skipLoad {
+	var bin string
+	if !o.skipLoad || o.rebuildEvents > 0 {
 		progress("building switchboard")
-		bin, err := harness.Build(ctx, dir, false)
-		if err != nil {
+		if bin, err = harness.Build(ctx, dir, false); err != nil {
 			return err
 		}
+	}
+	if o.rebuildEvents > 0 {
+		if res.rebuild, err = rebuildRun(ctx, dir, bin, o.rebuildEvents, o.rebuildPage); err != nil {
+			return err
+		}
+	}
+	if !o.skipLoad {
 		res.load, err = loadRuns(ctx, dir, bin, o)
 		if err != nil {
 			return err

@@ -18,6 +18,8 @@ type results struct {
 	load                []loadResult
 	// nodes is the several-nodes comparison (nil: not run, no -postgres).
 	nodes *nodesResult
+	// rebuild is the rebuild against the raw scan (nil: not run).
+	rebuild *rebuildResult
 }
 
 const (
@@ -106,6 +108,9 @@ func (r *results) table() string {
 		row("Go benchmark", "`"+h.Name+"` ("+strings.TrimPrefix(h.Pkg, "switchboard/")+")", val, ratio(tp, one, okOne))
 	}
 
+	if r.rebuild != nil {
+		r.rebuild.rows(row)
+	}
 	rss := map[string]int64{}
 	var stacks []string
 	for _, l := range r.load {
@@ -150,8 +155,10 @@ func (r *results) table() string {
 	for _, s := range stacks {
 		row("serve", fmt.Sprintf("peak RSS (VmHWM), limits-%s stack", s), fmt.Sprintf("%.1f MB", float64(rss[s])/1024), "—")
 	}
-	fmt.Fprintf(&b, "\nRatios: throughput ÷ the raw ceiling's events/s (load runs: acknowledged messages/s × the store's events per message ÷ %s); latencies as a count of raw one-event commits (%s ns each). Raw output: %s\n",
-		short(best.name), num(one.nsPerOp), r.dir)
+	if okOne {
+		fmt.Fprintf(&b, "\nRatios: throughput ÷ the raw ceiling's events/s (load runs: acknowledged messages/s × the store's events per message ÷ %s); latencies as a count of raw one-event commits (%s ns each). Raw output: %s\n",
+			short(best.name), num(one.nsPerOp), r.dir)
+	}
 	if r.nodes != nil {
 		b.WriteString(r.nodes.table())
 	}

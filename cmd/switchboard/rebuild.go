@@ -32,8 +32,8 @@ func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	start := time.Now()
-	bar := &progressBar{w: stderr}
-	if err := runner.Rebuild(ctx, names, bar.update); err != nil {
+	bar := &progressBar{w: stderr, began: start}
+	if err := runner.Rebuild(ctx, names, bar.rebuilt); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	bar.finish()
@@ -44,11 +44,30 @@ func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// progressBar draws one line per projection, redrawn in place.
+// progressBar draws one line per task, redrawn in place.
 type progressBar struct {
 	w       io.Writer
 	current string
 	last    time.Time
+	began   time.Time
+}
+
+// rebuilt draws a rebuild's one line: every projection is fed in the same pass, so the
+// line counts events of the log, with the rate since the rebuild began.
+func (b *progressBar) rebuilt(events, position, last int64) {
+	if b.began.IsZero() {
+		b.began = time.Now()
+	}
+	b.current = "rebuild"
+	if position < last && time.Since(b.last) < 100*time.Millisecond {
+		return
+	}
+	b.last = time.Now()
+	rate := ""
+	if d := time.Since(b.began).Seconds(); d > 0 {
+		rate = fmt.Sprintf(", %.0f events/s", float64(events)/d)
+	}
+	fmt.Fprintf(b.w, "\r%-14s %s %d/%d events%s", "rebuild", b.bar(position, last), events, max(last, position), rate)
 }
 
 func (b *progressBar) update(name string, done, total int64) {
@@ -63,13 +82,17 @@ func (b *progressBar) update(name string, done, total int64) {
 		return
 	}
 	b.last = time.Now()
+	fmt.Fprintf(b.w, "\r%-14s %s %d/%d events", name, b.bar(done, total), done, total)
+}
+
+func (b *progressBar) bar(done, total int64) string {
 	const width = 30
 	frac := 1.0
 	if total > 0 {
-		frac = float64(done) / float64(total)
+		frac = min(float64(done)/float64(total), 1)
 	}
 	filled := int(frac * width)
-	fmt.Fprintf(b.w, "\r%-14s [%s%s] %3.0f%%  %d/%d events", name, strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100, done, total)
+	return fmt.Sprintf("[%s%s] %3.0f%% ", strings.Repeat("#", filled), strings.Repeat(".", width-filled), frac*100)
 }
 
 func (b *progressBar) finish() {

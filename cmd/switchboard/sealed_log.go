@@ -118,3 +118,15 @@ func (s *sealedLog) LockTx(ctx context.Context, tx *sql.Tx, name string) error {
 	}
 	return nil
 }
+
+// BulkConn passes the store's connection for a rebuild's large transactions through
+// (sqlite.Store has one): without it a rebuild through the sealed log runs on SQLite's
+// small default page cache. conn is nil for a store without one.
+func (s *sealedLog) BulkConn(ctx context.Context) (conn *sql.Conn, done func(), err error) {
+	if b, ok := s.logStore.(interface {
+		BulkConn(ctx context.Context) (*sql.Conn, func(), error)
+	}); ok {
+		return b.BulkConn(ctx)
+	}
+	return nil, nil, nil
+}

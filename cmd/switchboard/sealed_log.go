@@ -130,3 +130,14 @@ func (s *sealedLog) BulkConn(ctx context.Context) (conn *sql.Conn, done func(), 
 	}
 	return nil, nil, nil
 }
+
+// Checkpoint passes the store's journal flush through (sqlite.Store truncates its WAL):
+// without it, the projections runner of serve finds no way to push the rows an erasure
+// scrubbed out of the WAL, and their old images stay there until SQLite's own
+// checkpoint. A store without one (PostgreSQL) has nothing to do here.
+func (s *sealedLog) Checkpoint(ctx context.Context) error {
+	if c, ok := s.logStore.(interface{ Checkpoint(ctx context.Context) error }); ok {
+		return c.Checkpoint(ctx)
+	}
+	return nil
+}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +102,30 @@ func emptiestWindowAfterTheFirst(pubs []emulator.PublishedMessage) (int, bool) {
 	return least, found
 }
 
+// waitLine matches the publication-wait histogram's count and sum of workspace acme.
+var waitLine = regexp.MustCompile(`(?m)^switchboard_publication_wait_seconds_(count|sum)\{workspace="acme"\} (\S+)$`)
+
+// publicationWaits reads the count and sum of the workspace's publication waits from
+// /metrics.
+func publicationWaits(t *testing.T, s *stack) (int, float64) {
+	t.Helper()
+	_, body := s.do("GET", "/metrics", nil)
+	var count int
+	var sum float64
+	for _, m := range waitLine.FindAllStringSubmatch(string(body), -1) {
+		v, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			t.Fatalf("/metrics: %s: %v", m[0], err)
+		}
+		if m[1] == "count" {
+			count = int(v)
+		} else {
+			sum = v
+		}
+	}
+	return count, sum
+}
+
 // TestBacklogKeepsTheTenSecondBudgetBusy records a backlog of messages from senders
 // whose contacts exist (their resolution costs searches only, which HubSpot counts
 // apart) while every publication is held, stops serve, then starts it again against an emulator
@@ -128,6 +154,7 @@ func backlogKeepsTheBudgetBusy(t *testing.T, budget int) {
 	}
 	type key struct{ channel, id string }
 	var ids []key
+	recorded := time.Now()
 	for k := range perSender {
 		for i := range senders {
 			id := fmt.Sprintf("backlog-%d-%d", i, k)
@@ -160,8 +187,20 @@ func backlogKeepsTheBudgetBusy(t *testing.T, budget int) {
 			t.Fatalf("message %s: outcome %s, published %v", k.id, st.Outcome, st.Published != nil)
 		}
 	}
+	// Every publication's wait is in /metrics: the whole backlog waited at least the
+	// restart, and none longer than since the first recording.
+	count, sum := publicationWaits(t, s)
+	if count != total {
+		t.Errorf("switchboard_publication_wait_seconds counts %d publications, want %d", count, total)
+	} else if mean := sum / float64(count); mean <= 0 || mean > time.Since(recorded).Seconds() {
+		t.Errorf("mean publication wait %.2f s, want more than 0 and at most the %.2f s since the first recording", mean, time.Since(recorded).Seconds())
+	} else {
+		t.Logf("mean publication wait %.2f s over %d publications", mean, count)
+	}
 	windows := budgetWindows(pubs)
-	t.Logf("publications per full 10-second window: %v (budget %d, emulator limit 110); stats %+v, peak in 10 s %d", windows, budget, s.emu.Stats(), s.emu.MaxRequestsInAnyTenSeconds())
+	least, _ := emptiestWindowAfterTheFirst(pubs)
+	t.Logf("publications per full 10-second window: %v, emptiest window after the first %d (budget %d, emulator limit 110); stats %+v, peak in 10 s %d",
+		windows, least, budget, s.emu.Stats(), s.emu.MaxRequestsInAnyTenSeconds())
 	if len(windows) < 2 {
 		t.Fatalf("%d full windows of backlog, want at least 2 (publications %v)", len(windows), windows)
 	}

@@ -16,22 +16,24 @@ import (
 	"switchboard/domain"
 )
 
-// publicationGate refuses to pass the emulator's publish requests until opened, so
-// that a backlog can be recorded and resolved while nothing is published. A request
-// that arrives while the gate is closed is held until its client gives up and never
-// reaches the emulator, even once the gate opens: it is as if HubSpot never got it.
-type publicationGate struct {
+// hubSpotGate refuses to pass the emulator's requests (publications only, or all of
+// them) until opened, so that a backlog can be recorded while nothing is published. A
+// request that arrives while the gate is closed is held until its client gives up and
+// never reaches the emulator, even once the gate opens: as if HubSpot never got it.
+type hubSpotGate struct {
+	all  bool // hold every request, not only publications
 	once sync.Once
 	open chan struct{}
 }
 
-func newPublicationGate() *publicationGate { return &publicationGate{open: make(chan struct{})} }
+func newHubSpotGate(all bool) *hubSpotGate { return &hubSpotGate{all: all, open: make(chan struct{})} }
 
-func (g *publicationGate) release() { g.once.Do(func() { close(g.open) }) }
+func (g *hubSpotGate) release() { g.once.Do(func() { close(g.open) }) }
 
-func (g *publicationGate) wrap(next http.Handler) http.Handler {
+func (g *hubSpotGate) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/custom-channels/") && strings.HasSuffix(r.URL.Path, "/messages") {
+		publication := r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/custom-channels/") && strings.HasSuffix(r.URL.Path, "/messages")
+		if g.all || publication {
 			select {
 			case <-g.open:
 			default:
@@ -45,14 +47,10 @@ func (g *publicationGate) wrap(next http.Handler) http.Handler {
 	})
 }
 
-// budgetWindows counts the publications in consecutive 10-second windows of the
-// emulator's clock, from the first publication, keeping only the windows that end
-// before the last one (the backlog lasted the whole window).
-func budgetWindows(pubs []emulator.PublishedMessage) []int {
-	times := make([]time.Time, 0, len(pubs))
-	for _, p := range pubs {
-		times = append(times, p.PublishedAt)
-	}
+// budgetWindows counts the calls (times on the emulator's clock) in consecutive
+// 10-second windows from the first, keeping only the windows that end before the last
+// call (the backlog lasted the whole window).
+func budgetWindows(times []time.Time) []int {
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
 	if len(times) == 0 {
 		return nil
@@ -71,14 +69,10 @@ func budgetWindows(pubs []emulator.PublishedMessage) []int {
 	return out
 }
 
-// emptiestWindowAfterTheFirst is the fewest publications in a 10-second window that
-// starts at a publication at least 10.5 s after the first (the first window's slots
-// are reused by then) and ends before the last.
-func emptiestWindowAfterTheFirst(pubs []emulator.PublishedMessage) (int, bool) {
-	times := make([]time.Time, 0, len(pubs))
-	for _, p := range pubs {
-		times = append(times, p.PublishedAt)
-	}
+// emptiestWindowAfterTheFirst is the fewest calls in a 10-second window that starts at
+// a call at least 10.5 s after the first (the first window's slots are reused by then)
+// and ends before the last.
+func emptiestWindowAfterTheFirst(times []time.Time) (int, bool) {
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
 	if len(times) == 0 {
 		return 0, false
@@ -126,31 +120,44 @@ func publicationWaits(t *testing.T, s *stack) (int, float64) {
 	return count, sum
 }
 
-// TestBacklogKeepsTheTenSecondBudgetBusy records a backlog of messages from senders
-// whose contacts exist (their resolution costs searches only, which HubSpot counts
-// apart) while every publication is held, stops serve, then starts it again against an emulator
-// with HubSpot's OAuth limit (110 per 10 s). In every full 10-second window of the
-// emulator's clock the publications fill at least 95 % of the client's budget
-// (ten_second_limit), and HubSpot answers no 429: both with the default budget (100,
-// below HubSpot's figure) and with a budget of HubSpot's figure itself.
+// TestBacklogKeepsTheTenSecondBudgetBusy records a backlog of messages while HubSpot
+// is held, stops serve, then starts it again against an emulator with HubSpot's OAuth
+// limit (110 per 10 s). In every full 10-second window of the emulator's clock, and in
+// every 10-second window starting once the first has passed, the calls that count
+// against the 10-second limit fill at least 95 % of the client's budget
+// (ten_second_limit), and HubSpot answers no 429: with the default budget (100, below
+// HubSpot's figure), with a budget of HubSpot's figure itself, and with new senders
+// whose contact creates share the budget with the publications.
 func TestBacklogKeepsTheTenSecondBudgetBusy(t *testing.T) {
-	for _, budget := range []int{100, 110} {
-		t.Run(fmt.Sprintf("ten_second_limit=%d", budget), func(t *testing.T) {
-			backlogKeepsTheBudgetBusy(t, budget)
+	for _, tt := range []struct {
+		budget     int
+		newSenders bool
+	}{{100, false}, {110, false}, {100, true}} {
+		t.Run(fmt.Sprintf("ten_second_limit=%d new_senders=%v", tt.budget, tt.newSenders), func(t *testing.T) {
+			backlogKeepsTheBudgetBusy(t, tt.budget, tt.newSenders)
 		})
 	}
 }
 
-func backlogKeepsTheBudgetBusy(t *testing.T, budget int) {
+// backlogKeepsTheBudgetBusy: with known senders (their contacts exist) the backlog is
+// resolved while publications are held, so the restarted serve only publishes (their
+// resolution cost searches, which HubSpot counts apart). With new senders every HubSpot
+// call is held and serve stops at once: the restarted serve resolves (a search and a
+// create per sender) and publishes at the same time, on one budget.
+func backlogKeepsTheBudgetBusy(t *testing.T, budget int, newSenders bool) {
 	const senders, perSender = 50, 5
 	total := senders * perSender
-	gate := newPublicationGate()
+	gate := newHubSpotGate(newSenders)
 	t.Cleanup(gate.release)
 	s := startStack(t, stackOptions{emulator: emulator.Options{TenSecondLimit: 110}, tenSecondLimit: budget,
 		hubspotWrap: gate.wrap})
-	for i := range senders {
-		s.emu.CreateContactAt(map[string]string{"firstname": fmt.Sprintf("Backlog %d", i), "mobilephone": fmt.Sprintf("+1628555%04d", i)},
-			time.Now().Add(-time.Hour))
+	want := domain.EventContactCreated
+	if !newSenders {
+		want = domain.EventContactMatched
+		for i := range senders {
+			s.emu.CreateContactAt(map[string]string{"firstname": fmt.Sprintf("Backlog %d", i), "mobilephone": fmt.Sprintf("+1628555%04d", i)},
+				time.Now().Add(-time.Hour))
+		}
 	}
 	type key struct{ channel, id string }
 	var ids []key
@@ -162,20 +169,23 @@ func backlogKeepsTheBudgetBusy(t *testing.T, budget int) {
 			ids = append(ids, key{"acme-sms", id})
 		}
 	}
-	waitFor(t, "the backlog to be resolved", 60*time.Second, func() bool {
-		for _, k := range ids {
-			if s.messageState(k.channel, k.id).Outcome == "" {
-				return false
+	if !newSenders {
+		waitFor(t, "the backlog to be resolved", 60*time.Second, func() bool {
+			for _, k := range ids {
+				if s.messageState(k.channel, k.id).Outcome == "" {
+					return false
+				}
 			}
-		}
-		return true
-	})
-	// Serve stops with the backlog waiting (the publications it held never reached
-	// HubSpot) and starts again: the new client's limiter starts empty, as after a
-	// restart or an outage.
+			return true
+		})
+	}
+	// Serve stops with the backlog waiting (what it held never reached HubSpot) and
+	// starts again: the new client's limiter starts empty, as after a restart or an
+	// outage.
 	s.stop()
 	gate.release()
 	s.emu.ResetStats()
+	restarted := time.Now()
 	s.start()
 	var pubs []emulator.PublishedMessage
 	waitFor(t, fmt.Sprintf("%d publications", total), 90*time.Second, func() bool {
@@ -183,12 +193,12 @@ func backlogKeepsTheBudgetBusy(t *testing.T, budget int) {
 		return len(pubs) >= total
 	})
 	for _, k := range ids {
-		if st := s.waitSettled(k.channel, k.id); st.Published == nil || st.Outcome != domain.EventContactMatched {
+		if st := s.waitSettled(k.channel, k.id); st.Published == nil || (st.Outcome != want && st.Outcome != domain.EventContactMatched) {
 			t.Fatalf("message %s: outcome %s, published %v", k.id, st.Outcome, st.Published != nil)
 		}
 	}
-	// Every publication's wait is in /metrics: the whole backlog waited at least the
-	// restart, and none longer than since the first recording.
+	// Every publication's wait is in /metrics: none longer than since the first
+	// recording.
 	count, sum := publicationWaits(t, s)
 	if count != total {
 		t.Errorf("switchboard_publication_wait_seconds counts %d publications, want %d", count, total)
@@ -197,27 +207,52 @@ func backlogKeepsTheBudgetBusy(t *testing.T, budget int) {
 	} else {
 		t.Logf("mean publication wait %.2f s over %d publications", mean, count)
 	}
-	windows := budgetWindows(pubs)
-	least, _ := emptiestWindowAfterTheFirst(pubs)
-	t.Logf("publications per full 10-second window: %v, emptiest window after the first %d (budget %d, emulator limit 110); stats %+v, peak in 10 s %d",
-		windows, least, budget, s.emu.Stats(), s.emu.MaxRequestsInAnyTenSeconds())
+	// The calls on the 10-second budget: publications, and the creates since the
+	// restart. Nothing else may have spent it unseen.
+	var calls []time.Time
+	for _, p := range pubs {
+		calls = append(calls, p.PublishedAt)
+	}
+	creates := 0
+	for _, c := range s.emu.Contacts() {
+		if c.CreatedAt.After(restarted) {
+			calls = append(calls, c.CreatedAt)
+			creates++
+		}
+	}
+	st := s.emu.Stats()
+	if counted := st.Requests[emulator.OpPublish] + st.Requests[emulator.OpCreate]; counted != len(calls) {
+		t.Errorf("%d publish and create requests, %d publications and creates", counted, len(calls))
+	}
+	for op, n := range st.Requests {
+		if op != emulator.OpPublish && op != emulator.OpCreate && op != emulator.OpSearch && n > 0 {
+			t.Errorf("%d %s requests on the budget, want publications and creates only", n, op)
+		}
+	}
+	if newSenders && creates != senders {
+		t.Errorf("%d contacts created, want %d", creates, senders)
+	}
+	windows := budgetWindows(calls)
+	least, _ := emptiestWindowAfterTheFirst(calls)
+	t.Logf("calls on the budget per full 10-second window: %v, emptiest window after the first %d (budget %d, emulator limit 110; %d creates); stats %+v, peak in 10 s %d",
+		windows, least, budget, creates, st, s.emu.MaxRequestsInAnyTenSeconds())
 	if len(windows) < 2 {
-		t.Fatalf("%d full windows of backlog, want at least 2 (publications %v)", len(windows), windows)
+		t.Fatalf("%d full windows of backlog, want at least 2 (calls %v)", len(windows), windows)
 	}
 	for i, n := range windows {
 		if use := float64(n) / float64(budget); use < 0.95 {
-			t.Errorf("window %d: %d publications, %.3f of the budget of %d, want at least 0.95", i, n, use, budget)
+			t.Errorf("window %d: %d calls, %.3f of the budget of %d, want at least 0.95", i, n, use, budget)
 		}
 	}
 	// Past the first window the budget stays busy whichever moment a window starts at,
-	// not only in windows aligned on the first publication: the publications are
-	// spread, not sent in a burst of the whole budget per window.
-	if least, ok := emptiestWindowAfterTheFirst(pubs); !ok {
-		t.Errorf("no 10-second window starts after the first and ends before the last publication")
+	// not only in windows aligned on the first call: the calls are spread, not sent in
+	// a burst of the whole budget per window.
+	if least, ok := emptiestWindowAfterTheFirst(calls); !ok {
+		t.Errorf("no 10-second window starts after the first and ends before the last call")
 	} else if use := float64(least) / float64(budget); use < 0.95 {
-		t.Errorf("the emptiest 10-second window starting after the first holds %d publications, %.3f of the budget of %d, want at least 0.95", least, use, budget)
+		t.Errorf("the emptiest 10-second window starting after the first holds %d calls, %.3f of the budget of %d, want at least 0.95", least, use, budget)
 	}
-	if n := s.emu.Stats().RateLimited; n != 0 {
+	if n := st.RateLimited; n != 0 {
 		t.Errorf("HubSpot answered %d 429s, want none", n)
 	}
 }

@@ -73,6 +73,7 @@ func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes 
 func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) error {
 	var published *domain.MessageState
 	_, err := h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
+		published = nil // a run again of the decision starts over
 		if version == 0 {
 			return nil, errors.New("no such message")
 		}
@@ -80,7 +81,6 @@ func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) 
 			return nil, nil
 		}
 		changes, err := h.publish(ctx, st, cmd.Attempt)
-		published = nil
 		if len(changes) == 1 && changes[0].Type == domain.EventMessagePublished {
 			published = &st
 		}

@@ -1,13 +1,19 @@
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // MessageState is a message stream folded: what happened to one inbound message so far.
 type MessageState struct {
 	Version       int64
 	CorrelationID string
 	Received      MessageReceived
-	Identified    *SenderIdentified
+	// ReceivedAt is when the log recorded the MessageReceived: where a message's wait
+	// for its publication starts.
+	ReceivedAt time.Time
+	Identified *SenderIdentified
 	// Outcome is the type of the resolution event (ContactMatched, ContactCreated,
 	// ConversationUnlinked), "" while unresolved.
 	Outcome   string
@@ -38,7 +44,7 @@ func FoldMessage(events []RecordedEvent) (MessageState, error) {
 		s.Version = e.Version
 		switch e.Type {
 		case EventMessageReceived:
-			s.CorrelationID = e.CorrelationID
+			s.CorrelationID, s.ReceivedAt = e.CorrelationID, e.RecordedAt
 			if err := Decode(e, &s.Received); err != nil {
 				return s, err
 			}

@@ -246,9 +246,10 @@ func TestLimitersHoldUnderAConcurrentBurst(t *testing.T) {
 		if got := maxInWindow(departures, window); got > limit {
 			t.Errorf("%d calls left in one window, limit %d", got, limit)
 		}
-		// Bursts are allowed: each window's calls leave together.
-		if got := maxInWindow(departures, arrivalSlack); got != limit {
-			t.Errorf("largest burst = %d calls, want %d", got, limit)
+		// Calls leave evenly spaced (a limit of 5 allows a burst of one): never two
+		// within a tenth of the window, which is 500 ms plus its margin over 5.
+		if got := maxInWindow(departures, window/10); got > 1 {
+			t.Errorf("%d calls left within %s, want them spread", got, window/10)
 		}
 		if got := maxInWindow(arrived, window-arrivalSlack); got > limit {
 			t.Errorf("%d calls arrived within %s, limit %d", got, window-arrivalSlack, limit)
@@ -264,10 +265,10 @@ func TestWindowLimiterSchedule(t *testing.T) {
 	l := newWindowLimiter(3, 10*time.Second)
 	var got []time.Duration
 	for range 7 {
-		got = append(got, l.reserve(t0).Sub(t0))
+		got = append(got, l.reserve(t0).Sub(t0).Round(time.Millisecond))
 	}
-	// 10 s window + 5% margin.
-	if fmt.Sprint(got) != "[0s 0s 0s 10.5s 10.5s 10.5s 21s]" {
+	// 10 s window + 250 ms margin, spread evenly: a limit of 3 allows a burst of one.
+	if fmt.Sprint(got) != "[0s 3.417s 6.833s 10.25s 13.667s 17.083s 20.5s]" {
 		t.Errorf("schedule = %v", got)
 	}
 	// A 429 pause holds later reservations.
@@ -275,6 +276,70 @@ func TestWindowLimiterSchedule(t *testing.T) {
 	l.pause(t0.Add(10 * time.Second))
 	if d := l.reserve(t0).Sub(t0); d != 10*time.Second {
 		t.Errorf("after pause: %v", d)
+	}
+	// and what waited for the pause leaves spread, not in a burst.
+	if d := l.reserve(t0).Sub(t0); d != 10*time.Second+102500*time.Microsecond {
+		t.Errorf("second after pause: %v", d)
+	}
+}
+
+// TestWindowLimiterUnderABacklog runs the 10-second limiter as the publisher's workers
+// use it under a backlog (16 callers, each back 5 ms after its departure): no window of
+// 10 s ever holds more than the limit, every 10-second window once the first has passed
+// holds at least 97 % of it (those starting in the first, 89 %: the first burst's
+// share), and a quiet limiter lets a tenth of the limit leave at once.
+func TestWindowLimiterUnderABacklog(t *testing.T) {
+	const limit, workers, calls = 100, 16, 1000
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newWindowLimiter(limit, 10*time.Second)
+	back := make([]time.Time, workers)
+	for i := range back {
+		back[i] = t0
+	}
+	var departures []time.Time
+	for i := range calls {
+		w := i % workers
+		d := l.reserve(back[w])
+		departures = append(departures, d)
+		back[w] = d.Add(5 * time.Millisecond)
+	}
+	if got := maxInWindow(departures, 10*time.Second+time.Nanosecond); got > limit {
+		t.Errorf("%d departures in 10 s, limit %d", got, limit)
+	}
+	last := departures[len(departures)-1]
+	// The first burst's slots free together one window later; from then on the
+	// departures are evenly spread.
+	settled := t0.Add(l.window)
+	leastFirst, least := calls, calls
+	for _, start := range departures {
+		if start.Add(10 * time.Second).After(last) {
+			break
+		}
+		n := 0
+		for _, d := range departures {
+			if !d.Before(start) && d.Before(start.Add(10*time.Second)) {
+				n++
+			}
+		}
+		if start.Before(settled) {
+			leastFirst = min(leastFirst, n)
+		} else {
+			least = min(least, n)
+		}
+	}
+	if least < 97 {
+		t.Errorf("the emptiest 10-second window after the first held %d departures, want at least 97 of %d", least, limit)
+	}
+	if leastFirst < limit-limit/10-1 {
+		t.Errorf("the emptiest 10-second window of the first held %d departures, want at least %d (the burst's share less)", leastFirst, limit-limit/10-1)
+	}
+	quiet := last.Add(time.Minute)
+	burst := 0
+	for l.reserve(quiet).Equal(quiet) {
+		burst++
+	}
+	if burst != limit/10 {
+		t.Errorf("after a quiet minute %d left at once, want %d", burst, limit/10)
 	}
 }
 

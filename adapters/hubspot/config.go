@@ -26,6 +26,9 @@ const (
 	// an operator's plan may allow more than the published table, and a load run against
 	// the emulator lifts the limit on purpose.
 	PublishedTenSecondLimit = 250
+	// PublishedOAuthTenSecondLimit is HubSpot's published burst limit of an OAuth app in
+	// one installing account; API limit increase packs do not apply to OAuth apps.
+	PublishedOAuthTenSecondLimit = 110
 	// maxSearchPerSecond is HubSpot's search limit.
 	maxSearchPerSecond = 5.0
 )
@@ -157,9 +160,15 @@ func (c Config) Validate() error {
 // sentence each; New logs them at warn level.
 func (c Config) Warnings() []string {
 	var out []string
-	if c.TenSecondLimit > PublishedTenSecondLimit {
-		out = append(out, fmt.Sprintf("ten_second_limit %d is above HubSpot's published figures (110 per 10 s for OAuth apps, 100 to %d for private apps): "+
-			"unless the portal's plan allows it, HubSpot will answer 429 and the client will back off", c.TenSecondLimit, PublishedTenSecondLimit))
+	switch {
+	case c.TenSecondLimit > PublishedTenSecondLimit:
+		out = append(out, fmt.Sprintf("ten_second_limit %d is above HubSpot's published figures (%d per 10 s for OAuth apps, 100 to %d for private apps): "+
+			"unless the portal's plan allows it, HubSpot will answer 429 and the client will back off", c.TenSecondLimit, PublishedOAuthTenSecondLimit, PublishedTenSecondLimit))
+	case c.Tokens != nil && c.TenSecondLimit > PublishedOAuthTenSecondLimit:
+		// The higher private-app figures do not apply to an OAuth install.
+		out = append(out, fmt.Sprintf("ten_second_limit %d is above HubSpot's published figures for an OAuth app (%d per 10 s per installing account; "+
+			"the higher private-app figures do not apply): unless HubSpot granted more, it will answer 429 and the client will back off",
+			c.TenSecondLimit, PublishedOAuthTenSecondLimit))
 	}
 	return out
 }

@@ -51,17 +51,30 @@ func TestNewValidatesEveryField(t *testing.T) {
 }
 
 // TestTenSecondLimitAbovePublishedIsAcceptedWithAWarning: a plan (or a load run against
-// the emulator) may allow more than HubSpot's published 250 per 10 s; the client takes
-// the operator's figure, uses it, and says at start that it is above the published ones.
+// the emulator) may allow more than HubSpot's published 250 per 10 s (110 for an OAuth
+// install); the client takes the operator's figure, uses it, and says at start that it
+// is above the published ones.
 func TestTenSecondLimitAbovePublishedIsAcceptedWithAWarning(t *testing.T) {
 	for _, tt := range []struct {
 		limit    int
+		oauth    bool
 		wantWarn bool
-	}{{110, false}, {PublishedTenSecondLimit, false}, {PublishedTenSecondLimit + 1, true}, {100000, true}} {
-		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
+	}{{110, false, false}, {PublishedTenSecondLimit, false, false}, {PublishedTenSecondLimit + 1, false, true}, {100000, false, true},
+		// An OAuth app's published figure is 110 per installing account.
+		{110, true, false}, {111, true, true}, {100000, true, true}} {
+		t.Run(fmt.Sprintf("%d oauth=%v", tt.limit, tt.oauth), func(t *testing.T) {
 			var logs strings.Builder
-			c, err := New(Config{BaseURL: "http://127.0.0.1:9/", Token: "t", Workspace: "acme", TenSecondLimit: tt.limit,
-				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			cfg := Config{BaseURL: "http://127.0.0.1:9/", Token: "t", Workspace: "acme", TenSecondLimit: tt.limit,
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+			if tt.oauth {
+				tokens, err := NewOAuthTokens(OAuthConfig{BaseURL: "http://127.0.0.1:9/", ClientID: "client-1", ClientSecret: "secret-1",
+					Workspace: "acme", RefreshToken: "refresh-1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.Tokens = tokens
+			}
+			c, err := New(cfg)
 			if err != nil {
 				t.Fatalf("New refused ten_second_limit %d: %v", tt.limit, err)
 			}
@@ -69,6 +82,9 @@ func TestTenSecondLimitAbovePublishedIsAcceptedWithAWarning(t *testing.T) {
 				t.Errorf("client uses ten_second_limit %d, want %d", c.cfg.TenSecondLimit, tt.limit)
 			}
 			warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), fmt.Sprintf("ten_second_limit %d is above HubSpot's published figures", tt.limit))
+			if tt.oauth && tt.limit <= PublishedTenSecondLimit && warned && !strings.Contains(logs.String(), "OAuth app (110 per 10 s") {
+				t.Errorf("the warning does not say the OAuth figure: %s", logs.String())
+			}
 			if warned != tt.wantWarn {
 				t.Errorf("warned = %v, want %v; log:\n%s", warned, tt.wantWarn, logs.String())
 			}

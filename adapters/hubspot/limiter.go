@@ -20,13 +20,32 @@ type limiter interface {
 	pause(t time.Time)
 }
 
-// windowLimiter guarantees at most limit departures in any window of the given length,
-// by remembering the last limit departures (a sliding log). A token bucket of the same
-// average rate would not: its full bucket plus a window's refill lets twice the limit
-// through one window.
+// windowMarginCap caps the margin of the 10-second window: a quarter of a second
+// covers the difference in latency between two requests ten seconds apart, and 5 % of
+// the window (half a second) would leave that much more of the budget unused (a
+// backlog would fill 95.2 % of the budget instead of 97.6 %).
+const windowMarginCap = 250 * time.Millisecond
+
+// windowLimiter guarantees at most limit departures in any window of the given length
+// (widened by a margin), by remembering the last limit departures (a sliding log): a
+// token bucket of the same average rate would not, its full bucket plus a window's
+// refill letting twice the limit through one window.
+//
+// Within that guarantee departures are spread evenly, one every window/limit, with a
+// burst of a tenth of the limit allowed after a quiet moment (GCRA). A sliding log alone
+// repeats its first window forever: a backlog would leave in bursts of the whole limit
+// every window, HubSpot's window emptying between them, and every burst arriving at
+// HubSpot at once with its latency spread. Spread evenly, a backlog keeps HubSpot's
+// rolling window full at every moment, and the margin only has to cover the jitter of
+// one request at a time.
 type windowLimiter struct {
-	mu          sync.Mutex
-	window      time.Duration
+	mu       sync.Mutex
+	window   time.Duration
+	interval time.Duration // window/limit: the even spacing
+	// tolerance is how far ahead of the even schedule a burst may leave: (burst-1)
+	// intervals.
+	tolerance   time.Duration
+	tat         time.Time   // GCRA's theoretical arrival time of the next departure
 	grants      []time.Time // ring of the last len(grants) departures, oldest at next
 	next        int
 	last        time.Time
@@ -34,16 +53,25 @@ type windowLimiter struct {
 }
 
 func newWindowLimiter(limit int, window time.Duration) *windowLimiter {
+	w := window + min(time.Duration(float64(window)*limitMargin), windowMarginCap)
+	interval := w / time.Duration(limit)
+	burst := (limit + 9) / 10
 	return &windowLimiter{
-		window: window + time.Duration(float64(window)*limitMargin),
-		grants: make([]time.Time, limit),
+		window:    w,
+		interval:  interval,
+		tolerance: time.Duration(burst-1) * interval,
+		grants:    make([]time.Time, limit),
 	}
 }
 
 func (l *windowLimiter) reserve(now time.Time) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t := now
+	even := now
+	if early := l.tat.Add(-l.tolerance); early.After(even) {
+		even = early
+	}
+	t := even
 	// Departures stay in order, so the ring stays sorted and the oldest entry is the
 	// one limit departures back.
 	if l.last.After(t) {
@@ -56,6 +84,16 @@ func (l *windowLimiter) reserve(now time.Time) time.Time {
 		if free := oldest.Add(l.window); free.After(t) {
 			t = free
 		}
+	}
+	if t.After(even) {
+		// Held by the window or a 429's pause: the burst allowance is not given back,
+		// or what waited would leave together when the hold ends.
+		l.tat = t.Add(l.tolerance + l.interval)
+	} else {
+		if l.tat.Before(t) {
+			l.tat = t
+		}
+		l.tat = l.tat.Add(l.interval)
 	}
 	l.grants[l.next] = t
 	l.next = (l.next + 1) % len(l.grants)

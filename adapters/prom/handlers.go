@@ -11,6 +11,7 @@ import (
 type HandlerMetrics struct {
 	handled *prometheus.CounterVec   // kind, name, outcome
 	seconds *prometheus.HistogramVec // kind, name
+	waits   *prometheus.HistogramVec // workspace
 }
 
 // NewHandlerMetrics registers the collectors with reg; a nil reg keeps them
@@ -26,6 +27,12 @@ func NewHandlerMetrics(reg prometheus.Registerer) (*HandlerMetrics, error) {
 			Help:    "Time to handle one command or query, HubSpot calls included, by kind and name.",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"kind", "name"}),
+		waits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "switchboard", Subsystem: "publication", Name: "wait_seconds",
+			Help: "Time from a message's recording in the log to its publication in the HubSpot inbox, by workspace: " +
+				"resolution, the publisher's queue and HubSpot's rate budget included.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"workspace"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -37,6 +44,9 @@ func NewHandlerMetrics(reg prometheus.Registerer) (*HandlerMetrics, error) {
 	if m.seconds, err = Register(reg, m.seconds, "application"); err != nil {
 		return nil, err
 	}
+	if m.waits, err = Register(reg, m.waits, "publication"); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -44,4 +54,10 @@ func NewHandlerMetrics(reg prometheus.Registerer) (*HandlerMetrics, error) {
 func (m *HandlerMetrics) ObserveHandler(kind, name, outcome string, took time.Duration) {
 	m.handled.WithLabelValues(kind, name, outcome).Inc()
 	m.seconds.WithLabelValues(kind, name).Observe(took.Seconds())
+}
+
+// ObservePublication records how long a published message waited since its recording
+// (command.PublicationMetrics).
+func (m *HandlerMetrics) ObservePublication(workspace string, wait time.Duration) {
+	m.waits.WithLabelValues(workspace).Observe(max(wait, 0).Seconds())
 }

@@ -59,3 +59,40 @@ func TestHandlerMetricsCountByCommandAndOutcome(t *testing.T) {
 		}
 	}
 }
+
+// A publication's wait lands in its workspace's histogram, with its value: the sum is
+// what a p50 or a mean is read from.
+func TestPublicationWaitsByWorkspace(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewHandlerMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ObservePublication("acme", 1500*time.Millisecond)
+	m.ObservePublication("acme", 500*time.Millisecond)
+	m.ObservePublication("beta", -time.Second) // a clock step back counts as no wait
+	got := gathered(t, reg)
+	for key, want := range map[string]float64{
+		"switchboard_publication_wait_seconds workspace=acme": 2,
+		"switchboard_publication_wait_seconds workspace=beta": 1,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "switchboard_publication_wait_seconds" {
+			continue
+		}
+		for _, mm := range mf.GetMetric() {
+			sum := mm.GetHistogram().GetSampleSum()
+			if ws := mm.GetLabel()[0].GetValue(); (ws == "acme" && sum != 2) || (ws == "beta" && sum != 0) {
+				t.Errorf("workspace %s: sum of waits %v s", ws, sum)
+			}
+		}
+	}
+}

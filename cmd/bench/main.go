@@ -33,6 +33,8 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 1000, "offered messages/s of the open-loop known-sender run")
 	flag.BoolVar(&o.skipGo, "skip-go-bench", false, "skip the hot-path Go benchmarks")
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the load runs")
+	flag.BoolVar(&o.skipBacklog, "skip-backlog", false, "skip the backlog run (a backlog held, then published at HubSpot's pace: about a minute)")
+	flag.BoolVar(&o.onlyBacklog, "only-backlog", false, "of the load runs, make only the backlog run")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN of a database the bench may create a schema in: adds one node on SQLite against three on PostgreSQL and NATS (issue 15)")
 	flag.StringVar(&o.nats, "nats", "nats://127.0.0.1:4222", "NATS server of the several-nodes runs (with -postgres)")
 	flag.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "events of the store `switchboard rebuild` is measured on against a raw scan of it (0: no rebuild row)")
@@ -54,6 +56,7 @@ type options struct {
 	clients                  int
 	rate                     float64
 	skipGo, skipLoad         bool
+	skipBacklog, onlyBacklog bool
 	postgres, nats           string
 	rebuildEvents            int
 	rebuildPage              int
@@ -105,11 +108,17 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	if !o.skipLoad {
-		res.load, err = loadRuns(ctx, dir, bin, o)
-		if err != nil {
-			return err
+		if !o.onlyBacklog {
+			if res.load, err = loadRuns(ctx, dir, bin, o); err != nil {
+				return err
+			}
 		}
-		if o.postgres != "" {
+		if !o.skipBacklog {
+			if res.backlog, err = backlogRun(ctx, dir, bin); err != nil {
+				return err
+			}
+		}
+		if o.postgres != "" && !o.onlyBacklog {
 			if res.nodes, err = nodesRuns(ctx, dir, bin, o.postgres, o.nats, o); err != nil {
 				return err
 			}

@@ -16,6 +16,8 @@ type results struct {
 	rawBefore, rawAfter []benchResult
 	hot                 []benchResult
 	load                []loadResult
+	// backlog is the backlog run (nil: not run).
+	backlog *backlogResult
 	// nodes is the several-nodes comparison (nil: not run, no -postgres).
 	nodes *nodesResult
 	// rebuild is the rebuild against the raw scan (nil: not run).
@@ -151,6 +153,9 @@ func (r *results) table() string {
 			stacks = append(stacks, l.stack)
 		}
 		rss[l.stack] = l.peakRSS
+	}
+	if r.backlog != nil {
+		r.backlog.rows(row)
 	}
 	for _, s := range stacks {
 		row("serve", fmt.Sprintf("peak RSS (VmHWM), limits-%s stack", s), fmt.Sprintf("%.1f MB", float64(rss[s])/1024), "—")

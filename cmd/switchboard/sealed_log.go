@@ -136,7 +136,9 @@ func (s *sealedLog) BulkConn(ctx context.Context) (conn *sql.Conn, done func(), 
 // scrubbed out of the WAL, and their old images stay there until SQLite's own
 // checkpoint. A store without one (PostgreSQL) has nothing to do here.
 func (s *sealedLog) Checkpoint(ctx context.Context) error {
-	if c, ok := s.logStore.(interface{ Checkpoint(ctx context.Context) error }); ok {
+	if c, ok := s.logStore.(interface {
+		Checkpoint(ctx context.Context) error
+	}); ok {
 		return c.Checkpoint(ctx)
 	}
 	return nil

@@ -74,6 +74,9 @@ func NewApp(d AppDeps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if waits, ok := d.Metrics.(PublicationMetrics); ok {
+		publish.waits = waits
+	}
 	retry, err := NewRetryDeadLetterHandler(d.Store, d.NewID, d.Now)
 	if err != nil {
 		return nil, err

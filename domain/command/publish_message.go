@@ -33,6 +33,17 @@ type PublishMessageHandler struct {
 	catalog Catalog
 	inboxes Inboxes
 	log     *slog.Logger
+	now     func() time.Time
+	// waits observes each publication's wait (nil: none); see PublicationMetrics.
+	waits PublicationMetrics
+}
+
+// PublicationMetrics receives, for each message this publisher lands in an inbox, how
+// long it waited since the log recorded it: what a backlog behind HubSpot's budget
+// costs a message. A Metrics implementation that also implements it gets the
+// observations (adapters/prom's does).
+type PublicationMetrics interface {
+	ObservePublication(workspace string, wait time.Duration)
 }
 
 // NewPublishMessageHandler refuses missing dependencies; logger may be nil.
@@ -51,7 +62,7 @@ func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes 
 	if err != nil {
 		return nil, err
 	}
-	return &PublishMessageHandler{messages: messages, setups: setups, catalog: catalog, inboxes: inboxes, log: logger}, nil
+	return &PublishMessageHandler{messages: messages, setups: setups, catalog: catalog, inboxes: inboxes, log: logger, now: now}, nil
 }
 
 // Handle publishes the message if it is resolved and not yet published. A transient
@@ -60,17 +71,26 @@ func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes 
 // returned too: the retry finds the message published, or publishes again under the
 // same idempotency id, which HubSpot answers without a second inbox message.
 func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) error {
+	var published *domain.MessageState
 	_, err := h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
+		published = nil // a run again of the decision starts over
 		if version == 0 {
 			return nil, errors.New("no such message")
 		}
 		if !st.NeedsPublication() {
 			return nil, nil
 		}
-		return h.publish(ctx, st, cmd.Attempt)
+		changes, err := h.publish(ctx, st, cmd.Attempt)
+		if len(changes) == 1 && changes[0].Type == domain.EventMessagePublished {
+			published = &st
+		}
+		return changes, err
 	})
 	if err != nil {
 		return fmt.Errorf("publish %s (attempt %d): %w", domain.RedactStream(cmd.Stream), cmd.Attempt, err)
+	}
+	if published != nil && h.waits != nil && !published.ReceivedAt.IsZero() {
+		h.waits.ObservePublication(published.Received.WorkspaceID, h.now().Sub(published.ReceivedAt))
 	}
 	return nil
 }

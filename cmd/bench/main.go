@@ -32,6 +32,7 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 1000, "offered messages/s of the open-loop known-sender run")
 	flag.BoolVar(&o.skipGo, "skip-go-bench", false, "skip the hot-path Go benchmarks")
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the load runs")
+	flag.StringVar(&o.loadRuns, "load-runs", "", "regexp of the load runs to make, matched against their names (e.g. 'all known senders'); default all")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN of a database the bench may create a schema in: adds one node on SQLite against three on PostgreSQL and NATS (issue 15)")
 	flag.StringVar(&o.nats, "nats", "nats://127.0.0.1:4222", "NATS server of the several-nodes runs (with -postgres)")
 	flag.Parse()
@@ -51,6 +52,7 @@ type options struct {
 	clients                  int
 	rate                     float64
 	skipGo, skipLoad         bool
+	loadRuns                 string
 	postgres, nats           string
 }
 

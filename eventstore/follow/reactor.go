@@ -272,6 +272,8 @@ type partitions struct {
 	// inflightByGroup counts the events in flight per group.
 	inflightByGroup map[string]int
 	waiting         []string // partitions with queued events and no worker yet, oldest first
+	// saved is when the checkpoints were last saved (see Checkpoint).
+	saved time.Time
 	progress        chan struct{}
 	finished        []finished
 	mu              sync.Mutex // guards finished
@@ -371,9 +373,21 @@ func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 	return nil
 }
 
+// checkpointEvery spaces the saves of a busy reactor's checkpoints. The follower calls
+// Checkpoint after every round, and under load a round ends whenever a partition
+// finishes — hundreds of times a second — while each save is a write the commit queue
+// must take and the loop must wait for. A checkpoint that lags is harmless (a crash
+// replays a little more into idempotent handlers); once nothing is in flight the
+// checkpoint is saved at once, so an idle reactor's stands where it got.
+const checkpointEvery = 100 * time.Millisecond
+
 func (s *partitions) Checkpoint(ctx context.Context, read int64) error {
 	s.read = read
 	s.startWorkers()
+	if !s.Idle() && time.Since(s.saved) < checkpointEvery {
+		return nil
+	}
+	s.saved = time.Now()
 	low := int64(-1)
 	for b, saved := range s.cps {
 		wm := s.watermark(b)

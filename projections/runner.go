@@ -311,8 +311,11 @@ func (s *sink) Room() bool { return true }
 
 func (s *sink) Take(ctx context.Context, evs []domain.RecordedEvent) error {
 	if s.r.writer != nil {
-		if err := s.applyQueued(ctx, evs); err != nil {
-			return err
+		// In slices: every append committed beside a slice waits for it to be applied.
+		for start := 0; start < len(evs); start += queuedSlice {
+			if err := s.applyQueued(ctx, evs[start:min(start+queuedSlice, len(evs))]); err != nil {
+				return err
+			}
 		}
 	} else {
 		for _, p := range s.projections {
@@ -388,6 +391,9 @@ func (s *sink) applyTx(ctx context.Context, tx *sql.Tx, p Projection, pos int64,
 	}
 	return next, nil
 }
+
+// queuedSlice bounds the events one queued write applies to the projections.
+const queuedSlice = 64
 
 // applyQueued applies a batch to every projection in one write of the store's writer:
 // one wait for the group commit per batch instead of one per projection. A projection

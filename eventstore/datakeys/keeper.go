@@ -525,23 +525,21 @@ func (k *Keeper) Open(ctx context.Context, field, sealed string) (string, error)
 // connections run with secure_delete, and Checkpoint truncates the WAL). Destroying a
 // subject that is already gone does nothing and succeeds.
 func (k *Keeper) Destroy(ctx context.Context, id string) error {
-	tx, err := k.db.BeginTx(ctx, nil)
+	err := k.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// Foreign keys cascade too, but saying it keeps the erasure readable here.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_names WHERE owner = $1`, id); err != nil {
+			return fmt.Errorf("names: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_index WHERE subject_id = $1`, id); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE subject_id = $1`, id); err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("destroy subject %s: begin: %w", id, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	// Foreign keys cascade too, but saying it keeps the erasure readable here.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_names WHERE owner = $1`, id); err != nil {
-		return fmt.Errorf("destroy subject %s: names: %w", id, err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_index WHERE subject_id = $1`, id); err != nil {
-		return fmt.Errorf("destroy subject %s: index: %w", id, err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE subject_id = $1`, id); err != nil {
-		return fmt.Errorf("destroy subject %s: key: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("destroy subject %s: commit: %w", id, err)
+		return fmt.Errorf("destroy subject %s: %w", id, err)
 	}
 	k.Forget(id)
 	if k.flush != nil {

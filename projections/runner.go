@@ -73,6 +73,9 @@ type Runner struct {
 	// flush, where the database keeps older images of rewritten rows in its files (the
 	// SQLite WAL), writes them out (sqlite.Store.Checkpoint); nil elsewhere.
 	flush func(ctx context.Context) error
+	// writer, where the store has one (sqlite.Store), takes the live batches' writes
+	// into its group commit; nil: each batch has a transaction of its own.
+	writer follow.TxWriter
 
 	mu        sync.Mutex
 	positions map[string]int64
@@ -139,6 +142,9 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 	}
 	if bulk, ok := database.(bulkDatabase); ok {
 		r.bulk = bulk.BulkConn
+	}
+	if w, ok := database.(follow.TxWriter); ok {
+		r.writer = w
 	}
 	for _, p := range ps {
 		pos, err := cps.Load(context.Background(), checkpointName(p.Name()))
@@ -469,9 +475,18 @@ func (s *sink) Start(context.Context) (int64, error) {
 func (s *sink) Room() bool { return true }
 
 func (s *sink) Take(ctx context.Context, evs []domain.RecordedEvent) error {
-	for _, p := range s.projections {
-		if err := s.apply(ctx, p, evs); err != nil {
-			return err
+	if s.r.writer != nil {
+		// In slices: every append committed beside a slice waits for it to be applied.
+		for start := 0; start < len(evs); start += queuedSlice {
+			if err := s.applyQueued(ctx, evs[start:min(start+queuedSlice, len(evs))]); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, p := range s.projections {
+			if err := s.apply(ctx, p, evs); err != nil {
+				return err
+			}
 		}
 	}
 	erased := false
@@ -484,14 +499,28 @@ func (s *sink) Take(ctx context.Context, evs []domain.RecordedEvent) error {
 
 func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEvent) error {
 	pos := s.r.position(p.Name())
-	next := evs[len(evs)-1].Position
-	if next <= pos {
+	if evs[len(evs)-1].Position <= pos {
 		return nil
 	}
-	tx, err := s.r.db.BeginTx(ctx, nil)
+	var reached int64
+	err := s.r.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		reached, err = s.applyTx(ctx, tx, p, pos, evs)
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	s.reached(p, reached)
+	return nil
+}
+
+// applyTx applies to p, inside tx, the events of evs after pos and moves its
+// checkpoint to the batch's last position, which it returns; or, when another process
+// has moved the projection past the batch already, writes nothing and returns where the
+// projection stands.
+func (s *sink) applyTx(ctx context.Context, tx *sql.Tx, p Projection, pos int64, evs []domain.RecordedEvent) (int64, error) {
+	next := evs[len(evs)-1].Position
 	// Another process (a node, `audit` beside the service) may have moved the shared
 	// rows and checkpoint past this runner's position: under the projection's lock,
 	// apply only what it has not, so rows never go back to an older state.
@@ -501,21 +530,17 @@ func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEve
 		// hooks write for the others), and two nodes applying different projections
 		// to the same rows deadlocked (cmd/nodes, seed 15 after the erasure merge).
 		if err := s.r.lock(ctx, tx, readSideLock); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("projection %s: %w", p.Name(), err)
+			return 0, fmt.Errorf("projection %s: %w", p.Name(), err)
 		}
 	}
 	shared, err := s.r.checkpoints.LoadTx(ctx, tx, checkpointName(p.Name()))
 	if err != nil {
-		_ = tx.Rollback()
-		return fmt.Errorf("projection %s: %w", p.Name(), err)
+		return 0, fmt.Errorf("projection %s: %w", p.Name(), err)
 	}
 	if shared > pos {
 		pos = shared
 		if next <= pos {
-			_ = tx.Rollback()
-			s.r.setPosition(p.Name(), pos)
-			return nil
+			return pos, nil // nothing written: the transaction only read
 		}
 	}
 	for _, e := range evs {
@@ -523,18 +548,73 @@ func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEve
 			continue
 		}
 		if err := p.Apply(ctx, tx, e); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
+			return 0, fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
 		}
 	}
 	if err := s.r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), next); err != nil {
+		return 0, fmt.Errorf("projection %s: %w", p.Name(), err)
+	}
+	return next, nil
+}
+
+// queuedSlice bounds the events one queued write applies to the projections.
+const queuedSlice = 64
+
+// applyQueued applies a batch to every projection in one write of the store's writer:
+// one wait for the group commit per batch instead of one per projection. A projection
+// that fails undoes the whole batch, which the follower reads again, as it would after
+// a failure of its own transaction.
+func (s *sink) applyQueued(ctx context.Context, evs []domain.RecordedEvent) error {
+	last := evs[len(evs)-1].Position
+	from := make([]int64, len(s.projections))
+	reached := make([]int64, len(s.projections))
+	for i, p := range s.projections {
+		from[i] = s.r.position(p.Name())
+	}
+	err := s.r.writer.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i, p := range s.projections {
+			reached[i] = from[i]
+			if last <= from[i] {
+				continue
+			}
+			var err error
+			if reached[i], err = s.applyTx(ctx, tx, p, from[i], evs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, p := range s.projections {
+		if reached[i] > from[i] {
+			s.reached(p, reached[i])
+		}
+	}
+	return nil
+}
+
+func (s *sink) reached(p Projection, pos int64) { s.r.setPosition(p.Name(), pos) }
+
+// write runs fn in a transaction that commits before write returns: the store's
+// writer's when it has one (sqlite.Store: a projection's batch then group-commits with
+// the appends instead of contending with them for the write lock), else one of its own.
+func (r *Runner) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if r.writer != nil {
+		return r.writer.Write(ctx, fn)
+	}
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
-		return fmt.Errorf("projection %s: %w", p.Name(), err)
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("projection %s: commit at %d: %w", p.Name(), next, err)
+		return fmt.Errorf("projections: commit: %w", err)
 	}
-	s.r.setPosition(p.Name(), next)
 	return nil
 }
 

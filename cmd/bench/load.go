@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +90,20 @@ func loadRuns(ctx context.Context, dir, bin string, o options) ([]loadResult, er
 			{"all new senders, 50/s offered", []string{"--known-senders", "0", "--rate", "50", "--count", "100"}},
 			{"burst: one new sender on three channels", []string{"--known-senders", "0", "--burst", "--rate", "30", "--count", "60"}},
 		}},
+	}
+	if o.loadRuns != "" {
+		only, err := regexp.Compile(o.loadRuns)
+		if err != nil {
+			return nil, fmt.Errorf("-load-runs: %w", err)
+		}
+		kept := stacks[:0]
+		for _, st := range stacks {
+			st.runs = slices.DeleteFunc(st.runs, func(r runSpec) bool { return !only.MatchString(r.name) })
+			if len(st.runs) > 0 {
+				kept = append(kept, st)
+			}
+		}
+		stacks = kept
 	}
 	var out []loadResult
 	for _, st := range stacks {

@@ -35,6 +35,7 @@ func main() {
 	flag.BoolVar(&o.skipLoad, "skip-load", false, "skip the load runs")
 	flag.BoolVar(&o.skipBacklog, "skip-backlog", false, "skip the backlog run (a backlog held, then published at HubSpot's pace: about a minute)")
 	flag.BoolVar(&o.onlyBacklog, "only-backlog", false, "of the load runs, make only the backlog run")
+	flag.StringVar(&o.loadRuns, "load-runs", "", "regexp of the load runs to make, matched against their names (e.g. 'all known senders'); default all")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN of a database the bench may create a schema in: adds one node on SQLite against three on PostgreSQL and NATS (issue 15)")
 	flag.StringVar(&o.nats, "nats", "nats://127.0.0.1:4222", "NATS server of the several-nodes runs (with -postgres)")
 	flag.IntVar(&o.rebuildEvents, "rebuild-events", 1_000_000, "events of the store `switchboard rebuild` is measured on against a raw scan of it (0: no rebuild row)")
@@ -57,6 +58,7 @@ type options struct {
 	rate                     float64
 	skipGo, skipLoad         bool
 	skipBacklog, onlyBacklog bool
+	loadRuns                 string
 	postgres, nats           string
 	rebuildEvents            int
 	rebuildPage              int

@@ -143,3 +143,21 @@ func (s *sealedLog) Checkpoint(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Write passes the store's commit queue through (sqlite.Store has one), so that the
+// projections and the followers' checkpoints write in the group commit instead of
+// beside it. A store without one (PostgreSQL) gets a transaction of its own, as before.
+func (s *sealedLog) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if w, ok := s.logStore.(follow.TxWriter); ok {
+		return w.Write(ctx, fn)
+	}
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -96,6 +96,7 @@ const sealedPrefix = "sb1:"
 type Keeper struct {
 	db       *sql.DB
 	flush    checkpointer
+	writer   txWriter    // the store's commit queue, where it has one (sqlite.Store)
 	kek      cipher.AEAD // nil: keys are stored unwrapped
 	indexKey []byte
 	now      func() time.Time
@@ -133,6 +134,9 @@ func Open(ctx context.Context, b Backend, secret string) (*Keeper, error) {
 		logicals: map[string]cachedLogical{}}
 	if c, ok := b.(checkpointer); ok {
 		k.flush = c
+	}
+	if w, ok := b.(txWriter); ok {
+		k.writer = w
 	}
 	if secret != "" {
 		kek, err := hkdf.Key(sha256.New, []byte(secret), nil, "switchboard data keys v1", 32)
@@ -368,31 +372,56 @@ func (k *Keeper) create(ctx context.Context, mac string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tx, err := k.db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", fmt.Errorf("new subject: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_keys (subject_id, wrapped_key, created_at) VALUES ($1, $2, $3)`,
-		id, wrapped, k.now().UTC().Format(time.RFC3339Nano)); err != nil {
-		return "", fmt.Errorf("new subject: store key: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_index (ref_mac, subject_id) VALUES ($1, $2) ON CONFLICT (ref_mac) DO NOTHING`, mac, id); err != nil {
-		return "", fmt.Errorf("new subject: store index: %w", err)
-	}
 	var winner string
-	if err := tx.QueryRowContext(ctx, `SELECT subject_id FROM privacy_index WHERE ref_mac = $1`, mac).Scan(&winner); err != nil {
-		return "", fmt.Errorf("new subject: read index: %w", err)
-	}
-	if winner != id {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE subject_id = $1`, id); err != nil {
-			return "", fmt.Errorf("new subject: drop the key that lost: %w", err)
+	err = k.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_keys (subject_id, wrapped_key, created_at) VALUES ($1, $2, $3)`,
+			id, wrapped, k.now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("store key: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("new subject: commit: %w", err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO privacy_index (ref_mac, subject_id) VALUES ($1, $2) ON CONFLICT (ref_mac) DO NOTHING`, mac, id); err != nil {
+			return fmt.Errorf("store index: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT subject_id FROM privacy_index WHERE ref_mac = $1`, mac).Scan(&winner); err != nil {
+			return fmt.Errorf("read index: %w", err)
+		}
+		if winner != id {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE subject_id = $1`, id); err != nil {
+				return fmt.Errorf("drop the key that lost: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("new subject: %w", err)
 	}
 	return winner, nil
+}
+
+// txWriter is a store that writes what it is given in its own commits (sqlite.Store's
+// group commit), so a new subject's key does not contend with the appends for the
+// write lock.
+type txWriter interface {
+	Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+}
+
+// write runs fn in the store's writer when it has one, else in a transaction of its
+// own; either way fn's writes have committed when write returns nil.
+func (k *Keeper) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if k.writer != nil {
+		return k.writer.Write(ctx, fn)
+	}
+	tx, err := k.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // aead returns the opened data key of subject id, or an *ErasedError.
@@ -496,23 +525,21 @@ func (k *Keeper) Open(ctx context.Context, field, sealed string) (string, error)
 // connections run with secure_delete, and Checkpoint truncates the WAL). Destroying a
 // subject that is already gone does nothing and succeeds.
 func (k *Keeper) Destroy(ctx context.Context, id string) error {
-	tx, err := k.db.BeginTx(ctx, nil)
+	err := k.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// Foreign keys cascade too, but saying it keeps the erasure readable here.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_names WHERE owner = $1`, id); err != nil {
+			return fmt.Errorf("names: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_index WHERE subject_id = $1`, id); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE subject_id = $1`, id); err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("destroy subject %s: begin: %w", id, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	// Foreign keys cascade too, but saying it keeps the erasure readable here.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_names WHERE owner = $1`, id); err != nil {
-		return fmt.Errorf("destroy subject %s: names: %w", id, err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_index WHERE subject_id = $1`, id); err != nil {
-		return fmt.Errorf("destroy subject %s: index: %w", id, err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM privacy_keys WHERE subject_id = $1`, id); err != nil {
-		return fmt.Errorf("destroy subject %s: key: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("destroy subject %s: commit: %w", id, err)
+		return fmt.Errorf("destroy subject %s: %w", id, err)
 	}
 	k.Forget(id)
 	if k.flush != nil {

@@ -10,7 +10,23 @@ import (
 // SQLCheckpoints keeps every follower's checkpoint — reactors' and projections' — in the
 // checkpoints table of the store's database, which the store's migrations create
 // (eventstore/sqlite/migrations/0002_checkpoints.sql).
-type SQLCheckpoints struct{ db *sql.DB }
+type SQLCheckpoints struct {
+	db *sql.DB
+	w  TxWriter // nil: Save writes in a transaction of its own
+}
+
+// TxWriter runs fn in a write transaction it shares with the log's appends and commits
+// before returning (sqlite.Store.Write: the group commit's queue); fn's error is
+// Write's, and fn's writes are undone with it.
+type TxWriter interface {
+	Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+}
+
+// Through returns checkpoints that save through w, the store's writer, instead of
+// competing with it for the database's write lock. w must write to the same database.
+func (c *SQLCheckpoints) Through(w TxWriter) *SQLCheckpoints {
+	return &SQLCheckpoints{db: c.db, w: w}
+}
 
 // NewSQLCheckpoints checks that db has the checkpoints table: a database the event
 // store has not migrated is refused here rather than at the first save.
@@ -54,6 +70,15 @@ func (c *SQLCheckpoints) LoadTx(ctx context.Context, tx *sql.Tx, name string) (i
 
 // Save stores the checkpoint of name.
 func (c *SQLCheckpoints) Save(ctx context.Context, name string, position int64) error {
+	if c.w != nil {
+		if err := c.w.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, saveCheckpoint, name, position)
+			return err
+		}); err != nil {
+			return fmt.Errorf("save checkpoint %s: %w", name, err)
+		}
+		return nil
+	}
 	if _, err := c.db.ExecContext(ctx, saveCheckpoint, name, position); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, err)
 	}

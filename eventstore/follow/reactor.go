@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +33,8 @@ type Reactor struct {
 	Checkpoints Checkpoints
 	// Accept selects the events to handle.
 	Accept func(domain.RecordedEvent) bool
-	// Partition groups events that must be handled in order ("" = one partition).
+	// Partition groups events that must be handled in order ("" = one partition). It is
+	// called for several events of a batch at once, and may read the log.
 	Partition func(domain.RecordedEvent) string
 	// Handle must be idempotent; attempt starts at 1. An error is retried with backoff
 	// until it succeeds or the context ends.
@@ -272,20 +274,46 @@ type partitions struct {
 	// inflightByGroup counts the events in flight per group.
 	inflightByGroup map[string]int
 	waiting         []string // partitions with queued events and no worker yet, oldest first
-	progress        chan struct{}
-	finished        []finished
-	mu              sync.Mutex // guards finished
-	workers         sync.WaitGroup
+	// saved is when the checkpoints were last saved (see Checkpoint).
+	saved    time.Time
+	progress chan struct{}
+	finished []finished
+	mu       sync.Mutex // guards finished
+	workers  sync.WaitGroup
 }
 
 // global is the bucket of every event when the reactor works alone.
 const global = -1
 
-func (s *partitions) bucket(e domain.RecordedEvent) int {
-	if s.held == nil {
-		return global
+// partitionWorkers bounds how many events of a batch have their partition computed at
+// once.
+const partitionWorkers = 8
+
+// partitionKeys computes the partition of each event, side by side: a partition may
+// take a read of the log (the publisher's is the message's thread, which its stream
+// decides), and computed one after the other on the follower's goroutine they bounded
+// the whole reactor to one read at a time.
+func (r *Reactor) partitionKeys(evs []domain.RecordedEvent) []string {
+	keys := make([]string, len(evs))
+	if len(evs) < 2 {
+		for i, e := range evs {
+			keys[i] = r.Partition(e)
+		}
+		return keys
 	}
-	return Bucket(s.r.Partition(e))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(partitionWorkers, len(evs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(evs); i = int(next.Add(1) - 1) {
+				keys[i] = r.Partition(evs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return keys
 }
 
 func (s *partitions) checkpointName(b int) string {
@@ -351,16 +379,24 @@ func (s *partitions) Room() bool {
 }
 
 func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
+	var accepted []domain.RecordedEvent
 	for _, e := range evs {
-		if !s.r.Accept(e) {
-			continue
+		if !s.r.Accept(e) || (s.held == nil && e.Position <= s.cps[global]) {
+			continue // handled before this epoch: no need for its partition
 		}
-		b := s.bucket(e)
+		accepted = append(accepted, e)
+	}
+	keys := s.r.partitionKeys(accepted)
+	for i, e := range accepted {
+		p := keys[i]
+		b := global
+		if s.held != nil {
+			b = Bucket(p)
+		}
 		if cp, held := s.cps[b]; !held || e.Position <= cp {
 			continue // another node's bucket, or handled before this epoch
 		}
 		s.inflight[e.Position] = b
-		p := s.r.Partition(e)
 		s.inflightByGroup[s.r.Group(p)]++
 		if _, queued := s.queues[p]; !queued && !s.active[p] {
 			s.waiting = append(s.waiting, p)
@@ -371,9 +407,21 @@ func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 	return nil
 }
 
+// checkpointEvery spaces the saves of a busy reactor's checkpoints. The follower calls
+// Checkpoint after every round, and under load a round ends whenever a partition
+// finishes — hundreds of times a second — while each save is a write the commit queue
+// must take and the loop must wait for. A checkpoint that lags is harmless (a crash
+// replays a little more into idempotent handlers); once nothing is in flight the
+// checkpoint is saved at once, so an idle reactor's stands where it got.
+const checkpointEvery = 100 * time.Millisecond
+
 func (s *partitions) Checkpoint(ctx context.Context, read int64) error {
 	s.read = read
 	s.startWorkers()
+	if !s.Idle() && time.Since(s.saved) < checkpointEvery {
+		return nil
+	}
+	s.saved = time.Now()
 	low := int64(-1)
 	for b, saved := range s.cps {
 		wm := s.watermark(b)

@@ -254,3 +254,48 @@ func TestReactorStuckGroupBacklogDoesNotStopReading(t *testing.T) {
 		t.Errorf("checkpoint %d moved past the stuck group's first event", got)
 	}
 }
+
+// A batch's partitions are computed side by side: the publisher's reads the message's
+// stream, and one read at a time on the follower's goroutine bounded the reactor.
+func TestReactorComputesPartitionsSideBySide(t *testing.T) {
+	st := openStore(t)
+	cps, err := follow.NewSQLCheckpoints(st.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, st, "a", 4)
+	var mu sync.Mutex
+	running, most := 0, 0
+	r := &follow.Reactor{Name: "side-by-side", Store: st, Checkpoints: cps,
+		Accept: func(domain.RecordedEvent) bool { return true },
+		Partition: func(e domain.RecordedEvent) string {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			// Long enough for the others to start, were they allowed to.
+			deadline := time.Now().Add(2 * time.Second)
+			for time.Now().Before(deadline) {
+				mu.Lock()
+				done := most > 1
+				mu.Unlock()
+				if done {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return e.StreamID
+		},
+		Handle: func(context.Context, domain.RecordedEvent, int) error { return nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if most < 2 {
+		t.Errorf("at most %d partitions computed at once, want several", most)
+	}
+}

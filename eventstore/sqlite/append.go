@@ -79,6 +79,30 @@ func (s *Store) AppendNaming(ctx context.Context, name func(ctx context.Context,
 	return res, nil
 }
 
+// Write runs fn inside the writer's transaction, in a savepoint of its own, like an
+// append: projections and checkpoints that live in the store's file write through it
+// rather than in transactions of their own, which would compete with the writer for
+// SQLite's one write lock — with busy_timeout's sleeps of 1 to 100 ms, the tail of every
+// append behind them — and each pay an fsync of their own. Write returns once the
+// transaction holding fn's writes has committed (fn's writes are durable then), or with
+// fn's error, in which case its writes are undone and the batch's other writes stay.
+//
+// fn runs on the writer goroutine with the batch's context, not the caller's: it must
+// use tx only, return promptly (every append of the batch waits for it), and not call
+// the store (Append, Write) itself, which would wait for the writer it runs on. fn may
+// run at most once; it is not run when ctx ends before the writer takes it.
+func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if fn == nil {
+		return errors.New("write: fn is nil")
+	}
+	_, err := s.enqueue(ctx, &appendReq{ctx: ctx, write: fn, done: make(chan appendOutcome, 1)})
+	return err
+}
+
+// Waiting is how many appends and writes wait for the writer to take them: a gauge of
+// the commit queue, and what tests watch to line a batch up behind a held lock.
+func (s *Store) Waiting() int { return len(s.queue) }
+
 // appendReq is one Append waiting for the writer. state moves once, from queued to
 // either taken (the writer owns it and will answer on done) or abandoned (its caller
 // gave up before the writer took it, and it is never written).
@@ -86,6 +110,7 @@ type appendReq struct {
 	ctx      context.Context
 	stream   string
 	name     func(ctx context.Context, tx *sql.Tx) (string, error) // AppendNaming's
+	write    func(ctx context.Context, tx *sql.Tx) error           // Write's: no events
 	expected domain.ExpectedVersion
 	events   []domain.EventData
 	state    atomic.Int32
@@ -221,14 +246,18 @@ func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *ap
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
 		return appendOutcome{}, fmt.Errorf("savepoint: %w", err)
 	}
-	stream := r.stream
 	var res domain.AppendResult
 	var err error
-	if r.name != nil {
-		stream, err = r.name(ctx, tx)
-	}
-	if err == nil {
-		res, err = appendOne(ctx, tx, stream, r.expected, recordedAt, r.events)
+	if r.write != nil {
+		err = runWrite(ctx, tx, r.write)
+	} else {
+		stream := r.stream
+		if r.name != nil {
+			stream, err = r.name(ctx, tx)
+		}
+		if err == nil {
+			res, err = appendOne(ctx, tx, stream, r.expected, recordedAt, r.events)
+		}
 	}
 	if err != nil {
 		// Undo whatever part of this append was written; the others stay.
@@ -240,6 +269,17 @@ func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *ap
 		return appendOutcome{}, fmt.Errorf("release savepoint: %w", rerr)
 	}
 	return appendOutcome{res: res, err: err}, nil
+}
+
+// runWrite runs a Write's fn; a panic in it fails that caller alone instead of killing
+// the writer, which every append of the process depends on.
+func runWrite(ctx context.Context, tx *sql.Tx, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write: panic: %v", p)
+		}
+	}()
+	return fn(ctx, tx)
 }
 
 func appendOne(ctx context.Context, tx *sql.Tx, stream string, expected domain.ExpectedVersion, recordedAt string, events []domain.EventData) (domain.AppendResult, error) {

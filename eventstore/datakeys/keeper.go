@@ -105,12 +105,16 @@ type Keeper struct {
 	// (eventstore/sealed) is good only while it has not moved.
 	generation atomic.Uint64
 
-	mu       sync.RWMutex
-	ids      map[string]string        // ref mac -> subject id
-	keys     map[string]cipher.AEAD   // subject id -> opened data key
-	erased   map[string]bool          // subject ids known to be destroyed
-	names    map[string]cachedName    // logical stream ref mac -> stored name and owner
-	logicals map[string]cachedLogical // stored stream name -> logical name and owner
+	mu     sync.RWMutex
+	ids    map[string]string      // ref mac -> subject id
+	keys   map[string]cipher.AEAD // subject id -> opened data key
+	erased map[string]bool        // subject ids known to be destroyed
+	// forgotten are the subject ids Forget has cleared the caches of: every reader of
+	// the log (each follower, the forget-erased reactor) forgets each erasure it reads,
+	// and only the first needs to walk the caches and move the generation.
+	forgotten map[string]bool
+	names     map[string]cachedName    // logical stream ref mac -> stored name and owner
+	logicals  map[string]cachedLogical // stored stream name -> logical name and owner
 }
 
 // Open applies the keeper's migrations to b and checks the master secret against the
@@ -130,7 +134,7 @@ func Open(ctx context.Context, b Backend, secret string) (*Keeper, error) {
 		return nil, fmt.Errorf("open data keys: %w", err)
 	}
 	k := &Keeper{db: b.DB(), now: time.Now,
-		ids: map[string]string{}, keys: map[string]cipher.AEAD{}, erased: map[string]bool{}, names: map[string]cachedName{},
+		ids: map[string]string{}, keys: map[string]cipher.AEAD{}, erased: map[string]bool{}, forgotten: map[string]bool{}, names: map[string]cachedName{},
 		logicals: map[string]cachedLogical{}}
 	if c, ok := b.(checkpointer); ok {
 		k.flush = c
@@ -349,8 +353,12 @@ func (k *Keeper) SubjectID(ctx context.Context, ref domain.Subject, create bool)
 
 func (k *Keeper) remember(mac, id string) {
 	k.mu.Lock()
-	k.ids[mac] = id
-	k.mu.Unlock()
+	defer k.mu.Unlock()
+	// An index row read between an erasure's record and its key's destruction (another
+	// process erases) must not bring the forgotten subject back into memory.
+	if !k.erased[id] {
+		k.ids[mac] = id
+	}
 }
 
 // create makes a subject id and data key for mac, unless another writer did first. The
@@ -555,7 +563,11 @@ func (k *Keeper) Destroy(ctx context.Context, id string) error {
 func (k *Keeper) Forget(id string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.forgotten[id] {
+		return // nothing of it can have come back: see remember, aead, RememberStream
+	}
 	defer k.generation.Add(1)
+	k.forgotten[id] = true
 	delete(k.keys, id)
 	k.erased[id] = true
 	for mac, v := range k.ids {

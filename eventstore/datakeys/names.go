@@ -71,7 +71,7 @@ func (k *Keeper) FindStream(ctx context.Context, logical string) (stored, owner 
 	case err != nil:
 		return "", "", false, fmt.Errorf("find stream name: %w", err)
 	}
-	k.RememberStream(logical, stored, owner)
+	k.rememberStream(mac, logical, stored, owner)
 	return stored, owner, true, nil
 }
 
@@ -135,7 +135,10 @@ func (k *Keeper) NameStream(ctx context.Context, logical, fresh, ownerID string)
 
 // RememberStream caches that logical is stored as name, owned by owner.
 func (k *Keeper) RememberStream(logical, name, owner string) {
-	mac := streamRefMAC(k, logical)
+	k.rememberStream(streamRefMAC(k, logical), logical, name, owner)
+}
+
+func (k *Keeper) rememberStream(mac, logical, name, owner string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.erased[owner] {

@@ -39,12 +39,6 @@ func storedForm(stream string) bool {
 	return datakeys.IsStreamName(messagePrefix, stream) || datakeys.IsStreamName(matchKeyPrefix, stream)
 }
 
-// find returns the stored name of a hidden stream and its owner; ok is false for a
-// stream never written, or whose owner was erased.
-func (s *Store) find(ctx context.Context, logical string) (stored, owner string, ok bool, err error) {
-	return s.keys.FindStream(ctx, logical)
-}
-
 // ownerFor picks the subject that owns a hidden stream written for the first time: the
 // subject its first events name (a message's sender, from its MessageReceived; a match
 // key's own, from any of its events), else a subject of the stream's own.

@@ -79,7 +79,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 		// fails on the version as a redelivery should. That saves a query per message.
 		if expected != domain.NoStream || !s.namesInAppend() {
 			var err error
-			if stored, o, ok, err = s.find(ctx, stream); err != nil {
+			if stored, o, ok, err = s.keys.FindStream(ctx, stream); err != nil {
 				return domain.AppendResult{}, fmt.Errorf("append: %w", err)
 			}
 		} else if c, co, hit := s.keys.CachedStream(stream); hit {
@@ -286,7 +286,7 @@ func firstSealedSubject(payload []byte) (string, bool) {
 func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
 	target, logical := stream, ""
 	if _, isHidden := hidden(stream); isHidden {
-		stored, _, ok, err := s.find(ctx, stream)
+		stored, _, ok, err := s.keys.FindStream(ctx, stream)
 		if err != nil {
 			return nil, fmt.Errorf("read stream: %w", err)
 		}

@@ -1,9 +1,7 @@
 package domain
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -100,34 +98,11 @@ func EraseValue(v string) string {
 }
 
 // ErasePersonal returns payload as the log reads it once the subject that sealed it is
-// erased: every non-empty personal string of event type typ is Erased, and the payload
-// is byte for byte what eventstore/sealed opens with a destroyed key. That store
-// re-encodes a payload whenever it sealed something (MapPersonal orders object keys by
-// name), so a payload with any non-empty personal value comes back re-encoded even when
-// every such value already read Erased; one with none comes back unchanged. Projections
-// scrub what they derived from a live event with it, so that the rows equal what a
-// rebuild over the erased log writes.
+// erased: every non-empty personal string of event type typ is Erased, in place, and the
+// payload is byte for byte what eventstore/sealed opens with a destroyed key (both go
+// through MapPersonal, which changes nothing else). Projections scrub what they derived
+// from a live event with it, so that the rows equal what a rebuild over the erased log
+// writes.
 func ErasePersonal(typ string, payload json.RawMessage) (json.RawMessage, error) {
-	sealed := false
-	out, err := MapPersonal(typ, payload, func(_, v string) (string, error) {
-		if v != "" {
-			sealed = true
-		}
-		return EraseValue(v), nil
-	})
-	if err != nil || !sealed || !bytes.Equal(out, payload) {
-		return out, err
-	}
-	// Every value read Erased already: MapPersonal kept the bytes, the sealer would not.
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("personal fields of %s: %w", typ, err)
-	}
-	canonical, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("personal fields of %s: %w", typ, err)
-	}
-	return canonical, nil
+	return MapPersonal(typ, payload, func(_, v string) (string, error) { return EraseValue(v), nil })
 }

@@ -141,106 +141,21 @@ func PayloadSubject(typ string, payload json.RawMessage, channel func(id string)
 
 // MapPersonal returns payload with f applied to every personal string value of event
 // type typ (f gets the path, such as "sender.phone", and the value). Fields that are
-// absent, null or not strings are left as they are. The payload is re-encoded only when
-// f changed something; re-encoding orders object keys by name.
+// absent, null or not strings are left as they are, and so is every byte but the values
+// f changed (personaljson.go): a payload f changes nothing in comes back as it was.
 func MapPersonal(typ string, payload json.RawMessage, f func(path, value string) (string, error)) (json.RawMessage, error) {
-	paths := personalPaths[typ]
-	if len(paths) == 0 {
+	tree := personalTrees[typ]
+	if tree == nil {
 		return payload, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber() // numbers pass through unchanged, int64 ids included
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("personal fields of %s: %w", typ, err)
+	if !json.Valid(payload) {
+		return nil, fmt.Errorf("personal fields of %s: the payload is not valid JSON", typ)
 	}
-	changed := false
-	for _, p := range paths {
-		var err error
-		doc, err = mapPath(doc, splitPath(p), p, f, &changed)
-		if err != nil {
-			return nil, fmt.Errorf("personal fields of %s: %s: %w", typ, p, err)
-		}
-	}
-	if !changed {
-		return payload, nil
-	}
-	out, err := json.Marshal(doc)
+	out, err := mapPersonalJSON(tree, payload, f)
 	if err != nil {
 		return nil, fmt.Errorf("personal fields of %s: %w", typ, err)
 	}
 	return out, nil
-}
-
-// splitPath turns "candidates[].values.*" into ["candidates", "[]", "values", "*"].
-func splitPath(p string) []string {
-	var segs []string
-	for _, s := range strings.Split(p, ".") {
-		if name, ok := strings.CutSuffix(s, "[]"); ok {
-			segs = append(segs, name, "[]")
-			continue
-		}
-		segs = append(segs, s)
-	}
-	return segs
-}
-
-func mapPath(node any, segs []string, path string, f func(path, value string) (string, error), changed *bool) (any, error) {
-	if len(segs) == 0 {
-		s, ok := node.(string)
-		if !ok {
-			return node, nil
-		}
-		out, err := f(path, s)
-		if err != nil {
-			return nil, err
-		}
-		if out != s {
-			*changed = true
-		}
-		return out, nil
-	}
-	switch seg := segs[0]; seg {
-	case "[]":
-		list, ok := node.([]any)
-		if !ok {
-			return node, nil
-		}
-		for i := range list {
-			v, err := mapPath(list[i], segs[1:], path, f, changed)
-			if err != nil {
-				return nil, err
-			}
-			list[i] = v
-		}
-	case "*":
-		obj, ok := node.(map[string]any)
-		if !ok {
-			return node, nil
-		}
-		for k, child := range obj {
-			v, err := mapPath(child, segs[1:], path, f, changed)
-			if err != nil {
-				return nil, err
-			}
-			obj[k] = v
-		}
-	default:
-		obj, ok := node.(map[string]any)
-		if !ok {
-			return node, nil
-		}
-		child, present := obj[seg]
-		if !present {
-			return node, nil
-		}
-		v, err := mapPath(child, segs[1:], path, f, changed)
-		if err != nil {
-			return nil, err
-		}
-		obj[seg] = v
-	}
-	return node, nil
 }
 
 // MessageRef is the reference of one inbound message, (channel, platform message id):

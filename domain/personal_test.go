@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -187,6 +188,172 @@ func TestEveryEventTypeIsClassified(t *testing.T) {
 		_, personal := personalPaths[typ]
 		if personal == notPersonal[typ] {
 			t.Errorf("event type %s: list its personal fields in personalPaths, or put it in notPersonal (domain/personal.go)", typ)
+		}
+	}
+}
+
+// mapPersonalDecoded is what MapPersonal did before it walked the JSON text: decode the
+// payload, apply f along each path in turn, encode again. The walk must agree with it on
+// every value, whatever the key order or spacing.
+func mapPersonalDecoded(typ string, payload []byte, f func(path, value string) (string, error)) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	var walk func(node any, segs []string, path string) (any, error)
+	walk = func(node any, segs []string, path string) (any, error) {
+		if len(segs) == 0 {
+			s, ok := node.(string)
+			if !ok {
+				return node, nil
+			}
+			return f(path, s)
+		}
+		switch seg := segs[0]; seg {
+		case "[]":
+			list, _ := node.([]any)
+			for i := range list {
+				v, err := walk(list[i], segs[1:], path)
+				if err != nil {
+					return nil, err
+				}
+				list[i] = v
+			}
+		case "*":
+			obj, _ := node.(map[string]any)
+			for k, child := range obj {
+				v, err := walk(child, segs[1:], path)
+				if err != nil {
+					return nil, err
+				}
+				obj[k] = v
+			}
+		default:
+			obj, ok := node.(map[string]any)
+			if !ok {
+				return node, nil
+			}
+			if child, present := obj[seg]; present {
+				v, err := walk(child, segs[1:], path)
+				if err != nil {
+					return nil, err
+				}
+				obj[seg] = v
+			}
+		}
+		return node, nil
+	}
+	for _, p := range PersonalPaths(typ) {
+		var err error
+		if doc, err = walk(doc, splitPath(p), p); err != nil {
+			return nil, err
+		}
+	}
+	return doc, nil
+}
+
+func decodeAny(t testing.TB, payload []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("output is not JSON: %v: %s", err, payload)
+	}
+	return doc
+}
+
+// FuzzMapPersonalAgreesWithDecoding: for any JSON text under any event type's paths, the
+// walk visits what decoding visits and yields the same document, and leaves every byte
+// of a payload it changes nothing in.
+func FuzzMapPersonalAgreesWithDecoding(f *testing.F) {
+	for _, seed := range []string{
+		`{"message_id":"SM1","text":"hi","sender":{"phone":"+14155552671","first_name":"Ana"}}`,
+		` { "sender" : { "phone" : "+1 415\u00a0555", "user_id" : 42 } , "text" : null } `,
+		`{"match_key":{"identifier":"+14155552671"},"lookups":[{"query":"a"},{"query":"b\"c"}],"candidates":[{"values":{"phone":"x","firstname":"<b>"}}]}`,
+		`{"properties":{"phone":"+1","email":"a@b"},"steps":["s1","s2"],"match_key":{"identifier":"é\ud83d\ude00"}}`,
+		`{"steps":[1,{"a":"b"},"c"],"raw":{"nested":"x"}}`,
+		`[1,2]`, `"text"`, `{"text":"a","text":"b"}`,
+	} {
+		for _, typ := range []string{EventMessageReceived, EventContactCreated, EventSenderIdentified, EventMatchKeyUnpinned} {
+			f.Add(typ, seed)
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ, payload string) {
+		if !json.Valid([]byte(payload)) || bytes.Contains([]byte(payload), []byte(`\u0000`)) {
+			return
+		}
+		var doc any
+		if json.Unmarshal([]byte(payload), &doc) != nil || hasDuplicateKeys(payload) {
+			return
+		}
+		mark := func(path, v string) (string, error) { return "<" + path + "|" + v + ">", nil }
+		got, err := MapPersonal(typ, json.RawMessage(payload), mark)
+		if err != nil {
+			t.Fatalf("MapPersonal: %v", err)
+		}
+		want, err := mapPersonalDecoded(typ, []byte(payload), mark)
+		if err != nil {
+			t.Fatalf("reference: %v", err)
+		}
+		wantJSON, _ := json.Marshal(want)
+		gotJSON, _ := json.Marshal(decodeAny(t, got))
+		if !bytes.Equal(gotJSON, wantJSON) {
+			t.Fatalf("%s of %s:\n got %s\nwant %s", typ, payload, gotJSON, wantJSON)
+		}
+		same, err := MapPersonal(typ, json.RawMessage(payload), func(_, v string) (string, error) { return v, nil })
+		if err != nil || string(same) != payload {
+			t.Fatalf("identity changed the payload: %s, %v", same, err)
+		}
+	})
+}
+
+// hasDuplicateKeys: with a key twice, decoding keeps the last and the walk maps both, so
+// the two cannot agree; json.Marshal never writes one.
+func hasDuplicateKeys(payload string) bool {
+	dec := json.NewDecoder(strings.NewReader(payload))
+	type frame struct {
+		keys   map[string]bool
+		object bool
+		expect bool // the next string token of an object is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		top := (*frame)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{', '[':
+				if top != nil && top.object {
+					top.expect = true
+				}
+				stack = append(stack, &frame{keys: map[string]bool{}, object: v == '{', expect: v == '{'})
+				continue
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				continue
+			}
+		case string:
+			if top != nil && top.object && top.expect {
+				if top.keys[v] {
+					return true
+				}
+				top.keys[v] = true
+				top.expect = false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.expect = true
 		}
 	}
 }

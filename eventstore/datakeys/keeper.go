@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"strings"
 	"sync"
@@ -99,6 +100,7 @@ type Keeper struct {
 	writer   txWriter    // the store's commit queue, where it has one (sqlite.Store)
 	kek      cipher.AEAD // nil: keys are stored unwrapped
 	indexKey []byte
+	macs     sync.Pool // of hmac.New(sha256.New, indexKey)
 	now      func() time.Time
 
 	// generation counts the subjects this keeper forgot: a cache of opened values
@@ -316,10 +318,19 @@ func (k *Keeper) unwrap(aad, stored string) ([]byte, error) {
 
 // refMAC is the index's name for a reference: without the index key it reveals
 // nothing, and once the row is deleted it leads nowhere.
+// Every message computes a few of them, so the keyed hashes are pooled: hmac.New hashes
+// the key's pads each time, a Reset restores them.
 func (k *Keeper) refMAC(ref domain.Subject) string {
-	m := hmac.New(sha256.New, k.indexKey)
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.indexKey)
+	}
+	m.Reset()
 	m.Write([]byte(ref))
-	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	out := base64.RawStdEncoding.EncodeToString(m.Sum(sum[:0]))
+	k.macs.Put(m)
+	return out
 }
 
 // SubjectID returns the random id of ref's subject. With create, a subject seen for the

@@ -41,23 +41,25 @@ func storedForm(stream string) bool {
 
 // ownerFor picks the subject that owns a hidden stream written for the first time: the
 // subject its first events name (a message's sender, from its MessageReceived; a match
-// key's own, from any of its events), else a subject of the stream's own.
-func (s *Store) ownerFor(ctx context.Context, logical string, events []domain.EventData) (string, error) {
-	ref := domain.Subject("stream\x00" + logical)
-	for _, e := range events {
+// key's own, from any of its events), else a subject of the stream's own. from is the
+// index of the event that named it, -1 for none.
+func (s *Store) ownerFor(ctx context.Context, logical string, events []domain.EventData) (id string, from int, err error) {
+	ref, from := domain.Subject("stream\x00"+logical), -1
+	for i, e := range events {
 		if strings.HasPrefix(logical, messagePrefix) && e.Type != domain.EventMessageReceived {
 			continue
 		}
 		r, named, err := s.payloadSubject(e)
 		if err != nil {
-			return "", err
+			return "", -1, err
 		}
 		if named {
-			ref = r
+			ref, from = r, i
 			break
 		}
 	}
-	return s.keys.SubjectID(ctx, ref, true)
+	id, err = s.keys.SubjectID(ctx, ref, true)
+	return id, from, err
 }
 
 // namingStore is a store that can decide a stream's stored name inside the append's own

@@ -68,7 +68,7 @@ func NewStore(inner domain.EventStore, keys *datakeys.Keeper, channels Channels)
 // hold an identifier is appended to under its stored name (names.go), which its first
 // append creates.
 func (s *Store) Append(ctx context.Context, stream string, expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error) {
-	target, owner := stream, ""
+	target, owner, ownerFrom := stream, "", -1
 	prefix, isHidden := hidden(stream)
 	fresh := false
 	if isHidden {
@@ -89,7 +89,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 			target, owner = stored, o
 		} else {
 			var err error
-			if owner, err = s.ownerFor(ctx, stream, events); err != nil {
+			if owner, ownerFrom, err = s.ownerFor(ctx, stream, events); err != nil {
 				return domain.AppendResult{}, fmt.Errorf("append: owner of a new stream: %w", err)
 			}
 			fresh = true
@@ -107,37 +107,79 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 			owner = erasedOwner
 		}
 	}
-	out, err := s.seal(ctx, target, owner, events)
+	gen := s.keys.Generation()
+	out, exact, err := s.seal(ctx, target, owner, ownerFrom, events)
 	if err != nil {
 		return domain.AppendResult{}, err
 	}
+	var res domain.AppendResult
 	if fresh {
-		return s.appendNew(ctx, stream, owner, expected, out, prefix)
+		res, err = s.appendNew(ctx, stream, owner, expected, out, prefix)
+	} else {
+		res, err = s.EventStore.Append(ctx, target, expected, out...)
 	}
-	return s.EventStore.Append(ctx, target, expected, out...)
+	if err == nil {
+		s.rememberOpened(gen, events, exact)
+	}
+	return res, err
+}
+
+// rememberOpened keeps the payloads just appended as their reads will open them: the
+// resolver reads a message's stream right after it is recorded, and every follower reads
+// each event again. exact[i] says that events[i] opens to the payload given (every value
+// it sealed was plain, none read Erased).
+func (s *Store) rememberOpened(gen uint64, events []domain.EventData, exact []bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.generation || s.keys.Generation() != gen {
+		return
+	}
+	for i, e := range events {
+		if !exact[i] || e.ID == "" {
+			continue
+		}
+		if len(s.opened) >= maxOpened {
+			s.opened = map[string]json.RawMessage{}
+		}
+		s.opened[e.ID] = e.Payload
+	}
 }
 
 // erasedOwner stands for the owner of a stored stream whose owner is gone: whatever is
 // appended there about the person is erased already.
 const erasedOwner = "-"
 
-func (s *Store) seal(ctx context.Context, stream, owner string, events []domain.EventData) ([]domain.EventData, error) {
+// seal returns events with their personal values sealed, and for each whether it opens
+// again to exactly the payload given. ownerFrom is the index of the event whose subject
+// made owner (ownerFor), -1 if none: its subject is not looked for twice.
+func (s *Store) seal(ctx context.Context, stream, owner string, ownerFrom int, events []domain.EventData) ([]domain.EventData, []bool, error) {
 	out := make([]domain.EventData, len(events))
+	exact := make([]bool, len(events))
 	streamSubject := owner
 	for i, e := range events {
 		out[i] = e
 		if len(domain.PersonalPaths(e.Type)) == 0 {
+			exact[i] = true
 			continue
 		}
 		id := erasedOwner
-		if owner != erasedOwner {
+		switch {
+		case owner == erasedOwner:
+		case i == ownerFrom:
+			id = owner
+			if e.Type == domain.EventMessageReceived {
+				s.rememberStream(stream, id)
+			}
+		default:
 			var err error
 			if id, err = s.subjectOf(ctx, stream, e, &streamSubject); err != nil {
-				return nil, fmt.Errorf("append: seal %s: %w", e.Type, err)
+				return nil, nil, fmt.Errorf("append: seal %s: %w", e.Type, err)
 			}
 		}
+		exact[i] = id != erasedOwner
 		payload, err := domain.MapPersonal(e.Type, e.Payload, func(path, v string) (string, error) {
 			if datakeys.IsSealed(v) {
+				exact[i] = false
 				return v, nil
 			}
 			if id == erasedOwner {
@@ -147,16 +189,17 @@ func (s *Store) seal(ctx context.Context, stream, owner string, events []domain.
 			if errors.Is(err, datakeys.ErrErased) {
 				// A late event of an erased stream (a publication receipt after the
 				// erasure): what it says about the person is erased already.
+				exact[i] = false
 				return domain.Erased, nil
 			}
 			return sealed, err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("append: seal %s: %w", e.Type, err)
+			return nil, nil, fmt.Errorf("append: seal %s: %w", e.Type, err)
 		}
 		out[i].Payload = payload
 	}
-	return out, nil
+	return out, exact, nil
 }
 
 // subjectOf picks the subject id that seals e. An event that names no subject takes the
@@ -194,7 +237,11 @@ func (s *Store) payloadSubject(e domain.EventData) (domain.Subject, bool, error)
 	if e.Type != domain.EventMessageReceived {
 		return domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
 	}
-	var m domain.MessageReceived
+	// Only the fields the memory is keyed by: decoding the whole message costs more.
+	var m struct {
+		ChannelID string        `json:"channel_id"`
+		Sender    domain.Sender `json:"sender"`
+	}
 	if err := json.Unmarshal(e.Payload, &m); err != nil {
 		return "", false, fmt.Errorf("subject of %s: %w", e.Type, err)
 	}

@@ -457,3 +457,82 @@ func TestRacingFirstAppendsOfAMessageRecordItOnce(t *testing.T) {
 	}
 	_ = keys
 }
+
+// The store remembers what it appended as its reads will open it, so a read right after
+// an append need not open anything. Two appends must not be remembered that way: one
+// that carries values sealed already (a store copied event by event), which reads back
+// opened, and one made after its subject's erasure, which reads back erased.
+func TestReadsRightAfterAnAppendOpenAsAnyReadWould(t *testing.T) {
+	ctx := context.Background()
+	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "sb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	keys, err := datakeys.Open(ctx, inner, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sealed.NewStore(inner, keys, channels{tg.ID: tg, sms.ID: sms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, st, personX)
+	text := func(events []domain.RecordedEvent) string {
+		t.Helper()
+		var m domain.MessageReceived
+		if len(events) == 0 || domain.Decode(events[0], &m) != nil {
+			t.Fatalf("no message in %v", events)
+		}
+		return m.Text
+	}
+	xMessage := domain.MessageStream(tg.ID, personX.tgMessageID())
+	read, err := st.ReadStream(ctx, xMessage, 0)
+	if err != nil || text(read) != personX.text {
+		t.Fatalf("X's message right after its append: %v", err)
+	}
+
+	// An event whose values are sealed already, appended as it is stored.
+	raw, err := inner.ReadAll(ctx, 0, 1)
+	if err != nil || len(raw) != 1 || raw[0].Type != domain.EventMessageReceived {
+		t.Fatalf("first stored event: %v %v", raw, err)
+	}
+	copied := raw[0].EventData
+	copied.ID = "copied-message"
+	if _, err := st.Append(ctx, "copies", domain.AnyVersion, copied); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ReadStream(ctx, "copies", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text(got) != personX.text {
+		t.Errorf("an event appended with its values sealed reads back %q; want it opened, %q", text(got), personX.text)
+	}
+
+	// After X's erasure, a late event of X's message stream (appended under its stored
+	// name, as a follower holding it would) reads erased.
+	stored := read[0].Stored()
+	id, err := keys.SubjectID(ctx, domain.KeySubject(personX.tgKey()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Destroy(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReadStream(ctx, stored, 0); err != nil { // the store has seen the erasure
+		t.Fatal(err)
+	}
+	late := event(t, domain.EventDeadLettered, domain.DeadLettered{Stage: "publication", Reason: "about " + personX.first})
+	if _, err := st.Append(ctx, stored, domain.AnyVersion, late); err != nil {
+		t.Fatal(err)
+	}
+	got, err = st.ReadStream(ctx, stored, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dl domain.DeadLettered
+	if err := domain.Decode(got[len(got)-1], &dl); err != nil || dl.Reason != domain.Erased {
+		t.Errorf("an event appended after its subject's erasure reads back %q, %v; want %q", dl.Reason, err, domain.Erased)
+	}
+}

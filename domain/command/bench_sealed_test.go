@@ -2,7 +2,6 @@ package command_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -43,7 +42,7 @@ func BenchmarkCommandKnownSenderSealed(b *testing.B) {
 	runCommand(b, rec, res, "warm", "+14155550100")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		runCommand(b, rec, res, fmt.Sprint("k", i), "+14155550100")
+		runCommand(b, rec, res, twilioSID(i), "+14155550100")
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
 }

@@ -57,6 +57,7 @@ type Store struct {
 	queue                  chan *appendReq
 	stopWriter, writerDone chan struct{}
 	closeOnce              sync.Once
+	tail                   tail // the newest events read, for the next follower (tail.go)
 }
 
 var _ domain.EventStore = (*Store)(nil)
@@ -228,15 +229,27 @@ func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]
 	if limit <= 0 {
 		return nil, fmt.Errorf("read all after %d: limit is %d; want a positive page size", afterPosition, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE position > ? ORDER BY position LIMIT ?`, afterPosition, limit)
+	cached, through, ok := s.tail.read(afterPosition, limit)
+	if ok && len(cached) == limit {
+		return cached, nil
+	}
+	from := afterPosition
+	if ok {
+		from = through
+	}
+	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE position > ? ORDER BY position LIMIT ?`, from, limit-len(cached))
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
 	}
-	events, err := scanEvents(rows, min(limit, 1024))
+	events, err := scanEvents(rows, min(limit-len(cached), 1024))
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
 	}
-	return events, nil
+	s.tail.add(from, events)
+	if len(cached) == 0 {
+		return events, nil
+	}
+	return append(cached, events...), nil
 }
 
 func scanEvents(rows *sql.Rows, sizeHint int) ([]domain.RecordedEvent, error) {
@@ -253,8 +266,10 @@ func scanEvents(rows *sql.Rows, sizeHint int) ([]domain.RecordedEvent, error) {
 			return nil, err
 		}
 		// Scanned into a plain []byte, which database/sql copies; scanning straight into
-		// json.RawMessage goes through reflection, which is not documented to copy.
-		e.Payload = payload
+		// json.RawMessage goes through reflection, which is not documented to copy. Its
+		// capacity ends with it: readers given the same event (tail.go) share the bytes,
+		// and an append to one must not write into another's.
+		e.Payload = payload[:len(payload):len(payload)]
 		var err error
 		if e.OccurredAt, err = time.Parse(time.RFC3339Nano, occurred); err != nil {
 			return nil, fmt.Errorf("position %d: occurred_at: %w", e.Position, err)

@@ -89,3 +89,23 @@ func StatusOf(err error) int {
 	}
 	return 0
 }
+
+// Detailer is an error that keeps a detail out of its Error text: an external system's
+// own words, which may quote the values it refused (HubSpot's validation messages name
+// the phone number or the email). Error texts reach logs at warn and error level, which
+// must name nobody; the detail goes only where an erasure reaches.
+type Detailer interface {
+	error
+	Detail() string
+}
+
+// ErrorWithDetail is err's text followed by the detail of the first error of its chain
+// that has one: what a dead letter's reason records (a sealed, erasable field), never
+// what a log line says.
+func ErrorWithDetail(err error) string {
+	var d Detailer
+	if errors.As(err, &d) && d.Detail() != "" {
+		return err.Error() + ": " + d.Detail()
+	}
+	return err.Error()
+}

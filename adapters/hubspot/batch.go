@@ -551,8 +551,10 @@ func (c *Client) batchReadByUniqueProperty(ctx context.Context, property string,
 		if !strings.EqualFold(e.Category, "OBJECT_NOT_FOUND") {
 			// Only "not found" is an expected partial failure; say so rather than
 			// reading anything else as "no such contact" in silence.
+			// HubSpot's message names the inputs it failed on: debug level only.
 			c.log.WarnContext(ctx, "hubspot batch read reported an error for some inputs; read as not found",
-				"property", property, "category", e.Category, "message", e.Message)
+				"property", property, "category", e.Category)
+			c.log.DebugContext(ctx, "hubspot batch read error", "category", e.Category, "message", e.Message)
 		}
 	}
 	out := make([]domain.Contact, 0, len(br.Results))

@@ -58,6 +58,11 @@ type APIError struct {
 	body []byte
 }
 
+// Error names the answer by its status, category and correlation id, not by HubSpot's
+// message: a validation message quotes the values HubSpot refused (a phone number, an
+// email), and error texts reach logs at warn and error level, which must name nobody
+// (SPEC §3 rule 17). The message is the error's Detail, which goes only where an erasure
+// reaches (domain.ErrorWithDetail: a dead letter's sealed reason).
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HubSpot answered %d", e.Status)
@@ -76,14 +81,14 @@ func (e *APIError) Error() string {
 	} else if e.PolicyName != "" {
 		fmt.Fprintf(&b, " (policy %s)", e.PolicyName)
 	}
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
 	if e.CorrelationID != "" {
 		fmt.Fprintf(&b, " [correlation id %s]", e.CorrelationID)
 	}
 	return b.String()
 }
+
+// Detail is HubSpot's own message (domain.Detailer).
+func (e *APIError) Detail() string { return e.Message }
 
 // Temporary reports whether a later attempt can succeed without anyone changing
 // anything: rate limits (except the daily quota), locks, timeouts and server errors.

@@ -206,8 +206,28 @@ func TestErrorsNameTheOperation(t *testing.T) {
 	})
 	c, _ := newTestClient(t, f, nil)
 	_, err := c.FindByPhone(context.Background(), domain.PhoneQuery{NationalNumbers: []string{"1"}})
-	if err == nil || !strings.HasPrefix(err.Error(), "search contacts by phone: HubSpot answered 400 Bad Request: bad") {
+	if err == nil || !strings.HasPrefix(err.Error(), "search contacts by phone: HubSpot answered 400 Bad Request") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// HubSpot's messages quote the values it refused; error texts reach logs at warn and
+// error level, so they carry the status, category and correlation id, and the message
+// only as the error's detail, which dead letters record sealed.
+func TestHubSpotsMessageIsADetailNotTheErrorText(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte, n int) {
+		writeJSON(w, 400, `{"status":"error","message":"Property values were not valid: +14155552671 is not a valid phone number","category":"VALIDATION_ERROR","correlationId":"c-1"}`)
+	})
+	c, _ := newTestClient(t, f, nil)
+	_, err := c.CreateContact(context.Background(), map[string]string{"phone": "+14155552671"})
+	if err == nil {
+		t.Fatal("a refused create succeeded")
+	}
+	if strings.Contains(err.Error(), "4155552671") || !strings.Contains(err.Error(), "VALIDATION_ERROR") || !strings.Contains(err.Error(), "c-1") {
+		t.Errorf("error text %q: want the category and correlation id, and not the refused value", err)
+	}
+	if d := domain.ErrorWithDetail(err); !strings.HasSuffix(d, ": Property values were not valid: +14155552671 is not a valid phone number") {
+		t.Errorf("ErrorWithDetail = %q, want HubSpot's message after the error text", d)
 	}
 }
 
@@ -442,9 +462,9 @@ func TestParseAPIError(t *testing.T) {
 	if e.SubCategory != "CustomChannelsError.INVALID_CHANNEL_CAPABILITY_VALUES" || e.Category != "VALIDATION_ERROR" {
 		t.Errorf("parsed = %+v", e)
 	}
-	want := "HubSpot answered 400 Bad Request (VALIDATION_ERROR/CustomChannelsError.INVALID_CHANNEL_CAPABILITY_VALUES): One or more Channel Capabilities specified had invalid values [correlation id abc]"
-	if e.Error() != want {
-		t.Errorf("Error() = %q", e.Error())
+	want := "HubSpot answered 400 Bad Request (VALIDATION_ERROR/CustomChannelsError.INVALID_CHANNEL_CAPABILITY_VALUES) [correlation id abc]"
+	if e.Error() != want || e.Detail() != "One or more Channel Capabilities specified had invalid values" {
+		t.Errorf("Error() = %q, Detail() = %q", e.Error(), e.Detail())
 	}
 }
 

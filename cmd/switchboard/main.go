@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"switchboard/adapters/config"
+	"switchboard/domain"
 )
 
 const usage = `switchboard — HubSpot contact resolution for inbound messages
@@ -118,7 +119,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "switchboard:", err)
 		return 2
 	}
-	fmt.Fprintln(stderr, "switchboard:", err)
+	if args[0] == "serve" {
+		// serve's standard error is its log, which names nobody.
+		fmt.Fprintln(stderr, "switchboard:", err)
+	} else {
+		// A one-off command answers the operator who ran it: HubSpot's own words say
+		// what to fix (a setup refused, a token revoked).
+		fmt.Fprintln(stderr, "switchboard:", domain.ErrorWithDetail(err))
+	}
 	return 1
 }
 

@@ -129,11 +129,11 @@ func (h *PublishMessageHandler) publish(ctx context.Context, st domain.MessageSt
 		h.log.Warn("publication refused: the linked contact does not exist in HubSpot", "correlation_id", st.CorrelationID,
 			"channel_id", ch.ID, "contact_id", m.ContactID)
 		return []Change{{domain.EventPublicationContactMissing, domain.PublicationContactMissing{ContactID: m.ContactID,
-			Reason: err.Error(), Status: domain.StatusOf(err), Attempts: attempt}}}, nil
+			Reason: domain.ErrorWithDetail(err), Status: domain.StatusOf(err), Attempts: attempt}}}, nil
 	case errors.Is(err, domain.ErrPermanent):
 		h.log.Error("publication failed for good", "correlation_id", st.CorrelationID, "channel_id", ch.ID, "error", err)
 		return []Change{{domain.EventDeadLettered, domain.DeadLettered{Stage: domain.StagePublication,
-			Reason: err.Error(), Status: domain.StatusOf(err), Attempts: attempt}}}, nil
+			Reason: domain.ErrorWithDetail(err), Status: domain.StatusOf(err), Attempts: attempt}}}, nil
 	case err != nil:
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package command_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,60 @@ func TestPublicationUsesTheAccountSetupRecorded(t *testing.T) {
 	}
 	if a := pubs[1].ChannelID + "/" + pubs[1].ChannelAccountID; a != "1/2" {
 		t.Errorf("sms published to %s, want the configuration's 1/2 (ids given there win)", a)
+	}
+}
+
+// refusingInbox refuses every publication as HubSpot refuses a value it will not take:
+// its error text names the answer, its detail quotes the value.
+type refusingInbox struct{}
+
+type refusal struct{}
+
+func (refusal) Error() string {
+	return "HubSpot answered 400 Bad Request (VALIDATION_ERROR) [correlation id c-1]"
+}
+func (refusal) Detail() string { return "+14155552671 is not a valid phone number" }
+func (refusal) Is(target error) bool {
+	return target == domain.ErrPermanent
+}
+
+func (refusingInbox) Inbox(string) (domain.InboxPublisher, error) { return refusingInbox{}, nil }
+func (refusingInbox) Publish(context.Context, domain.InboxMessage) (domain.PublishedMessage, error) {
+	return domain.PublishedMessage{}, refusal{}
+}
+
+// A publication HubSpot refuses for good is a dead letter whose reason keeps HubSpot's
+// own words (sealed, erasable), while the log line that reports it names nobody.
+func TestRefusedPublicationRecordsHubSpotsWordsAndLogsNone(t *testing.T) {
+	f := newFixture(t, 0)
+	ctx := context.Background()
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	p, err := command.NewPublishMessageHandler(f.store, catalog{}, refusingInbox{}, newID, f.clock.Now, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := command.NewResolveMessageHandler(command.ResolveDeps{Store: f.store, Catalog: catalog{}, Directories: f.dir,
+		NewID: newID, Now: f.clock.Now, Sleep: f.clock.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.record(t, "sms", "SM1", domain.Sender{Phone: "+14155552671"})
+	stream := domain.MessageStream("sms", "SM1")
+	if err := r.Handle(ctx, command.ResolveMessage{Stream: stream}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Handle(ctx, command.PublishMessage{Stream: stream, Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st := f.state(t, "sms", "SM1")
+	if st.DeadLetter == nil || !strings.Contains(st.DeadLetter.Reason, "VALIDATION_ERROR") || !strings.Contains(st.DeadLetter.Reason, "is not a valid phone number") {
+		t.Fatalf("dead letter %+v: want HubSpot's answer and its message", st.DeadLetter)
+	}
+	if !strings.Contains(logs.String(), "publication failed for good") {
+		t.Fatalf("no log line of the failure: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), "4155552671") {
+		t.Errorf("an info-level log names the sender: %s", logs.String())
 	}
 }

@@ -127,7 +127,7 @@ func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageSt
 				return nil, err
 			}
 			log.Error("resolution failed for good", "error", err)
-			return []Change{deadLetter(err.Error(), 0)}, nil
+			return []Change{deadLetter(domain.ErrorWithDetail(err), 0)}, nil
 		}
 	}
 	id, unlinked := domain.Identify(ch, h.catalog.BlockList(ch.WorkspaceID), sender)
@@ -149,7 +149,7 @@ func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageSt
 			return nil, err
 		}
 		log.Error("resolution failed for good", "error", err)
-		res = deadLetter(err.Error(), domain.StatusOf(err))
+		res = deadLetter(domain.ErrorWithDetail(err), domain.StatusOf(err))
 	} else {
 		h.recordBSUID(ctx, in, sender, res, log)
 	}

@@ -73,6 +73,11 @@ type Metrics struct {
 	// the nodes' values add up to Buckets once the shares settle, and a node at 0 is
 	// idle for that reactor.
 	buckets *prometheus.GaugeVec
+	// oldest is the age of the oldest event a reactor took and has not handled: for the
+	// publisher, how long the oldest message waiting for its inbox has waited since its
+	// resolution was recorded — a backlog's depth in time, which grows while HubSpot
+	// refuses or throttles, where the wait histogram only speaks once a message is out.
+	oldest *prometheus.GaugeVec
 }
 
 // NewMetrics registers the reactor metrics with reg (nil: not registered).
@@ -86,9 +91,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Events handled by a reactor."}, []string{"reactor"}),
 		buckets: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchboard_reactor_buckets_held",
 			Help: "Buckets of a reactor's partitions this node leases (of 16), when nodes share a store."}, []string{"reactor"}),
+		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchboard_reactor_oldest_pending_seconds",
+			Help: "Age (since it was recorded) of the oldest event a reactor has taken and not yet handled on this node; 0 when none waits."}, []string{"reactor"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.position, m.failures, m.handled, m.buckets)
+		reg.MustRegister(m.position, m.failures, m.handled, m.buckets, m.oldest)
 	}
 	return m
 }
@@ -246,7 +253,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // follow runs one Follower over the buckets held (nil: every event, one checkpoint).
 func (r *Reactor) follow(ctx context.Context, untilIdle bool, held map[int]bool) (int, error) {
 	wctx, cancel := context.WithCancel(ctx)
-	sink := &partitions{r: r, ctx: wctx, held: held, cps: map[int]int64{}, inflight: map[int64]int{}, queues: map[string][]domain.RecordedEvent{},
+	sink := &partitions{r: r, ctx: wctx, held: held, cps: map[int]int64{}, inflight: map[int64]int{}, recordedAt: map[int64]time.Time{},
+		queues: map[string][]domain.RecordedEvent{},
 		active: map[string]bool{}, groups: map[string]int{}, inflightByGroup: map[string]int{}, progress: make(chan struct{}, 1)}
 	defer sink.stop(cancel)
 	f := &Follower{Name: r.Name, Store: r.Store, Wake: r.Wake, PollEvery: r.PollEvery, BatchSize: r.BatchSize, Logger: r.Logger}
@@ -268,9 +276,11 @@ type partitions struct {
 
 	read     int64
 	inflight map[int64]int // position → bucket
-	queues   map[string][]domain.RecordedEvent
-	active   map[string]bool
-	groups   map[string]int // running partitions per group
+	// recordedAt is when each event in flight was recorded, for the oldest-pending gauge.
+	recordedAt map[int64]time.Time
+	queues     map[string][]domain.RecordedEvent
+	active     map[string]bool
+	groups     map[string]int // running partitions per group
 	// inflightByGroup counts the events in flight per group.
 	inflightByGroup map[string]int
 	waiting         []string // partitions with queued events and no worker yet, oldest first
@@ -397,6 +407,7 @@ func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 			continue // another node's bucket, or handled before this epoch
 		}
 		s.inflight[e.Position] = b
+		s.recordedAt[e.Position] = e.RecordedAt
 		s.inflightByGroup[s.r.Group(p)]++
 		if _, queued := s.queues[p]; !queued && !s.active[p] {
 			s.waiting = append(s.waiting, p)
@@ -422,6 +433,7 @@ func (s *partitions) Checkpoint(ctx context.Context, read int64) error {
 		return nil
 	}
 	s.saved = time.Now()
+	s.reportOldest(s.saved)
 	low := int64(-1)
 	for b, saved := range s.cps {
 		wm := s.watermark(b)
@@ -445,6 +457,26 @@ func (s *partitions) Checkpoint(ctx context.Context, read int64) error {
 
 func (s *partitions) Idle() bool { return len(s.inflight) == 0 }
 
+// reportOldest sets the oldest-pending gauge, at most every checkpointEvery while events
+// wait and once more when none does. The follower's poll calls Checkpoint even when
+// nothing moves, so a reactor stuck on a failing handler shows its backlog ageing.
+func (s *partitions) reportOldest(now time.Time) {
+	if s.r.Metrics == nil {
+		return
+	}
+	var oldest time.Time
+	for _, at := range s.recordedAt {
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	age := 0.0
+	if !oldest.IsZero() {
+		age = max(now.Sub(oldest).Seconds(), 0)
+	}
+	s.r.Metrics.oldest.WithLabelValues(s.r.Name).Set(age)
+}
+
 func (s *partitions) Progress() <-chan struct{} { return s.progress }
 
 // Settle takes in the partitions whose workers finished: their events leave the
@@ -464,6 +496,7 @@ func (s *partitions) Settle() {
 		}
 		for _, e := range f.events {
 			delete(s.inflight, e.Position)
+			delete(s.recordedAt, e.Position)
 		}
 		if s.inflightByGroup[g] -= len(f.events); s.inflightByGroup[g] <= 0 {
 			delete(s.inflightByGroup, g)

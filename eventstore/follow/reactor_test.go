@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/domain"
 	"switchboard/eventstore/follow"
@@ -298,4 +299,74 @@ func TestReactorComputesPartitionsSideBySide(t *testing.T) {
 	if most < 2 {
 		t.Errorf("at most %d partitions computed at once, want several", most)
 	}
+}
+
+// The oldest-pending gauge says how long the oldest event taken and not handled has
+// waited since it was recorded: it grows while a handler is stuck, and is 0 once the
+// reactor has caught up.
+func TestOldestPendingGaugeAgesWhileAHandlerIsStuck(t *testing.T) {
+	recorded := time.Now().Add(-time.Minute)
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "log.db"), sqlite.WithNow(func() time.Time { return recorded }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cps, err := follow.NewSQLCheckpoints(st.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, st, "a", 3)
+	reg := prometheus.NewRegistry()
+	release := make(chan struct{})
+	r := &follow.Reactor{Name: "publisher", Store: st, Checkpoints: cps, Metrics: follow.NewMetrics(reg), PollEvery: 10 * time.Millisecond,
+		Accept:    func(domain.RecordedEvent) bool { return true },
+		Partition: func(e domain.RecordedEvent) string { return e.StreamID },
+		Handle: func(ctx context.Context, e domain.RecordedEvent, _ int) error {
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	gauge := func() float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "switchboard_reactor_oldest_pending_seconds" {
+				for _, m := range f.GetMetric() {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	waitUntil := func(what string, ok func(float64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok(gauge()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the gauge reads %.1f s", what, gauge())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitUntil("a stuck handler's event, recorded a minute ago", func(v float64) bool { return v >= 60 })
+	first := gauge()
+	time.Sleep(300 * time.Millisecond)
+	if later := gauge(); later <= first {
+		t.Errorf("the gauge did not grow while the handler was stuck: %.2f s, then %.2f s", first, later)
+	}
+	close(release)
+	waitUntil("caught up", func(v float64) bool { return v == 0 })
 }

@@ -198,19 +198,26 @@ func (w *personalWalk) object(i int, nodes []*pathNode) (int, error) {
 		if i, err = w.value(w.space(i+1), children); err != nil {
 			return 0, err
 		}
-		i = w.space(i)
-		if i >= len(w.data) {
-			return 0, fmt.Errorf("unexpected end of JSON in an object")
-		}
-		switch w.data[i] {
-		case ',':
-			i = w.space(i + 1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, fmt.Errorf("',' or '}' expected at offset %d", i)
+		var closed bool
+		if i, closed, err = w.separator(i, '}'); err != nil || closed {
+			return i, err
 		}
 	}
+}
+
+// separator reads what follows a member of an object or list at i: a ',' (the index
+// of the next member), or end (the index past it, closed).
+func (w *personalWalk) separator(i int, end byte) (next int, closed bool, err error) {
+	i = w.space(i)
+	switch {
+	case i >= len(w.data):
+		return 0, false, fmt.Errorf("unexpected end of JSON before %q", end)
+	case w.data[i] == ',':
+		return w.space(i + 1), false, nil
+	case w.data[i] == end:
+		return i + 1, true, nil
+	}
+	return 0, false, fmt.Errorf("',' or %q expected at offset %d", end, i)
 }
 
 func (w *personalWalk) array(i int, nodes []*pathNode) (int, error) {
@@ -230,17 +237,9 @@ func (w *personalWalk) array(i int, nodes []*pathNode) (int, error) {
 		if i, err = w.value(i, children); err != nil {
 			return 0, err
 		}
-		i = w.space(i)
-		if i >= len(w.data) {
-			return 0, fmt.Errorf("unexpected end of JSON in a list")
-		}
-		switch w.data[i] {
-		case ',':
-			i = w.space(i + 1)
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, fmt.Errorf("',' or ']' expected at offset %d", i)
+		var closed bool
+		if i, closed, err = w.separator(i, ']'); err != nil || closed {
+			return i, err
 		}
 	}
 }

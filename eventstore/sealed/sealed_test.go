@@ -129,15 +129,16 @@ func filesContain(t *testing.T, dbPath string, needle string) []string {
 	return in
 }
 
-func TestErasedSenderReadsErasedAndLeavesNothingInTheFiles(t *testing.T) {
-	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "sb.db")
-	inner, err := sqlite.Open(dbPath)
+// openSealed opens a SQLite log at path, its data keys under secret, and the sealing
+// store over both, closed when the test ends.
+func openSealed(t *testing.T, path, secret string) (*sqlite.Store, *datakeys.Keeper, *sealed.Store) {
+	t.Helper()
+	inner, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inner.Close()
-	keys, err := datakeys.Open(ctx, inner, "a master secret for the test")
+	t.Cleanup(func() { inner.Close() })
+	keys, err := datakeys.Open(context.Background(), inner, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +146,13 @@ func TestErasedSenderReadsErasedAndLeavesNothingInTheFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return inner, keys, st
+}
+
+func TestErasedSenderReadsErasedAndLeavesNothingInTheFiles(t *testing.T) {
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "sb.db")
+	inner, keys, st := openSealed(t, dbPath, "a master secret for the test")
 	appendAll(t, st, personX)
 	appendAll(t, st, personY)
 
@@ -464,19 +472,7 @@ func TestRacingFirstAppendsOfAMessageRecordItOnce(t *testing.T) {
 // opened, and one made after its subject's erasure, which reads back erased.
 func TestReadsRightAfterAnAppendOpenAsAnyReadWould(t *testing.T) {
 	ctx := context.Background()
-	inner, err := sqlite.Open(filepath.Join(t.TempDir(), "sb.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inner.Close()
-	keys, err := datakeys.Open(ctx, inner, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sealed.NewStore(inner, keys, channels{tg.ID: tg, sms.ID: sms})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inner, keys, st := openSealed(t, filepath.Join(t.TempDir(), "sb.db"), "")
 	appendAll(t, st, personX)
 	text := func(events []domain.RecordedEvent) string {
 		t.Helper()

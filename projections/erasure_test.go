@@ -214,42 +214,54 @@ func eraseEvent(t *testing.T, e domain.RecordedEvent) domain.RecordedEvent {
 	return e
 }
 
+// queryRows runs q and returns its column names and every row's values ([]byte as
+// string).
+func queryRows(t *testing.T, db *sql.DB, q string) (cols []string, out [][]any) {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	if cols, err = rows.Columns(); err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				vals[i] = string(b)
+			}
+		}
+		out = append(out, vals)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cols, out
+}
+
 // tableRows reads every row of every projection table as text, sorted.
 func tableRows(t *testing.T, db *sql.DB) []string {
 	t.Helper()
 	var out []string
 	for _, p := range projections.All() {
 		for _, table := range p.Tables() {
-			rows, err := db.Query(`SELECT * FROM ` + table)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cols, err := rows.Columns()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
+			cols, rows := queryRows(t, db, `SELECT * FROM `+table)
+			for _, vals := range rows {
 				fields := make([]string, len(cols))
 				for i, v := range vals {
-					if b, ok := v.([]byte); ok {
-						v = string(b)
-					}
 					fields[i] = fmt.Sprintf("%s=%v", cols[i], v)
 				}
 				out = append(out, table+": "+strings.Join(fields, " | "))
 			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			rows.Close()
 		}
 	}
 	sort.Strings(out)

@@ -162,23 +162,10 @@ func dumpSQLite(t *testing.T, st *sqlite.Store) map[string][]string {
 	}
 	out := map[string][]string{}
 	for table, q := range queries {
-		rows, err := st.DB().Query(q)
-		if err != nil {
-			t.Fatalf("%s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		_, rows := queryRows(t, st.DB(), q)
+		for _, vals := range rows {
 			out[table] = append(out[table], fmt.Sprintf("%q", vals))
 		}
-		rows.Close()
 		sort.Strings(out[table])
 	}
 	return out

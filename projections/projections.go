@@ -364,6 +364,17 @@ type Unlinked struct{}
 func (Unlinked) Name() string     { return "unlinked" }
 func (Unlinked) Tables() []string { return []string{"unlinked_conversations"} }
 
+// scrubMessageRows rewrites the rows of table (one per message, keyed by its stream) of
+// an erased subject as a rebuild over the erased log writes them: under the stream's
+// stored name, with no channel, the message id and the text column erased. table and
+// text are this package's names, never input.
+func scrubMessageRows(ctx context.Context, tx *sql.Tx, table, text, subject string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE `+table+` SET stream_id = stored_stream, channel_id = '',
+			message_id = CASE WHEN message_id = '' THEN '' ELSE $1 END, `+text+` = CASE WHEN `+text+` = '' THEN '' ELSE $1 END
+			WHERE subject_id = $2`, domain.Erased, subject)
+	return err
+}
+
 // Erasing a subject leaves its conversations listed, as a rebuild over the erased log
 // does: under the stream's stored name, with no channel (parseMessageStream), the
 // message id and the detail erased; the reason is one of switchboard's codes.
@@ -373,9 +384,7 @@ func (Unlinked) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) e
 		if err != nil || subject == "" {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE unlinked_conversations SET stream_id = stored_stream, channel_id = '',
-			message_id = CASE WHEN message_id = '' THEN '' ELSE $1 END, detail = CASE WHEN detail = '' THEN '' ELSE $1 END
-			WHERE subject_id = $2`, domain.Erased, subject); err != nil {
+		if err := scrubMessageRows(ctx, tx, "unlinked_conversations", "detail", subject); err != nil {
 			return fmt.Errorf("unlinked: scrub an erased subject: %w", err)
 		}
 		return nil
@@ -490,9 +499,7 @@ func (DeadLetters) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 		if err != nil || subject == "" {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET stream_id = stored_stream, channel_id = '',
-			message_id = CASE WHEN message_id = '' THEN '' ELSE $1 END, reason = CASE WHEN reason = '' THEN '' ELSE $1 END
-			WHERE subject_id = $2`, domain.Erased, subject); err != nil {
+		if err := scrubMessageRows(ctx, tx, "dead_letters", "reason", subject); err != nil {
 			return fmt.Errorf("dead letters: scrub an erased subject: %w", err)
 		}
 		return nil

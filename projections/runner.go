@@ -324,17 +324,25 @@ func (r *Runner) readAhead(ctx context.Context) <-chan page {
 // beginFunc begins a transaction on the pool or on one connection.
 type beginFunc func(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 
+// beginLocked begins a rebuild's transaction holding the read side's lock, where the
+// store has one.
+func (r *Runner) beginLocked(ctx context.Context, begin beginFunc) (*sql.Tx, error) {
+	tx, err := begin(ctx, nil)
+	if err != nil || r.lock == nil {
+		return tx, err
+	}
+	if err := r.lock(ctx, tx, readSideLock); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
+}
+
 // empty deletes the projections' rows and sets their checkpoints to zero, together.
 func (r *Runner) empty(ctx context.Context, begin beginFunc, ps []Projection) error {
-	tx, err := begin(ctx, nil)
+	tx, err := r.beginLocked(ctx, begin)
 	if err != nil {
-		return err
-	}
-	if r.lock != nil {
-		if err := r.lock(ctx, tx, readSideLock); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("rebuild: %w", err)
-		}
+		return fmt.Errorf("rebuild: %w", err)
 	}
 	for _, p := range ps {
 		for _, t := range p.Tables() {
@@ -368,15 +376,9 @@ func (r *Runner) applyAll(ctx context.Context, begin beginFunc, ps []Projection,
 	// interrupt it, which cost the rebuild more than the statements. A canceled
 	// rebuild stops after the batch in hand (Rebuild checks between batches).
 	ctx = context.WithoutCancel(ctx)
-	tx, err := begin(ctx, nil)
+	tx, err := r.beginLocked(ctx, begin)
 	if err != nil {
 		return err
-	}
-	if r.lock != nil {
-		if err := r.lock(ctx, tx, readSideLock); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
 	}
 	for _, p := range ps {
 		shared, err := r.checkpoints.LoadTx(ctx, tx, checkpointName(p.Name()))

@@ -30,9 +30,16 @@ type cachedName struct{ name, owner string }
 
 type cachedLogical struct{ logical, owner string }
 
-func streamRefMAC(k *Keeper, logical string) string {
-	return k.refMAC(domain.Subject("stream-name\x00" + logical))
+// StreamRef is a logical stream name with its index MAC: an append that looks a stream
+// up, names it and remembers it computes the MAC once.
+type StreamRef struct{ logical, mac string }
+
+// StreamRef is logical's reference in the name index.
+func (k *Keeper) StreamRef(logical string) StreamRef {
+	return StreamRef{logical: logical, mac: k.refMAC(domain.Subject("stream-name\x00" + logical))}
 }
+
+func streamRefMAC(k *Keeper, logical string) string { return k.StreamRef(logical).mac }
 
 // NewStreamName is a fresh random stored name for a stream of the kind prefix
 // ("message:", "matchkey:").
@@ -57,7 +64,12 @@ func IsStreamName(prefix, stored string) bool {
 // owner subject; ok is false for a stream never named, or whose owner was erased (the two
 // cannot be told apart, on purpose).
 func (k *Keeper) FindStream(ctx context.Context, logical string) (stored, owner string, ok bool, err error) {
-	mac := streamRefMAC(k, logical)
+	return k.FindStreamRef(ctx, k.StreamRef(logical))
+}
+
+// FindStreamRef is FindStream of a reference already made.
+func (k *Keeper) FindStreamRef(ctx context.Context, ref StreamRef) (stored, owner string, ok bool, err error) {
+	mac := ref.mac
 	k.mu.RLock()
 	c, hit := k.names[mac]
 	k.mu.RUnlock()
@@ -71,32 +83,31 @@ func (k *Keeper) FindStream(ctx context.Context, logical string) (stored, owner 
 	case err != nil:
 		return "", "", false, fmt.Errorf("find stream name: %w", err)
 	}
-	k.rememberStream(mac, logical, stored, owner)
+	k.rememberStream(mac, ref.logical, stored, owner)
 	return stored, owner, true, nil
 }
 
 // CachedStream is FindStream from memory only.
-func (k *Keeper) CachedStream(logical string) (stored, owner string, ok bool) {
-	mac := streamRefMAC(k, logical)
+func (k *Keeper) CachedStream(ref StreamRef) (stored, owner string, ok bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	c, ok := k.names[mac]
+	c, ok := k.names[ref.mac]
 	return c.name, c.owner, ok
 }
 
-// NameStreamTx records, inside tx, that logical is stored as fresh, owned by subject
+// NameStreamTx records, inside tx, that ref's stream is stored as fresh, owned by subject
 // ownerID, unless another writer named it first: it returns the name in force, which
 // the caller appends to in the same transaction, so a name is never durable without its
 // events nor events without their name. Call RememberStream once tx has committed.
-func (k *Keeper) NameStreamTx(ctx context.Context, tx *sql.Tx, logical, fresh, ownerID string) (string, error) {
+func (k *Keeper) NameStreamTx(ctx context.Context, tx *sql.Tx, ref StreamRef, fresh, ownerID string) (string, error) {
 	if ownerID == "" {
 		return "", errors.New("name stream: no owner subject")
 	}
-	sealedRef, err := k.Seal(ctx, ownerID, streamField, logical)
+	sealedRef, err := k.Seal(ctx, ownerID, streamField, ref.logical)
 	if err != nil {
 		return "", fmt.Errorf("name stream: %w", err)
 	}
-	mac := streamRefMAC(k, logical)
+	mac := ref.mac
 	// The first insert wins; a second writer does nothing and reads the winner's row
 	// (its append then finds the stream taken, as a redelivery should).
 	var name string
@@ -117,25 +128,30 @@ func (k *Keeper) NameStreamTx(ctx context.Context, tx *sql.Tx, logical, fresh, o
 // NameStream is NameStreamTx in a transaction of its own, for stores whose appends
 // cannot take the name along.
 func (k *Keeper) NameStream(ctx context.Context, logical, fresh, ownerID string) (string, error) {
+	return k.NameStreamRef(ctx, k.StreamRef(logical), fresh, ownerID)
+}
+
+// NameStreamRef is NameStream of a reference already made.
+func (k *Keeper) NameStreamRef(ctx context.Context, ref StreamRef, fresh, ownerID string) (string, error) {
 	tx, err := k.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("name stream: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	name, err := k.NameStreamTx(ctx, tx, logical, fresh, ownerID)
+	name, err := k.NameStreamTx(ctx, tx, ref, fresh, ownerID)
 	if err != nil {
 		return "", err
 	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("name stream: commit: %w", err)
 	}
-	k.RememberStream(logical, name, ownerID)
+	k.RememberStream(ref, name, ownerID)
 	return name, nil
 }
 
-// RememberStream caches that logical is stored as name, owned by owner.
-func (k *Keeper) RememberStream(logical, name, owner string) {
-	k.rememberStream(streamRefMAC(k, logical), logical, name, owner)
+// RememberStream caches that ref's stream is stored as name, owned by owner.
+func (k *Keeper) RememberStream(ref StreamRef, name, owner string) {
+	k.rememberStream(ref.mac, ref.logical, name, owner)
 }
 
 func (k *Keeper) rememberStream(mac, logical, name, owner string) {
@@ -180,6 +196,6 @@ func (k *Keeper) LogicalStream(ctx context.Context, stored string) (logical, own
 	case err != nil:
 		return "", "", false, fmt.Errorf("read stream name: %w", err)
 	}
-	k.RememberStream(logical, stored, owner)
+	k.RememberStream(k.StreamRef(logical), stored, owner)
 	return logical, owner, true, nil
 }

@@ -76,7 +76,7 @@ func (s *Store) namesInAppend() bool {
 // appendNew appends the first events of a hidden stream, naming it. A redelivery racing
 // the first delivery finds the winner's name and fails with the wrong expected version,
 // as it would on a stream named by its identifier.
-func (s *Store) appendNew(ctx context.Context, logical, owner string, expected domain.ExpectedVersion, events []domain.EventData, prefix string) (domain.AppendResult, error) {
+func (s *Store) appendNew(ctx context.Context, ref datakeys.StreamRef, owner string, expected domain.ExpectedVersion, events []domain.EventData, prefix string) (domain.AppendResult, error) {
 	fresh, err := datakeys.NewStreamName(prefix)
 	if err != nil {
 		return domain.AppendResult{}, err
@@ -84,16 +84,16 @@ func (s *Store) appendNew(ctx context.Context, logical, owner string, expected d
 	if ns, ok := s.EventStore.(namingStore); ok {
 		var name string
 		res, err := ns.AppendNaming(ctx, func(ctx context.Context, tx *sql.Tx) (string, error) {
-			n, err := s.keys.NameStreamTx(ctx, tx, logical, fresh, owner)
+			n, err := s.keys.NameStreamTx(ctx, tx, ref, fresh, owner)
 			name = n
 			return n, err
 		}, expected, events...)
 		if name != "" && err == nil {
-			s.keys.RememberStream(logical, name, owner)
+			s.keys.RememberStream(ref, name, owner)
 		}
 		return res, err
 	}
-	name, err := s.keys.NameStream(ctx, logical, fresh, owner)
+	name, err := s.keys.NameStreamRef(ctx, ref, fresh, owner)
 	if err != nil {
 		return domain.AppendResult{}, err
 	}

@@ -71,18 +71,20 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 	target, owner, ownerFrom := stream, "", -1
 	prefix, isHidden := hidden(stream)
 	fresh := false
+	var ref datakeys.StreamRef
 	if isHidden {
 		var stored, o string
 		var ok bool
+		ref = s.keys.StreamRef(stream)
 		// A stream's first append (a message recorded) need not look for a name: naming
 		// it in the append's transaction finds an existing one, and the append then
 		// fails on the version as a redelivery should. That saves a query per message.
 		if expected != domain.NoStream || !s.namesInAppend() {
 			var err error
-			if stored, o, ok, err = s.keys.FindStream(ctx, stream); err != nil {
+			if stored, o, ok, err = s.keys.FindStreamRef(ctx, ref); err != nil {
 				return domain.AppendResult{}, fmt.Errorf("append: %w", err)
 			}
-		} else if c, co, hit := s.keys.CachedStream(stream); hit {
+		} else if c, co, hit := s.keys.CachedStream(ref); hit {
 			stored, o, ok = c, co, true
 		}
 		if ok {
@@ -114,7 +116,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 	}
 	var res domain.AppendResult
 	if fresh {
-		res, err = s.appendNew(ctx, stream, owner, expected, out, prefix)
+		res, err = s.appendNew(ctx, ref, owner, expected, out, prefix)
 	} else {
 		res, err = s.EventStore.Append(ctx, target, expected, out...)
 	}

@@ -253,7 +253,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // follow runs one Follower over the buckets held (nil: every event, one checkpoint).
 func (r *Reactor) follow(ctx context.Context, untilIdle bool, held map[int]bool) (int, error) {
 	wctx, cancel := context.WithCancel(ctx)
-	sink := &partitions{r: r, ctx: wctx, held: held, cps: map[int]int64{}, inflight: map[int64]int{}, recordedAt: map[int64]time.Time{},
+	sink := &partitions{r: r, ctx: wctx, held: held, cps: map[int]int64{}, inflight: map[int64]flight{},
 		queues: map[string][]domain.RecordedEvent{},
 		active: map[string]bool{}, groups: map[string]int{}, inflightByGroup: map[string]int{}, progress: make(chan struct{}, 1)}
 	defer sink.stop(cancel)
@@ -275,12 +275,10 @@ type partitions struct {
 	cps  map[int]int64
 
 	read     int64
-	inflight map[int64]int // position → bucket
-	// recordedAt is when each event in flight was recorded, for the oldest-pending gauge.
-	recordedAt map[int64]time.Time
-	queues     map[string][]domain.RecordedEvent
-	active     map[string]bool
-	groups     map[string]int // running partitions per group
+	inflight map[int64]flight // by position
+	queues   map[string][]domain.RecordedEvent
+	active   map[string]bool
+	groups   map[string]int // running partitions per group
 	// inflightByGroup counts the events in flight per group.
 	inflightByGroup map[string]int
 	waiting         []string // partitions with queued events and no worker yet, oldest first
@@ -290,6 +288,13 @@ type partitions struct {
 	finished []finished
 	mu       sync.Mutex // guards finished
 	workers  sync.WaitGroup
+}
+
+// flight is an event taken and not yet handled: its bucket, and when it was recorded
+// (the oldest-pending gauge).
+type flight struct {
+	bucket     int
+	recordedAt time.Time
 }
 
 // global is the bucket of every event when the reactor works alone.
@@ -406,8 +411,7 @@ func (s *partitions) Take(_ context.Context, evs []domain.RecordedEvent) error {
 		if cp, held := s.cps[b]; !held || e.Position <= cp {
 			continue // another node's bucket, or handled before this epoch
 		}
-		s.inflight[e.Position] = b
-		s.recordedAt[e.Position] = e.RecordedAt
+		s.inflight[e.Position] = flight{bucket: b, recordedAt: e.RecordedAt}
 		s.inflightByGroup[s.r.Group(p)]++
 		if _, queued := s.queues[p]; !queued && !s.active[p] {
 			s.waiting = append(s.waiting, p)
@@ -465,9 +469,9 @@ func (s *partitions) reportOldest(now time.Time) {
 		return
 	}
 	var oldest time.Time
-	for _, at := range s.recordedAt {
-		if oldest.IsZero() || at.Before(oldest) {
-			oldest = at
+	for _, f := range s.inflight {
+		if oldest.IsZero() || f.recordedAt.Before(oldest) {
+			oldest = f.recordedAt
 		}
 	}
 	age := 0.0
@@ -496,7 +500,6 @@ func (s *partitions) Settle() {
 		}
 		for _, e := range f.events {
 			delete(s.inflight, e.Position)
-			delete(s.recordedAt, e.Position)
 		}
 		if s.inflightByGroup[g] -= len(f.events); s.inflightByGroup[g] <= 0 {
 			delete(s.inflightByGroup, g)
@@ -515,8 +518,8 @@ func (s *partitions) Settle() {
 // watermark is the position before the oldest event of bucket b still in flight.
 func (s *partitions) watermark(b int) int64 {
 	low := s.read
-	for p, pb := range s.inflight {
-		if pb == b && p-1 < low {
+	for p, f := range s.inflight {
+		if f.bucket == b && p-1 < low {
 			low = p - 1
 		}
 	}

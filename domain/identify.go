@@ -3,8 +3,6 @@ package domain
 import (
 	"errors"
 	"strings"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // Identification is the outcome of rule 1 and rule 3 for one message: the identifier,
@@ -145,7 +143,8 @@ func identifyPhone(ch ChannelSettings, blocked BlockList, s Sender) (Identificat
 		}
 		return id, &Unlinked{Reason: UnlinkedNoPhone, Detail: "the sender has no phone number"}
 	}
-	n, err := NormalizePhone(s.Phone, source, ch.DefaultRegion)
+	np, err := normalizePhone(s.Phone, source, ch.DefaultRegion, true)
+	n := np.PhoneNormalization
 	if err != nil {
 		if blocked.Blocked(s.Phone) {
 			return id, &Unlinked{Reason: UnlinkedBlocked, Detail: "phone " + s.Phone + " is a blocked identifier"}
@@ -157,22 +156,11 @@ func identifyPhone(ch ChannelSettings, blocked BlockList, s Sender) (Identificat
 		return id, &Unlinked{Reason: reason, Detail: err.Error()}
 	}
 	id.Identifier, id.Steps, id.Phone = n.Canonical, n.Steps, &n
-	if blocked.Blocked(n.Canonical) || blocked.Blocked(s.Phone) || zeroNational(n.Canonical) {
+	if blocked.Blocked(n.Canonical) || blocked.Blocked(s.Phone) || np.zeroNational {
 		return id, &Unlinked{Reason: UnlinkedBlocked, Detail: "phone " + n.Canonical + " is a blocked identifier"}
 	}
 	id.Key = MatchKey{Workspace: ch.WorkspaceID, Lookup: LookupPhone, Identifier: n.Canonical}
 	return id, nil
-}
-
-// zeroNational reports a number whose national significant number is all zeros
-// (+10000000000): a placeholder typed into a form, blocked like "0" (rule 12). The
-// country code alone does not make it a number.
-func zeroNational(e164 string) bool {
-	n, err := phonenumbers.Parse(e164, "")
-	if err != nil {
-		return false
-	}
-	return placeholder(phonenumbers.GetNationalSignificantNumber(n))
 }
 
 func isDigits(s string) bool {

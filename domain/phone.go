@@ -140,6 +140,10 @@ type normalizedPhone struct {
 	canon *phonenumbers.PhoneNumber
 	typ   phonenumbers.PhoneNumberType // of canon, when typed
 	typed bool
+	// zeroNational: Canonical's national significant number is all zeros
+	// (+10000000000), a placeholder typed into a form, blocked like "0" (rule 12). The
+	// country code alone does not make it a number.
+	zeroNational bool
 }
 
 func (p *normalizedPhone) numberType() phonenumbers.PhoneNumberType {
@@ -199,10 +203,12 @@ func normalizePhone(raw string, source PhoneSource, defaultRegion string, detail
 		// phonenumbers finds some longer national numbers possible (JP: +81 and 14 digits).
 		return p, badPhone(raw, fmt.Sprintf("%d digits: E.164 allows at most %d", len(c)-1, maxE164Digits))
 	}
-	if err := checkStable(raw, canon, c); err != nil {
+	nsn, err := checkStable(raw, canon, c)
+	if err != nil {
 		return p, err
 	}
 	p.canon, p.typ, p.typed = canon, typ, typed
+	p.zeroNational = placeholder(nsn)
 	res.Canonical = c
 	if details {
 		cc := int(canon.GetCountryCode())
@@ -478,13 +484,14 @@ func checkPossible(raw string, n *phonenumbers.PhoneNumber) error {
 // different number: the match key must normalize to itself. This happens only where the
 // national number starts with 0 or with the country's trunk prefix (the parser strips
 // it again: "0000001" in AU gives +61000001, read back as +6100001), so only those are
-// parsed a second time.
-func checkStable(raw string, n *phonenumbers.PhoneNumber, c string) error {
+// parsed a second time. It returns the national significant number of what c reads back
+// as, which rule 12's all-zeros check reads (identifyPhone) without a parse of its own.
+func checkStable(raw string, n *phonenumbers.PhoneNumber, c string) (nsn string, err error) {
 	cc := int(n.GetCountryCode())
-	nsn := phonenumbers.GetNationalSignificantNumber(n)
+	nsn = phonenumbers.GetNationalSignificantNumber(n)
 	ndd := phonenumbers.GetNddPrefixForRegion(phonenumbers.GetRegionCodeForCountryCode(cc), true)
 	if !strings.HasPrefix(nsn, "0") && (ndd == "" || !strings.HasPrefix(nsn, ndd)) {
-		return nil
+		return nsn, nil
 	}
 	m, err := phonenumbers.Parse(c, "")
 	if err == nil {
@@ -493,9 +500,9 @@ func checkStable(raw string, n *phonenumbers.PhoneNumber, c string) error {
 		}
 	}
 	if err != nil {
-		return badPhone(raw, "not a usable phone number: its E.164 form is ambiguous ("+err.Error()+")")
+		return "", badPhone(raw, "not a usable phone number: its E.164 form is ambiguous ("+err.Error()+")")
 	}
-	return nil
+	return phonenumbers.GetNationalSignificantNumber(m), nil
 }
 
 func isMobileLike(t phonenumbers.PhoneNumberType) bool {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // fuzzRegions are the default regions FuzzNormalizePhone picks from: none, the quirk
@@ -23,6 +25,7 @@ func FuzzNormalizePhone(f *testing.F) {
 		"5215512345678", "+52 55 1234 5678", "5491123456789", "+54 11 2345-6789",
 		"55 11 8765-4321", "55 11 98765-4321", "55 11 2345-6789", "55 11 92345-6789",
 		"ACME", "US.13491208655302741918", "", "0", "+39 (0)6 1234 5678", "tel:+1-415-555-2671",
+		"+1 000 000 0000", "+44 0000 000000", "+61 0000000", "+39 000 0000", "0000000000",
 	} {
 		for i := range fuzzRegions[:7] {
 			f.Add(s, i%2 == 1, uint8(i))
@@ -62,6 +65,9 @@ func checkPhoneProperties(t *testing.T, raw string, source PhoneSource, region s
 	}
 	c := got.Canonical
 	checkCanonicalShape(t, raw, c)
+	if np, _ := normalizePhone(raw, source, region, false); np.zeroNational != zeroNationalByParsing(c) {
+		t.Fatalf("NormalizePhone(%q) = %q: all-zeros national number %v, but %v parsing %q again", raw, c, np.zeroNational, !np.zeroNational, c)
+	}
 	if !strings.HasPrefix(got.E164, "+") {
 		t.Fatalf("NormalizePhone(%q).E164 = %q", raw, got.E164)
 	}
@@ -104,6 +110,17 @@ func checkPhoneProperties(t *testing.T, raw string, source PhoneSource, region s
 			t.Fatalf("SamePhone(%q, %q, %q) = false, %q", raw, region, c, why)
 		}
 	}
+}
+
+// zeroNationalByParsing is rule 12's all-zeros check as it was before normalizePhone
+// kept its answer: parse the canonical form again and read its national significant
+// number.
+func zeroNationalByParsing(e164 string) bool {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return false
+	}
+	return placeholder(phonenumbers.GetNationalSignificantNumber(n))
 }
 
 // FuzzNormalizeUsername: idempotent, no leading space or @, already lower-case, and

@@ -641,6 +641,15 @@ func BenchmarkNormalizePhone(b *testing.B) {
 			}
 		})
 	}
+	// A sender's whole identification: one parse since rule 12's check reads the
+	// normalization's own (it parsed the canonical form again before).
+	sms := ChannelSettings{ID: "sms", WorkspaceID: "acme", Kind: KindSMS, DefaultRegion: "US"}
+	b.Run("Identify_national_US", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = Identify(sms, BlockList{}, Sender{Phone: "(415) 555-2671"})
+		}
+	})
 	b.Run("SamePhone", func(b *testing.B) {
 		for b.Loop() {
 			SamePhone("+1 (415) 555-2671", "US", "+14155552671")

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"maps"
 	"strings"
 )
 
@@ -48,6 +49,9 @@ type Unlinked struct {
 type BlockList struct {
 	entries map[string]bool
 }
+
+// Equal reports whether b and o block the same identifiers.
+func (b BlockList) Equal(o BlockList) bool { return maps.Equal(b.entries, o.entries) }
 
 // NewBlockList normalizes the configured entries: numbers with a country code to their
 // canonical E.164 form, everything else as a username and as a raw id.

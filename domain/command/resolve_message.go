@@ -17,6 +17,28 @@ import (
 // resolved to a contact (SPEC §3).
 type ResolveMessage struct {
 	Stream string
+	// Identified is, optionally, an identification of the message's sender already
+	// made (the resolver's partition needs one): used when it was made from what the
+	// handler would identify from — the same channel settings, block list and sender —
+	// and made again otherwise.
+	Identified *Identified
+}
+
+// Identified is the identification of a sender and what it was made from.
+type Identified struct {
+	Channel  domain.ChannelSettings
+	Blocked  domain.BlockList
+	Sender   domain.Sender
+	ID       domain.Identification
+	Unlinked *domain.Unlinked
+}
+
+// identify is domain.Identify, or pre's answer when pre was made from the same inputs.
+func identify(pre *Identified, ch domain.ChannelSettings, blocked domain.BlockList, sender domain.Sender) (domain.Identification, *domain.Unlinked) {
+	if pre != nil && pre.Channel == ch && pre.Sender == sender && pre.Blocked.Equal(blocked) {
+		return pre.ID, pre.Unlinked
+	}
+	return domain.Identify(ch, blocked, sender)
 }
 
 // ResolveMessageHandler performs what domain.DecideResolution asks for — read the match
@@ -94,7 +116,7 @@ func (h *ResolveMessageHandler) Handle(ctx context.Context, cmd ResolveMessage) 
 		if !st.NeedsResolution() {
 			return nil, nil
 		}
-		return h.resolve(ctx, st)
+		return h.resolve(ctx, st, cmd.Identified)
 	})
 	if errors.Is(err, domain.ErrWrongExpectedVersion) {
 		// Another resolver recorded this message's outcome first; its answer stands.
@@ -108,7 +130,7 @@ func (h *ResolveMessageHandler) Handle(ctx context.Context, cmd ResolveMessage) 
 
 // resolve decides the events of one unresolved message: its identification, once,
 // and its outcome.
-func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageState) ([]Change, error) {
+func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageState, pre *Identified) ([]Change, error) {
 	log := h.log.With("correlation_id", st.CorrelationID, "channel_id", st.Received.ChannelID)
 	// The message id may embed the sender's number or chat id: debug level only.
 	log.Debug("resolving message", "message_id", st.Received.MessageID)
@@ -130,7 +152,7 @@ func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageSt
 			return []Change{deadLetter(domain.ErrorWithDetail(err), 0)}, nil
 		}
 	}
-	id, unlinked := domain.Identify(ch, h.catalog.BlockList(ch.WorkspaceID), sender)
+	id, unlinked := identify(pre, ch, h.catalog.BlockList(ch.WorkspaceID), sender)
 	var out []Change
 	if st.Identified == nil && (id.Raw != "" || id.Identifier != "") {
 		out = append(out, Change{domain.EventSenderIdentified, domain.SenderIdentified{

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"switchboard/domain"
 )
@@ -21,13 +22,50 @@ type Routes struct {
 // dead-lettered resolution, and resolutions revoked because HubSpot no longer has
 // their contact (ContactChangesRoute).
 type ResolveRoute struct {
-	catalog Catalog
-	handler CommandHandler[ResolveMessage]
+	catalog    Catalog
+	handler    CommandHandler[ResolveMessage]
+	identified *identifications
 }
 
 // NewResolveRoute routes to handler; catalog computes partitions.
 func NewResolveRoute(catalog Catalog, handler CommandHandler[ResolveMessage]) ResolveRoute {
-	return ResolveRoute{catalog: catalog, handler: handler}
+	return ResolveRoute{catalog: catalog, handler: handler, identified: &identifications{}}
+}
+
+// identifications hand the identification the resolver's Partition made of a message's
+// sender to the message's Handle, so that its phone number is not parsed twice. An
+// entry is taken once (a retry identifies again); entries of events this node does not
+// handle (another node's bucket) are dropped wholesale past maxIdentifications, so what
+// it holds of senders stays a few batches' worth. The handler takes an entry only for
+// the sender it reads from the stream, so a sender erased in between reads as erased.
+type identifications struct {
+	mu         sync.Mutex
+	byPosition map[int64]*Identified
+}
+
+const maxIdentifications = 4096
+
+func (m *identifications) put(position int64, v *Identified) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byPosition == nil || len(m.byPosition) >= maxIdentifications {
+		m.byPosition = map[int64]*Identified{}
+	}
+	m.byPosition[position] = v
+}
+
+func (m *identifications) take(position int64) *Identified {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.byPosition[position]
+	delete(m.byPosition, position)
+	return v
 }
 
 // Name keys the follower's checkpoint: renaming it replays the whole log through the
@@ -56,7 +94,10 @@ func (r ResolveRoute) Partition(e domain.RecordedEvent) string {
 		return partitionIn(r.workspaceOfStream(e.StreamID), e.StreamID)
 	}
 	if ch, ok := r.catalog.Channel(p.ChannelID); ok {
-		if id, unlinked := domain.Identify(ch, r.catalog.BlockList(ch.WorkspaceID), p.Sender); unlinked == nil {
+		blocked := r.catalog.BlockList(ch.WorkspaceID)
+		id, unlinked := domain.Identify(ch, blocked, p.Sender)
+		r.identified.put(e.Position, &Identified{Channel: ch, Blocked: blocked, Sender: p.Sender, ID: id, Unlinked: unlinked})
+		if unlinked == nil {
 			return partitionIn(ch.WorkspaceID, p.ChannelID+"|"+id.Identifier)
 		}
 	}
@@ -83,7 +124,7 @@ func (r ResolveRoute) workspaceOfStream(stream string) string {
 
 // Handle resolves the message of e's stream.
 func (r ResolveRoute) Handle(ctx context.Context, e domain.RecordedEvent, _ int) error {
-	return r.handler.Handle(ctx, ResolveMessage{Stream: e.StreamID})
+	return r.handler.Handle(ctx, ResolveMessage{Stream: e.StreamID, Identified: r.identified.take(e.Position)})
 }
 
 // PublishRoute feeds PublishMessage: resolutions (each is published once) and
@@ -142,7 +183,10 @@ func workspaceOfPartition(partition string) string {
 
 const partitionSep = "\x1f"
 
-// Handle publishes the message of e's stream; attempt counts the follower's tries.
+// Handle publishes the message of e's stream; attempt counts the follower's tries. The
+// handler reads the stream again rather than take what Partition read: the sender may
+// have been erased in between (a backlog waits minutes for HubSpot's budget), and only a
+// read after the erasure sees the message as erased and leaves it unpublished.
 func (r PublishRoute) Handle(ctx context.Context, e domain.RecordedEvent, attempt int) error {
 	return r.handler.Handle(ctx, PublishMessage{Stream: e.StreamID, Attempt: attempt})
 }

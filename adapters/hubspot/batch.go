@@ -328,8 +328,7 @@ func (c *Client) sendSearchBatch(ctx context.Context, s searchBatch, batch [][]s
 	if splitOnError(err) {
 		c.log.WarnContext(ctx, "hubspot refused a batched search; searching again in smaller groups",
 			"op", s.op, "lookups", len(batch), "error", err.Error())
-		half := len(batch) / 2
-		return append(c.sendSearchBatch(ctx, s, batch[:half], false), c.sendSearchBatch(ctx, s, batch[half:], false)...)
+		return c.splitSearch(ctx, s, batch)
 	}
 	if err != nil {
 		return failAll(len(batch), err)
@@ -344,17 +343,11 @@ func (c *Client) sendSearchBatch(ctx context.Context, s searchBatch, batch [][]s
 					Query: p.query + fmt.Sprintf("; results dropped: more than %d pages for %d senders, searched again in smaller groups", maxSearchPages, len(batch))})
 			}
 		}
-		half := len(batch) / 2
-		rest := append(c.sendSearchBatch(ctx, s, batch[:half], false), c.sendSearchBatch(ctx, s, batch[half:], false)...)
-		for i := range outs {
-			outs[i].err = rest[i].err
-			outs[i].res.Lookups = append(outs[i].res.Lookups, rest[i].res.Lookups...)
-			outs[i].res.Candidates = append(outs[i].res.Candidates, rest[i].res.Candidates...)
-		}
-		return outs
+		return appendSplit(outs, c.splitSearch(ctx, s, batch))
 	}
+	routedPages := make([][][]domain.Contact, len(pages))
 	unrouted := 0
-	for _, p := range pages {
+	for pi, p := range pages {
 		routed := make([][]domain.Contact, len(batch))
 		for _, o := range p.results {
 			ct := o.contact()
@@ -367,21 +360,53 @@ func (c *Client) sendSearchBatch(ctx context.Context, s searchBatch, batch [][]s
 			to := routeTo(keys, mine, func(k, v string) bool { return k == v })
 			if len(to) == 0 {
 				unrouted++
-				to = allIndexes(len(batch))
 			}
 			for _, i := range to {
 				routed[i] = append(routed[i], ct)
 			}
 		}
+		routedPages[pi] = routed
+	}
+	if unrouted > 0 {
+		// A contact HubSpot matched by a form of the value the client cannot read back
+		// belongs to some sender of the batch, but to which one it cannot tell. Given to
+		// every sender, its values would sit in the events of people it is not, sealed
+		// with their keys (SPEC §3 rule 17); given to none, its own sender could miss it
+		// and create a duplicate. Smaller searches tell: a lone sender's search is its own.
+		c.log.WarnContext(ctx, "hubspot batched search returned contacts without the searched values; searching again in smaller groups",
+			"op", s.op, "contacts", unrouted, "lookups", len(batch))
+		for i := range outs {
+			for _, p := range pages {
+				outs[i].res.Lookups = append(outs[i].res.Lookups, domain.Lookup{Kind: "search", Found: 0,
+					Query: p.query + fmt.Sprintf("; results dropped: %d of the contacts it returned hold none of the searched values as read back, searched again in smaller groups", unrouted)})
+			}
+		}
+		return appendSplit(outs, c.splitSearch(ctx, s, batch))
+	}
+	for pi, p := range pages {
+		routed := routedPages[pi]
 		for i := range outs {
 			outs[i].res.Lookups = append(outs[i].res.Lookups, domain.Lookup{Kind: "search", Found: len(routed[i]),
 				Query: p.query + fmt.Sprintf("; %d of the %d contacts it returned are for this sender's %s", len(routed[i]), len(p.results), strings.Join(mine[i], " or "))})
 			outs[i].res.Candidates = append(outs[i].res.Candidates, routed[i]...)
 		}
 	}
-	if unrouted > 0 {
-		c.log.WarnContext(ctx, "hubspot batched search returned contacts without the searched values; given to every sender of the batch",
-			"op", s.op, "contacts", unrouted, "lookups", len(batch))
+	return outs
+}
+
+// splitSearch searches the two halves of batch again.
+func (c *Client) splitSearch(ctx context.Context, s searchBatch, batch [][]string) []outcome {
+	half := len(batch) / 2
+	return append(c.sendSearchBatch(ctx, s, batch[:half], false), c.sendSearchBatch(ctx, s, batch[half:], false)...)
+}
+
+// appendSplit adds to each outcome what the searches again of its lookup found (rest,
+// in the same order), keeping the lookups already recorded.
+func appendSplit(outs, rest []outcome) []outcome {
+	for i := range outs {
+		outs[i].err = rest[i].err
+		outs[i].res.Lookups = append(outs[i].res.Lookups, rest[i].res.Lookups...)
+		outs[i].res.Candidates = append(outs[i].res.Candidates, rest[i].res.Candidates...)
 	}
 	return outs
 }
@@ -408,14 +433,6 @@ func routeTo(keys []string, lookups [][]string, match func(key, value string) bo
 		}
 	}
 	return to
-}
-
-func allIndexes(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
 }
 
 // Batched reads by a unique property.
@@ -475,14 +492,13 @@ func (c *Client) readByUniqueBatch(ctx context.Context, property string, batch [
 		if len(batch) > 1 && splitOnError(err) {
 			c.log.WarnContext(ctx, "hubspot refused a batch read; reading again in smaller groups",
 				"property", property, "lookups", len(batch), "error", err.Error())
-			half := len(batch) / 2
-			return append(c.readByUniqueBatch(ctx, property, batch[:half], false), c.readByUniqueBatch(ctx, property, batch[half:], false)...)
+			return c.splitRead(ctx, property, batch)
 		}
 		if err != nil {
 			return failAll(len(batch), err)
 		}
-		query := fmt.Sprintf("contacts whose %s is one of %q (batch read by unique property, not the search index)", property, chunk)
 		if len(batch) == 1 {
+			query := fmt.Sprintf("contacts whose %s is one of %q (batch read by unique property, not the search index)", property, chunk)
 			outs[0].res.Lookups = append(outs[0].res.Lookups, domain.Lookup{Kind: "read_by_property", Query: query, Found: len(found)})
 			outs[0].res.Candidates = append(outs[0].res.Candidates, found...)
 			continue
@@ -496,24 +512,41 @@ func (c *Client) readByUniqueBatch(ctx context.Context, property string, batch [
 			}
 			if len(to) == 0 {
 				unrouted++
-				to = allIndexes(len(batch))
 			}
 			for _, i := range to {
 				routed[i] = append(routed[i], ct)
 			}
 		}
 		if unrouted > 0 {
-			c.log.WarnContext(ctx, "hubspot batch read returned contacts the client cannot route by their value; given to every sender of the batch",
+			// As for a batched search (sendSearchBatch): smaller reads tell whose it is;
+			// a lone value is read on its own, and what it returns is that value's.
+			c.log.WarnContext(ctx, "hubspot batch read returned contacts the client cannot route by their value; reading again in smaller groups",
 				"property", property, "contacts", unrouted, "lookups", len(batch))
+			dropped := make([]outcome, len(batch))
+			for i := range dropped {
+				dropped[i].res.Lookups = []domain.Lookup{{Kind: "read_by_property", Found: 0,
+					Query: fmt.Sprintf("contacts whose %s is one of %d values (batch read by unique property, one request shared by %d senders); results dropped: %d of the contacts it returned hold none of the values as read back, read again in smaller groups",
+						property, len(chunk), len(batch), unrouted)}}
+			}
+			return appendSplit(dropped, c.splitRead(ctx, property, batch))
 		}
 		for i := range outs {
+			// Sealed with this sender's key, the words name this sender's values alone:
+			// the others' would outlive their own erasure here (SPEC §3 rule 17).
 			outs[i].res.Lookups = append(outs[i].res.Lookups, domain.Lookup{Kind: "read_by_property", Found: len(routed[i]),
-				Query: query + fmt.Sprintf("; one request shared by %d senders: %d of the %d contacts it returned are for this sender's %q",
-					len(batch), len(routed[i]), len(found), batch[i])})
+				Query: fmt.Sprintf("contacts whose %s is one of %d values (batch read by unique property, not the search index); one request shared by %d senders: %d of the %d contacts it returned are for this sender's %q",
+					property, len(chunk), len(batch), len(routed[i]), len(found), batch[i])})
 			outs[i].res.Candidates = append(outs[i].res.Candidates, routed[i]...)
 		}
 	}
 	return outs
+}
+
+// splitRead reads the two halves of batch (of two lookups or more) again: a half of
+// one lookup keeps what it reads, all of it its own.
+func (c *Client) splitRead(ctx context.Context, property string, batch [][]string) []outcome {
+	half := len(batch) / 2
+	return append(c.readByUniqueBatch(ctx, property, batch[:half], false), c.readByUniqueBatch(ctx, property, batch[half:], false)...)
 }
 
 // batchReadByUniqueProperty reads up to 100 values of a unique property in one

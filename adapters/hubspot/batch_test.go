@@ -459,8 +459,15 @@ func TestConcurrentUniquePropertyLookupsShareBatchReads(t *testing.T) {
 		if len(results[i].Lookups) == 0 || results[i].Lookups[0].Kind != "read_by_property" || results[i].Lookups[0].Found != len(got) {
 			t.Errorf("lookup %d: lookups %+v", i, results[i].Lookups)
 		}
-		if strings.Contains(results[i].Lookups[0].Query, "shared by") {
+		if q := results[i].Lookups[0].Query; strings.Contains(q, "shared by") {
 			shared++
+			// Sealed with this sender's key and erased with this sender, the lookup
+			// must not name the others the read was shared with (rule 17).
+			for j := range n {
+				if other := fmt.Sprintf("user_%d\"", j); j != i && strings.Contains(q, other) {
+					t.Errorf("lookup %d names lookup %d's value: %q", i, j, q)
+				}
+			}
 		}
 	}
 	if shared < n/2 {
@@ -571,4 +578,77 @@ func TestBatchRefusedWith400FailsOnlyTheLookupAtFault(t *testing.T) {
 	}
 	check("search", c.sendSearchBatch(context.Background(), c.phoneSearch(), batch, false))
 	check("batch read", c.readByUniqueBatch(context.Background(), "telegram_username", batch, false))
+}
+
+// A contact a shared search returns without any searched value as the client reads it
+// back (HubSpot matched a form of it the client does not know) is some sender's, but
+// not one the client can name: it goes to no sender of the shared search, which is
+// searched again in smaller groups until a lone sender's search tells whose it is.
+// Before, it went to every sender, its values sealed into strangers' events.
+func TestBatchedSearchGivesAContactItCannotRouteToNoOtherSender(t *testing.T) {
+	const a, b, c3 = "4155550001", "4155550002", "4155550003"
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte, n int) {
+		if strings.Contains(string(body), a) {
+			writeJSON(w, 200, `{"total":1,"results":[{"id":"7","properties":{"hs_searchable_calculated_phone_number":"(415) 555-0001","firstname":"Ana"},"createdAt":"2024-01-01T00:00:00Z"}]}`)
+			return
+		}
+		writeJSON(w, 200, `{"total":0,"results":[]}`)
+	})
+	c, _ := newTestClient(t, f, nil)
+	outs := c.sendSearchBatch(context.Background(), c.phoneSearch(), [][]string{{a}, {b}, {c3}}, false)
+	for i, o := range outs {
+		if o.err != nil {
+			t.Fatalf("sender %d: %v", i, o.err)
+		}
+	}
+	if got := ids(outs[0].res.Candidates); !slices.Equal(got, []string{"7"}) {
+		t.Errorf("sender A: candidates %v, want [7] from its own search", got)
+	}
+	for i := 1; i < 3; i++ {
+		if got := ids(outs[i].res.Candidates); len(got) != 0 {
+			t.Errorf("sender %d: candidates %v, want none (the contact is A's)", i, got)
+		}
+		if first := outs[i].res.Lookups[0]; first.Found != 0 || !strings.Contains(first.Query, "results dropped") {
+			t.Errorf("sender %d: the dropped shared search is not recorded: %+v", i, first)
+		}
+	}
+	// The shared search, then A alone and B with C together.
+	if f.count() != 3 {
+		t.Errorf("requests = %d, want 3", f.count())
+	}
+}
+
+// The same for a batch read by a unique property: a contact whose value the client
+// cannot route goes to no sender, and the values are read again in smaller groups.
+func TestBatchReadGivesAContactItCannotRouteToNoOtherSender(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte, n int) {
+		switch {
+		case r.Method == http.MethodPost && strings.Contains(string(body), `"42"`):
+			writeJSON(w, 200, `{"status":"COMPLETE","results":[{"id":"7","properties":{"telegram_user_id":"0042","firstname":"Ana"}}]}`)
+		case r.Method == http.MethodPost:
+			writeJSON(w, 207, `{"status":"COMPLETE","results":[],"errors":[{"status":"error","category":"OBJECT_NOT_FOUND","message":"not found"}]}`)
+		case strings.HasSuffix(r.URL.Path, "/42"):
+			writeJSON(w, 200, `{"id":"7","properties":{"telegram_user_id":"0042","firstname":"Ana"}}`)
+		default:
+			writeJSON(w, 404, `{"status":"error","message":"resource not found","category":"OBJECT_NOT_FOUND"}`)
+		}
+	})
+	c, _ := newTestClient(t, f, nil)
+	outs := c.readByUniqueBatch(context.Background(), "telegram_user_id", [][]string{{"42"}, {"43"}, {"44"}}, false)
+	for i, o := range outs {
+		if o.err != nil {
+			t.Fatalf("lookup %d: %v", i, o.err)
+		}
+	}
+	if got := ids(outs[0].res.Candidates); !slices.Equal(got, []string{"7"}) {
+		t.Errorf("lookup 42: candidates %v, want [7] from its own read", got)
+	}
+	for i := 1; i < 3; i++ {
+		if got := ids(outs[i].res.Candidates); len(got) != 0 {
+			t.Errorf("lookup %d: candidates %v, want none (the contact is 42's)", i, got)
+		}
+		if first := outs[i].res.Lookups[0]; first.Found != 0 || !strings.Contains(first.Query, "results dropped") {
+			t.Errorf("lookup %d: the dropped shared read is not recorded: %+v", i, first)
+		}
+	}
 }

@@ -474,3 +474,57 @@ func diffRows(t *testing.T, what string, live, other []string) {
 		}
 	}
 }
+
+// A contact's erasure erases the subjects of the messages resolved to it: a message
+// sealed with its sender's own subject (it came with a user id only and identified to a
+// username's key later) and one sealed with the contact's own key are the contact's; a
+// message sealed with a key an operator has since bound to another contact is that
+// contact's person's, and stays.
+func TestMessageSubjectsOfAContactAreThoseOfItsMessagesButNotOfKeysBoundElsewhere(t *testing.T) {
+	ctx := context.Background()
+	b := &logBuilder{t: t, versions: map[string]int64{}, clock: time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)}
+	key := func(user string) domain.MatchKey {
+		return domain.MatchKey{Workspace: "ws", Lookup: "property:instagram_username", Identifier: user}
+	}
+	message := func(n int, subject, user, contact string) {
+		stream, stored, corr := domain.MessageStream("ig", fmt.Sprint("m", n)), opaque("message", n), fmt.Sprint("corr-", n)
+		b.add(stream, stored, subject, corr, domain.EventMessageReceived, domain.MessageReceived{WorkspaceID: "ws", ChannelID: "ig",
+			ChannelKind: domain.KindInstagram, MessageID: fmt.Sprint("m", n), Sender: domain.Sender{UserID: fmt.Sprint("178414", n)}, Text: "hi"})
+		b.add(stream, stored, subject, corr, domain.EventSenderIdentified, domain.SenderIdentified{ChannelID: "ig", Source: "username",
+			Raw: user, Identifier: user, MatchKey: key(user)})
+		b.add(stream, stored, subject, corr, domain.EventContactMatched, domain.ContactMatched{MatchKey: key(user), ContactID: contact, Via: "search"})
+	}
+	bind := func(n int, subject, user, contact string) {
+		b.add(key(user).Stream(), opaque("matchkey", n), subject, fmt.Sprint("corr-key-", n), domain.EventMatchKeyResolved,
+			domain.MatchKeyResolved{MatchKey: key(user), ContactID: contact, How: "matched"})
+	}
+	const senderSubject, ownKey, movedKey = "s-sender-of-m1", "s-key-ana", "s-key-bea"
+	bind(1, ownKey, "ana", "101")
+	bind(2, movedKey, "bea", "101")
+	message(1, senderSubject, "ana", "101") // came with a user id only
+	message(2, ownKey, "ana", "101")
+	message(3, movedKey, "bea", "101")
+	bind(2, movedKey, "bea", "202") // an operator moved bea's key to contact 202
+	message(4, "s-other", "cyd", "303")
+
+	path := filepath.Join(t.TempDir(), "read.db")
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	runner, err := projections.NewRunner(st, &fixtureLog{events: b.events}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := projections.NewReader(st.DB()).MessageSubjectsOfContact(ctx, "ws", "101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{ownKey, senderSubject}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("subjects of contact 101's messages = %v, want %v", got, want)
+	}
+}

@@ -58,7 +58,7 @@ func TestDatabaseFromBeforeMigrationsUpgrades(t *testing.T) {
 		if tables := tableNames(t, st.DB()); strings.Contains(tables, "reactor_checkpoints") || strings.Contains(tables, "projection_checkpoints") {
 			t.Errorf("open %d: old checkpoint tables remain: %s", round, tables)
 		}
-		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4" {
+		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5" {
 			t.Errorf("open %d: schema_migrations %q, want each set once at each of its versions", round, got)
 		}
 		st.Close()
@@ -82,7 +82,7 @@ func TestEveryTableComesFromMigrations(t *testing.T) {
 	if got := tableNames(t, st.DB()); got != want {
 		t.Errorf("tables %q, want %q", got, want)
 	}
-	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4" {
+	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5" {
 		t.Errorf("schema_migrations %q", got)
 	}
 }

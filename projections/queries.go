@@ -86,6 +86,22 @@ func (r *Reader) KeysOfContact(ctx context.Context, workspace, contactID string)
 		FROM contact_keys WHERE workspace = $1 AND contact_id = $2 ORDER BY match_key`, workspace, contactID)
 }
 
+// MessageSubjectsOfContact lists the data-key subjects of the messages resolved to a
+// contact, except those of match keys bound to another contact: a message sealed with
+// its sender's own subject (a username channel's message that came with a user id
+// only) belongs to the contact it resolved to, while a key's subject belongs to the
+// contact the key is bound to now (an operator may have moved it).
+func (r *Reader) MessageSubjectsOfContact(ctx context.Context, workspace, contactID string) ([]string, error) {
+	return query(ctx, r.db, func(rows *sql.Rows) (string, error) {
+		var id string
+		err := rows.Scan(&id)
+		return id, err
+	}, `SELECT DISTINCT m.subject_id FROM audit_messages m
+		WHERE m.contact_key = $1 AND m.subject_id <> ''
+		AND NOT EXISTS (SELECT 1 FROM contact_keys k WHERE k.subject_id = m.subject_id AND NOT (k.workspace = $2 AND k.contact_id = $3))
+		ORDER BY m.subject_id`, ContactKey(workspace, contactID), workspace, contactID)
+}
+
 // UnlinkedRow is one unlinked conversation.
 type UnlinkedRow struct {
 	ChannelID  string `json:"channel_id"`

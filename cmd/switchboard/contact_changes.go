@@ -56,11 +56,19 @@ func (k keyIndex) KeysOfContacts(ctx context.Context, workspace string, contactI
 	return out, nil
 }
 
+func (k keyIndex) MessageSubjectsOf(ctx context.Context, workspace, contactID string) ([]string, error) {
+	return k.reader.MessageSubjectsOfContact(ctx, workspace, contactID)
+}
+
 // contactChanges builds the reactor route that applies HubSpot's contact changes to
 // match keys and heals publications refused for a missing contact.
 func (s *service) contactChanges(opts serviceOptions) (command.ContactChangesRoute, error) {
-	index := keyIndex{reader: s.reader, position: func() int64 { return s.runner.Positions()[projections.ContactKeys{}.Name()] },
-		timeout: 30 * time.Second}
+	// The keys come from the identifier cache, a privacy deletion's messages from the
+	// audit: both must have caught up.
+	index := keyIndex{reader: s.reader, position: func() int64 {
+		p := s.runner.Positions()
+		return min(p[projections.ContactKeys{}.Name()], p[projections.Audit{}.Name()])
+	}, timeout: 30 * time.Second}
 	h, err := command.NewContactChangesHandler(s.store, s.catalog, s.hubspot, index, opts.NewID, opts.Now, opts.Logger)
 	if err != nil {
 		return command.ContactChangesRoute{}, err

@@ -120,6 +120,10 @@ func contactErasure(ctx context.Context, st logStore, workspace, contactID, reas
 
 type contactKeysOf struct{ r *projections.Reader }
 
+func (c contactKeysOf) MessageSubjectsOf(ctx context.Context, workspace, contactID string) ([]string, error) {
+	return c.r.MessageSubjectsOfContact(ctx, workspace, contactID)
+}
+
 func (c contactKeysOf) KeysOf(ctx context.Context, workspace, contactID string) ([]domain.MatchKey, error) {
 	rows, err := c.r.KeysOfContact(ctx, workspace, contactID)
 	if err != nil {

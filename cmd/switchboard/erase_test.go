@@ -358,3 +358,98 @@ func TestDeadLetterOfAnErasedSenderIsNotRetriedThroughTheAPI(t *testing.T) {
 		t.Errorf("POST /v1/dead-letters/corr-x/retry: %d %s, want 400 saying the sender is erased", code, body)
 	}
 }
+
+// A message on a channel that resolves by username, arriving with a user id only, is
+// sealed with its sender's own subject; the resolver learns the username afterwards and
+// resolves it to a contact through the username's key. Erasing that contact must reach
+// the message too — its text, its user id and the sender's name — not only the key's
+// events: `erase --contact` erases the subjects of the messages resolved to the contact.
+func TestEraseByContactReachesMessagesSealedWithTheirSendersOwnSubject(t *testing.T) {
+	for k, v := range testEnv {
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "switchboard.yaml")
+	dbPath := filepath.Join(dir, "sb.db")
+	if err := os.WriteFile(cfgPath, []byte(testConfig(dbPath, "http://127.0.0.1:1", "http://127.0.0.1:1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := openSealedForTest(t, cfgPath)
+	cfg, _ := loadConfig(cfgPath)
+	rec, err := command.NewRecordMessageHandler(st, cfg.Catalog(), newID, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := []struct{ message, userID, name, text, username, contact string }{
+		{"ig-x1", "17841400000000777", "Xiomara", "X on Instagram: ticket IG-8812", "xiomara.r", "301"},
+		{"ig-y1", "17841400000000888", "Yusuf", "Y on Instagram: ticket IG-4471", "yusuf.k", "302"},
+	}
+	for _, p := range people {
+		r, err := rec.Handle(ctx, command.RecordMessage{Message: domain.InboundMessage{ChannelID: "acme-ig", MessageID: p.message,
+			Sender: domain.Sender{UserID: p.userID, FirstName: p.name}, Text: p.text, Source: "webhook:instagram"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What the resolver records once the profile API gave the username.
+		key := domain.MatchKey{Workspace: "acme", Lookup: "property:instagram_username", Identifier: p.username}
+		ch, _ := cfg.Catalog().Channel("acme-ig")
+		for _, c := range []struct {
+			stream, typ string
+			payload     any
+		}{
+			{domain.MessageStream("acme-ig", p.message), domain.EventSenderIdentified, domain.SenderIdentified{ChannelID: "acme-ig", Settings: ch,
+				Source: "username", Raw: p.username, Identifier: p.username, MatchKey: key}},
+			{key.Stream(), domain.EventMatchKeyResolved, domain.MatchKeyResolved{MatchKey: key, ContactID: p.contact, How: "matched"}},
+			{domain.MessageStream("acme-ig", p.message), domain.EventContactMatched, domain.ContactMatched{MatchKey: key, ContactID: p.contact, Via: "search"}},
+		} {
+			e, err := domain.NewEvent(newID(), c.typ, c.payload, time.Now(), r.CorrelationID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Append(ctx, c.stream, domain.AnyVersion, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"erase", "--config", cfgPath, "--contact", "acme", "301", "--reason", "asked by email"}, &out, &errOut); code != 0 {
+		t.Fatalf("erase --contact: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "2 data key(s) destroyed") {
+		t.Errorf("erase --contact destroyed other than the key's and the sender's subjects:\n%s", out.String())
+	}
+
+	st = openSealedForTest(t, cfgPath)
+	all, err := st.ReadAll(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]bool{}
+	for _, e := range all {
+		var m domain.MessageReceived
+		if e.Type == domain.EventMessageReceived && domain.Decode(e, &m) == nil {
+			texts[m.Text] = true
+		}
+	}
+	if !texts[domain.Erased] || !texts[people[1].text] || len(texts) != 2 {
+		t.Errorf("message texts read %v: want X's erased and Y's intact", texts)
+	}
+	st.Close()
+	checkpointAndVacuum(t, dbPath)
+	x, y := people[0], people[1]
+	for _, v := range []string{x.userID, x.name, "IG-8812", x.username, x.message} {
+		if in := storeFilesHolding(t, dbPath, v); len(in) > 0 {
+			t.Errorf("X's %q is still in %v after the contact's erasure", v, in)
+		}
+	}
+	for _, v := range []string{y.userID, y.name, "IG-4471", y.username, y.message} {
+		if in := storeFilesHolding(t, dbPath, v); len(in) == 0 {
+			t.Errorf("Y's %q is in no file of the store: the search proves nothing", v)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/adapters/samples"
 )
 
 // HubSpot's contact.privacyDeletion erases every sender bound to the contact (rule 17):
@@ -58,5 +60,42 @@ func TestHubSpotPrivacyDeletionErasesTheContactsSenders(t *testing.T) {
 	}
 	if ya, code := audit("SMy1"); code != 0 || !strings.Contains(ya, "yuri's plain text") || !strings.Contains(ya, "Yuri") || strings.Contains(ya, "[erased]") {
 		t.Errorf("Y's audit is not whole (exit %d):\n%s", code, ya)
+	}
+}
+
+// Instagram's webhook names the sender by id only, and acme-ig resolves by username: the
+// message is sealed with the sender's own subject, and the resolver reads the username
+// from the profile API and resolves it through the username's key. HubSpot's privacy
+// deletion of the contact erases that message too, not only the key's events.
+func TestHubSpotPrivacyDeletionErasesMessagesSealedWithTheirSendersOwnSubject(t *testing.T) {
+	s := startStack(t, withAppSecret)
+	for _, m := range []samples.Sample{
+		{From: "1784", MessageID: "m_igx", Text: "xanthe's instagram secret"},
+		{From: "1785", MessageID: "m_igy", Text: "yannick's instagram text"},
+	} {
+		if status := s.sendSample("acme-ig", m, nil); status != http.StatusOK {
+			t.Fatalf("webhook answered %d", status)
+		}
+	}
+	x := s.waitSettled("acme-ig", "m_igx")
+	s.waitSettled("acme-ig", "m_igy")
+	s.waitPublished(2)
+	if x.ContactID == "" {
+		t.Fatalf("X's message was not resolved: %+v", x)
+	}
+	id, _ := strconv.ParseInt(x.ContactID, 10, 64)
+	if err := s.emu.Archive(x.ContactID); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.hubspotWebhook([]map[string]any{hubspotEvent(41, "contact.privacyDeletion", id, nil)}, time.Now(), testHubSpotAppSecret); code != http.StatusOK {
+		t.Fatalf("privacy deletion webhook: %d", code)
+	}
+	waitFor(t, "X's message to be found by its id no more", 10*time.Second, func() bool { return len(s.messageEvents("acme-ig", "m_igx")) == 0 })
+	var y strings.Builder
+	for _, e := range s.messageEvents("acme-ig", "m_igy") {
+		y.WriteString(e.Type + " " + string(e.Payload) + "\n")
+	}
+	if !strings.Contains(y.String(), "yannick's instagram text") || strings.Contains(y.String(), "[erased]") {
+		t.Fatalf("Y's log is not whole:\n%s", y.String())
 	}
 }

@@ -81,6 +81,9 @@ func (h *RecordHubSpotChangesHandler) Handle(ctx context.Context, cmd RecordHubS
 // that a key resolved before a HubSpot event is seen by the event's handling.
 type KeyIndex interface {
 	KeysOfContacts(ctx context.Context, workspace string, contactIDs []string, atLeast int64) ([]domain.MatchKey, error)
+	// MessageSubjectsOf is ContactKeys.MessageSubjectsOf, read once KeysOfContacts has
+	// waited for the index.
+	MessageSubjectsOf(ctx context.Context, workspace, contactID string) ([]string, error)
 }
 
 // ApplyContactChange applies one fact about a HubSpot contact to the match keys bound
@@ -159,7 +162,13 @@ func (h *ContactChangesHandler) Handle(ctx context.Context, cmd ApplyContactChan
 			keys = append(keys, k)
 		}
 	}
-	if h.eraser != nil && change.Cause.SubscriptionType == domain.HubSpotContactPrivacyDeletion && len(keys) > 0 {
+	var messageSubjects []string
+	if h.eraser != nil && change.Cause.SubscriptionType == domain.HubSpotContactPrivacyDeletion {
+		if messageSubjects, err = h.index.MessageSubjectsOf(ctx, cmd.Workspace, change.ContactIDs[0]); err != nil {
+			return out, fmt.Errorf("messages of contact %s: %w", change.ContactIDs[0], err)
+		}
+	}
+	if h.eraser != nil && change.Cause.SubscriptionType == domain.HubSpotContactPrivacyDeletion && len(keys)+len(messageSubjects) > 0 {
 		// Erased first: forgetting the keys drops the contact's bindings from the
 		// index this erasure finds its senders by. A retry erases nothing twice.
 		erase := EraseSubjects{Trigger: domain.ErasedByHubSpotPrivacyDeletion, Reason: "HubSpot deleted the contact for privacy (contact.privacyDeletion)",
@@ -170,6 +179,7 @@ func (h *ContactChangesHandler) Handle(ctx context.Context, cmd ApplyContactChan
 		for _, k := range keys {
 			erase.Subjects = append(erase.Subjects, domain.KeySubject(k))
 		}
+		erase.SubjectIDs = messageSubjects
 		rec, err := h.eraser.Handle(ctx, erase)
 		if err != nil {
 			return out, fmt.Errorf("erase the senders of contact %s: %w", change.ContactIDs[0], err)

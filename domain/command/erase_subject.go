@@ -20,10 +20,13 @@ type SubjectKeys interface {
 	Destroy(ctx context.Context, id string) error
 }
 
-// ContactKeys lists the match keys ever resolved to a contact: a contact's subjects
-// (docs/privacy.md §2). The identifier cache projection answers it.
+// ContactKeys lists a contact's subjects (docs/privacy.md §2): the match keys ever
+// resolved to it (the identifier cache projection answers), and the subject ids of the
+// messages resolved to it (the audit projection answers), which include those sealed
+// with a sender subject of their own.
 type ContactKeys interface {
 	KeysOf(ctx context.Context, workspaceID, contactID string) ([]domain.MatchKey, error)
+	MessageSubjectsOf(ctx context.Context, workspaceID, contactID string) ([]string, error)
 }
 
 // EraseSubjects erases people (SPEC §3 rule 17): each subject's erasure is recorded
@@ -33,6 +36,8 @@ type ContactKeys interface {
 // contact.privacyDeletion, or `erase --contact`).
 type EraseSubjects struct {
 	Subjects []domain.Subject
+	// SubjectIDs are subjects already known by their random id (a projection row's).
+	SubjectIDs []string
 	// Trigger is domain.ErasedByOperator or domain.ErasedByHubSpotPrivacyDeletion.
 	Trigger     string
 	Reason      string
@@ -86,16 +91,23 @@ func (h *EraseSubjectsHandler) Handle(ctx context.Context, cmd EraseSubjects) (E
 		return ErasureReceipt{}, domain.Invalid("requested_by", "is missing; every erasure records who asked")
 	}
 	rec := ErasureReceipt{CorrelationID: h.newID()}
-	seen := map[string]bool{}
+	var ids []string
 	for _, ref := range cmd.Subjects {
 		id, ok, err := h.keys.Find(ctx, ref)
 		if err != nil {
 			return rec, fmt.Errorf("erase: find subject: %w", err)
 		}
-		if !ok || seen[id] {
-			if !ok {
-				rec.AlreadyGone++
-			}
+		if !ok {
+			rec.AlreadyGone++
+			continue
+		}
+		ids = append(ids, id)
+	}
+	found := len(ids)
+	ids = append(ids, cmd.SubjectIDs...)
+	seen := map[string]bool{}
+	for i, id := range ids {
+		if seen[id] || strings.TrimSpace(id) == "" {
 			continue
 		}
 		seen[id] = true
@@ -107,11 +119,19 @@ func (h *EraseSubjectsHandler) Handle(ctx context.Context, cmd EraseSubjects) (E
 			return rec, err
 		}
 		_, err = h.store.Append(ctx, domain.ErasureStream(id), domain.NoStream, e)
-		if err != nil && !errors.Is(err, domain.ErrWrongExpectedVersion) {
+		recordedBefore := errors.Is(err, domain.ErrWrongExpectedVersion)
+		if err != nil && !recordedBefore {
 			return rec, fmt.Errorf("erase subject %s: record: %w", id, err)
 		}
 		if err := h.keys.Destroy(ctx, id); err != nil {
 			return rec, fmt.Errorf("erase subject %s: %w", id, err)
+		}
+		// A subject found by its reference had a key until now; one named by its id
+		// may have been erased before (a projection row outlives the key until it is
+		// scrubbed), and its erasure stream says so.
+		if i >= found && recordedBefore {
+			rec.AlreadyGone++
+			continue
 		}
 		rec.Erased++
 	}
@@ -137,9 +157,9 @@ func SenderErasure(catalog Catalog, channelID, identifier, reason, requestedBy s
 // contact.privacyDeletion (trigger domain.ErasedByHubSpotPrivacyDeletion, with the
 // webhook event's id) or `switchboard erase --contact` (domain.ErasedByOperator).
 //
-// It covers the match keys ever resolved to the contact. Messages sealed with a sender
-// subject of their own (a username channel's message that came with a user id only)
-// are not found this way yet: issue 12, next step.
+// It covers the match keys ever resolved to the contact and the messages resolved to
+// it, among them those sealed with a sender subject of their own (a username channel's
+// message that came with a user id only, identified to a key later).
 func ContactErasure(ctx context.Context, keys ContactKeys, workspaceID, contactID, trigger, webhookEventID, reason, requestedBy string) (EraseSubjects, error) {
 	if strings.TrimSpace(contactID) == "" {
 		return EraseSubjects{}, domain.Invalid("contact_id", "is missing; name the HubSpot contact id (digits, as in the contact's URL)")
@@ -151,6 +171,9 @@ func ContactErasure(ctx context.Context, keys ContactKeys, workspaceID, contactI
 	cmd := EraseSubjects{Trigger: trigger, Reason: reason, RequestedBy: requestedBy, ContactID: contactID, WebhookEventID: webhookEventID}
 	for _, k := range mks {
 		cmd.Subjects = append(cmd.Subjects, domain.KeySubject(k))
+	}
+	if cmd.SubjectIDs, err = keys.MessageSubjectsOf(ctx, workspaceID, contactID); err != nil {
+		return EraseSubjects{}, fmt.Errorf("erase contact %s of workspace %s: messages resolved to it: %w", contactID, workspaceID, err)
 	}
 	return cmd, nil
 }

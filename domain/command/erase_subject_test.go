@@ -21,6 +21,11 @@ func (c contactKeys) KeysOf(_ context.Context, ws, contactID string) ([]domain.M
 	return c[ws+"/"+contactID], nil
 }
 
+// MessageSubjectsOf: these tests' messages are sealed with their keys' subjects.
+func (c contactKeys) MessageSubjectsOf(context.Context, string, string) ([]string, error) {
+	return nil, nil
+}
+
 type erasureFixture struct {
 	store  domain.EventStore
 	keys   *datakeys.Keeper

@@ -29,6 +29,21 @@ func openSealedForTest(t *testing.T, cfgPath string) logStore {
 	return st
 }
 
+// offlineConfig writes the test configuration for a store of its own, with HubSpot and
+// the profile APIs nowhere: for commands run without serve.
+func offlineConfig(t *testing.T) (cfgPath, dbPath string) {
+	t.Helper()
+	for k, v := range testEnv {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	cfgPath, dbPath = filepath.Join(dir, "switchboard.yaml"), filepath.Join(dir, "sb.db")
+	if err := os.WriteFile(cfgPath, []byte(testConfig(dbPath, "http://127.0.0.1:1", "http://127.0.0.1:1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, dbPath
+}
+
 func readText(t *testing.T, s domain.EventStore, channel, messageID string) domain.MessageReceived {
 	t.Helper()
 	evs, err := s.ReadStream(context.Background(), domain.MessageStream(channel, messageID), 0)
@@ -46,17 +61,8 @@ func readText(t *testing.T, s domain.EventStore, channel, messageID string) doma
 // another process afterwards, the other sender's are intact, and a second erasure has
 // nothing left to do.
 func TestEraseCommandByIdentifierAndByContact(t *testing.T) {
-	for k, v := range testEnv {
-		t.Setenv(k, v)
-	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "switchboard.yaml")
-	dbPath := filepath.Join(dir, "sb.db")
-	if err := os.WriteFile(cfgPath, []byte(testConfig(dbPath, "http://127.0.0.1:1", "http://127.0.0.1:1")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
+	cfgPath, dbPath := offlineConfig(t)
 	st := openSealedForTest(t, cfgPath)
 	store := st
 	cfg, _ := loadConfig(cfgPath)
@@ -365,16 +371,8 @@ func TestDeadLetterOfAnErasedSenderIsNotRetriedThroughTheAPI(t *testing.T) {
 // the message too — its text, its user id and the sender's name — not only the key's
 // events: `erase --contact` erases the subjects of the messages resolved to the contact.
 func TestEraseByContactReachesMessagesSealedWithTheirSendersOwnSubject(t *testing.T) {
-	for k, v := range testEnv {
-		t.Setenv(k, v)
-	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "switchboard.yaml")
-	dbPath := filepath.Join(dir, "sb.db")
-	if err := os.WriteFile(cfgPath, []byte(testConfig(dbPath, "http://127.0.0.1:1", "http://127.0.0.1:1")), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, dbPath := offlineConfig(t)
 	st := openSealedForTest(t, cfgPath)
 	cfg, _ := loadConfig(cfgPath)
 	rec, err := command.NewRecordMessageHandler(st, cfg.Catalog(), newID, time.Now)

@@ -26,7 +26,7 @@ import (
 func (c *Client) Publish(ctx context.Context, m domain.InboxMessage) (domain.PublishedMessage, error) {
 	body, err := c.publishBody(m)
 	if err != nil {
-		return domain.PublishedMessage{}, fmt.Errorf("publish message %s: %w", m.IdempotencyID, err)
+		return domain.PublishedMessage{}, fmt.Errorf("publish message: %w", err)
 	}
 	resp, err := c.do(ctx, request{op: "publish_message", method: http.MethodPost,
 		path: "/conversations/v3/custom-channels/" + escapeSegment(m.Inbox.ChannelID) + "/messages", body: body})
@@ -34,16 +34,20 @@ func (c *Client) Publish(ctx context.Context, m domain.InboxMessage) (domain.Pub
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
 		var pm publishedMessage
 		_ = json.Unmarshal(apiErr.body, &pm) // HubSpot may or may not return the original
-		c.log.InfoContext(ctx, "hubspot message was already published", "idempotency_id", m.IdempotencyID,
-			"channel_id", m.Inbox.ChannelID, "correlation_id", apiErr.CorrelationID)
+		// The idempotency id holds the platform's message id, which may embed the
+		// sender's number or chat id: debug level only, as every message id.
+		c.log.InfoContext(ctx, "hubspot message was already published", "channel_id", m.Inbox.ChannelID, "correlation_id", apiErr.CorrelationID)
+		c.log.DebugContext(ctx, "hubspot message was already published", "idempotency_id", m.IdempotencyID)
 		return domain.PublishedMessage{MessageID: pm.ID, ConversationID: pm.ConversationsThreadID}, nil
 	}
 	if err != nil {
-		return domain.PublishedMessage{}, fmt.Errorf("publish message %s to channel %s: %w", m.IdempotencyID, m.Inbox.ChannelID, contactRefusal(err, m.ContactID))
+		// Not the idempotency id: the reactor logs this error at warn level, and the id
+		// holds the platform's message id (WhatsApp's and Telegram's embed the sender).
+		return domain.PublishedMessage{}, fmt.Errorf("publish message to channel %s: %w", m.Inbox.ChannelID, contactRefusal(err, m.ContactID))
 	}
 	var pm publishedMessage
 	if err := json.Unmarshal(resp.body, &pm); err != nil {
-		return domain.PublishedMessage{}, fmt.Errorf("publish message %s to channel %s: decode answer: %w", m.IdempotencyID, m.Inbox.ChannelID, err)
+		return domain.PublishedMessage{}, fmt.Errorf("publish message to channel %s: decode answer: %w", m.Inbox.ChannelID, err)
 	}
 	c.log.DebugContext(ctx, "hubspot message published", "idempotency_id", m.IdempotencyID,
 		"message_id", pm.ID, "thread_id", pm.ConversationsThreadID, "contact_id", m.ContactID)

@@ -3,7 +3,9 @@ package hubspot
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,5 +141,39 @@ func TestPublishRefusesAMessageItCannotSendSafely(t *testing.T) {
 	}
 	if f.count() != 0 {
 		t.Errorf("an invalid message reached HubSpot")
+	}
+}
+
+// A publication's errors and info-level lines name no message id: the reactor logs a
+// failed publication's error at warn level, and the idempotency id holds the platform's
+// message id, which WhatsApp's (wamid, the sender's number in base64) and Telegram's
+// (the chat id) embed.
+func TestPublishNamesNoMessageIDInItsErrorsOrInfoLines(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"server error", 503, `{"status":"error","message":"unavailable","category":"SERVICE_UNAVAILABLE"}`},
+		{"published before", 409, `{"status":"error","message":"duplicate","category":"CONFLICT"}`},
+		{"an answer that is not JSON", 200, `not json`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte, n int) { writeJSON(w, c.status, c.body) })
+			var logs strings.Builder
+			c2, _ := newTestClient(t, f, func(cfg *Config) {
+				cfg.MaxAttempts = 1
+				cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			})
+			m := testMessage("512", "phone")
+			m.IdempotencyID = "sb:acme-wa:wamid.HBgLMTQxNTU1NTI2NzEVAgASGBQzQTdGRjE5"
+			_, err := c2.Publish(context.Background(), m)
+			if err != nil && strings.Contains(err.Error(), "wamid") {
+				t.Errorf("the error names the message id: %v", err)
+			}
+			if strings.Contains(logs.String(), "wamid") {
+				t.Errorf("an info-level line names the message id:\n%s", logs.String())
+			}
+		})
 	}
 }

@@ -35,6 +35,37 @@ type SubjectErased struct {
 	WebhookEventID string `json:"webhook_event_id,omitempty"`
 }
 
+// EventPublicationCancelled (message stream): the message's sender was erased while the
+// message waited for its resolution or its publication, and it will never reach an
+// inbox (rule 17). The resolver or the publisher records it when it meets the message
+// erased, so an auditor sees why a message with a recorded outcome was never published.
+// It names nothing of the sender.
+const EventPublicationCancelled = "PublicationCancelled"
+
+// PublicationCancelled says where the message stopped (StageResolution or
+// StagePublication) and why.
+type PublicationCancelled struct {
+	Stage  string `json:"stage"`
+	Reason string `json:"reason"`
+}
+
+// ReasonSenderErased is PublicationCancelled's reason.
+const ReasonSenderErased = "the sender was erased before the message reached its inbox (rule 17)"
+
+// CancelledByErasure is the PublicationCancelled to record for a message read as erased
+// that still waited for the stage given (the stage of whoever reads it); ok is false when
+// there is nothing to cancel there: the message is not erased, was already cancelled,
+// dead-lettered, published, refused for a missing contact, or waits for the other stage.
+func (s MessageState) CancelledByErasure(stage string) (PublicationCancelled, bool) {
+	if !s.Erased() || s.Cancelled != nil || s.DeadLetter != nil || s.Published != nil || s.ContactMissing != nil {
+		return PublicationCancelled{}, false
+	}
+	if (stage == StageResolution) != (s.Outcome == "") {
+		return PublicationCancelled{}, false
+	}
+	return PublicationCancelled{Stage: stage, Reason: ReasonSenderErased}, true
+}
+
 // MaxErasureReason bounds an erasure's reason, in bytes.
 const MaxErasureReason = MaxCorrectionReason
 

@@ -35,7 +35,8 @@ var eventPayloads = map[string]func() any{
 	EventPublicationContactMissing: func() any { return new(PublicationContactMissing) },
 	EventResolutionRevoked:         func() any { return new(ResolutionRevoked) },
 
-	EventSubjectErased: func() any { return new(SubjectErased) },
+	EventSubjectErased:        func() any { return new(SubjectErased) },
+	EventPublicationCancelled: func() any { return new(PublicationCancelled) },
 }
 
 // EventTypes lists every registered event type, sorted.

@@ -197,3 +197,47 @@ func TestDecideResolutionDropsGoneContacts(t *testing.T) {
 		t.Fatalf("with both gone an SMS sender claims to create: %s", d.Kind)
 	}
 }
+
+// A message read erased is cancelled at the stage it waits for, by whoever reads it
+// there, once; a message not erased, or with nothing left to do, is not.
+func TestCancelledByErasure(t *testing.T) {
+	erased := MessageState{Received: MessageReceived{MessageID: Erased}}
+	resolved := erased
+	resolved.Outcome, resolved.ContactID = "matched", "101"
+	published := resolved
+	published.Published = &MessagePublished{}
+	dead := erased
+	dead.DeadLetter = &DeadLettered{Stage: StageResolution}
+	missing := resolved
+	missing.ContactMissing = &PublicationContactMissing{ContactID: "101"}
+	cancelled := resolved
+	cancelled.Cancelled = &PublicationCancelled{Stage: StagePublication}
+	living := MessageState{Received: MessageReceived{MessageID: "SM1"}}
+	for _, c := range []struct {
+		name  string
+		st    MessageState
+		stage string
+		want  bool
+	}{
+		{"erased, waiting for its resolution: the resolver cancels", erased, StageResolution, true},
+		{"erased, waiting for its resolution: not the publisher's", erased, StagePublication, false},
+		{"erased, resolved, waiting for HubSpot: the publisher cancels", resolved, StagePublication, true},
+		{"erased, resolved: not the resolver's", resolved, StageResolution, false},
+		{"erased after its publication", published, StagePublication, false},
+		{"erased in the dead letters", dead, StageResolution, false},
+		{"erased, refused for a missing contact", missing, StagePublication, false},
+		{"cancelled already", cancelled, StagePublication, false},
+		{"not erased", living, StageResolution, false},
+	} {
+		got, ok := c.st.CancelledByErasure(c.stage)
+		if ok != c.want || (ok && (got.Stage != c.stage || got.Reason != ReasonSenderErased)) {
+			t.Errorf("%s: %+v, %v; want %v", c.name, got, ok, c.want)
+		}
+		if ok && (c.st.NeedsResolution() || c.st.NeedsPublication()) {
+			t.Errorf("%s: an erased message still needs work", c.name)
+		}
+	}
+	if cancelled.NeedsPublication() || cancelled.NeedsResolution() {
+		t.Error("a cancelled message still needs work")
+	}
+}

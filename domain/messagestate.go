@@ -32,6 +32,9 @@ type MessageState struct {
 	// Revoked are the contacts whose resolution of this message was revoked since the
 	// last operator's retry (MaxResolutionRevocations).
 	Revoked []string
+	// Cancelled: the sender was erased while the message waited; it is never resolved
+	// or published.
+	Cancelled *PublicationCancelled
 }
 
 // FoldMessage folds a message stream.
@@ -97,6 +100,12 @@ func FoldMessage(events []RecordedEvent) (MessageState, error) {
 				return s, err
 			}
 			s.ContactMissing = &p
+		case EventPublicationCancelled:
+			var p PublicationCancelled
+			if err := Decode(e, &p); err != nil {
+				return s, err
+			}
+			s.Cancelled = &p
 		case EventResolutionRevoked:
 			var p ResolutionRevoked
 			if err := Decode(e, &p); err != nil {
@@ -112,10 +121,10 @@ func FoldMessage(events []RecordedEvent) (MessageState, error) {
 
 // NeedsResolution reports whether the resolver has work on this message.
 func (s MessageState) NeedsResolution() bool {
-	return s.Outcome == "" && s.DeadLetter == nil && !s.Erased()
+	return s.Outcome == "" && s.DeadLetter == nil && s.Cancelled == nil && !s.Erased()
 }
 
 // NeedsPublication reports whether the publisher has work on this message.
 func (s MessageState) NeedsPublication() bool {
-	return s.Outcome != "" && s.Published == nil && s.DeadLetter == nil && s.ContactMissing == nil && !s.Erased()
+	return s.Outcome != "" && s.Published == nil && s.DeadLetter == nil && s.ContactMissing == nil && s.Cancelled == nil && !s.Erased()
 }

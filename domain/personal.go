@@ -97,6 +97,8 @@ var personalPaths = map[string][]string{
 // new type must be decided on, or its values would be stored in the clear unnoticed.
 var notPersonal = map[string]bool{
 	EventRetryRequested: true,
+	// A stage and switchboard's fixed reason, on a stream whose name says nothing.
+	EventPublicationCancelled: true,
 	// A HubSpot webhook event as recorded: ids, types and a property name; the
 	// property's new value is never kept.
 	EventHubSpotContactChanged: true,

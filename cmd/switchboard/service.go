@@ -244,9 +244,13 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.app, err = command.NewApp(command.AppDeps{Store: s.store, Catalog: s.catalog, Directories: s.hubspot, Inboxes: s.hubspot,
+	deps := command.AppDeps{Store: s.store, Catalog: s.catalog, Directories: s.hubspot, Inboxes: s.hubspot,
 		Profiles: webhooks.NewProfiles(cfg, opts.HTTPClient), NewID: opts.NewID, Now: opts.Now,
-		Logger: opts.Logger, Metrics: appMetrics}); err != nil {
+		Logger: opts.Logger, Metrics: appMetrics}
+	if sl, ok := s.events.(*sealedLog); ok {
+		deps.Erasures = sl.keys
+	}
+	if s.app, err = command.NewApp(deps); err != nil {
 		return nil, err
 	}
 	if s.runner, err = projections.NewRunner(s.events, s.store, opts.Logger); err != nil {

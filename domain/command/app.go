@@ -47,6 +47,9 @@ type AppDeps struct {
 	Sleep   func(context.Context, time.Duration) error
 	Logger  *slog.Logger
 	Metrics Metrics
+	// Erasures, when the store seals personal values, tells a publication under way
+	// that someone was erased (PublishMessageHandler.WatchErasures); nil: no erasures.
+	Erasures ErasureSignal
 }
 
 // NewApp builds every handler once and wraps each with the logging and metrics
@@ -76,6 +79,9 @@ func NewApp(d AppDeps) (*App, error) {
 	}
 	if waits, ok := d.Metrics.(PublicationMetrics); ok {
 		publish.waits = waits
+	}
+	if d.Erasures != nil {
+		publish.WatchErasures(d.Erasures)
 	}
 	retry, err := NewRetryDeadLetterHandler(d.Store, d.NewID, d.Now)
 	if err != nil {

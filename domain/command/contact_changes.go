@@ -274,7 +274,7 @@ func (h *ContactChangesHandler) applyWebhookEvent(ctx context.Context, e domain.
 // is now (a search, or the survivor). A contact HubSpot still has, or a message whose
 // resolution was revoked MaxResolutionRevocations times, waits as a dead letter.
 func (h *ContactChangesHandler) healPublication(ctx context.Context, e domain.RecordedEvent) error {
-	st, _, err := h.messages.Load(ctx, e.StreamID)
+	st, _, err := h.messages.Load(ctx, e.Stored())
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,7 @@ func (h *ContactChangesHandler) healPublication(ctx context.Context, e domain.Re
 	log := h.log.With("correlation_id", st.CorrelationID, "channel_id", st.Received.ChannelID)
 	deadLetter := func(reason string) error {
 		log.Error("publication failed for good: HubSpot refused the linked contact", "contact_id", miss.ContactID, "status", miss.Status)
-		_, err := h.messages.Update(ctx, e.StreamID, func(st domain.MessageState, _ int64) ([]Change, error) {
+		_, err := h.messages.Update(ctx, e.Stored(), func(st domain.MessageState, _ int64) ([]Change, error) {
 			if st.ContactMissing == nil {
 				return nil, nil
 			}

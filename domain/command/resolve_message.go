@@ -113,6 +113,9 @@ func (h *ResolveMessageHandler) Handle(ctx context.Context, cmd ResolveMessage) 
 		if version == 0 {
 			return nil, errors.New("no such message")
 		}
+		if c, ok := st.CancelledByErasure(domain.StageResolution); ok {
+			return []Change{{domain.EventPublicationCancelled, c}}, nil
+		}
 		if !st.NeedsResolution() {
 			return nil, nil
 		}

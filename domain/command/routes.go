@@ -122,9 +122,12 @@ func (r ResolveRoute) workspaceOfStream(stream string) string {
 	return ""
 }
 
-// Handle resolves the message of e's stream.
+// Handle resolves the message of e's stream, named as the store keeps it: an event read
+// before its sender's erasure carries the stream's logical name, which leads nowhere
+// once the erasure is done, while a retry of it must still read the message, erased, and
+// record that it stops there (PublicationCancelled). The same holds for the publisher.
 func (r ResolveRoute) Handle(ctx context.Context, e domain.RecordedEvent, _ int) error {
-	return r.handler.Handle(ctx, ResolveMessage{Stream: e.StreamID, Identified: r.identified.take(e.Position)})
+	return r.handler.Handle(ctx, ResolveMessage{Stream: e.Stored(), Identified: r.identified.take(e.Position)})
 }
 
 // PublishRoute feeds PublishMessage: resolutions (each is published once) and
@@ -160,7 +163,7 @@ func (PublishRoute) Accept(e domain.RecordedEvent) bool {
 //
 // The key starts with the workspace (see Group).
 func (r PublishRoute) Partition(e domain.RecordedEvent) string {
-	st, version, err := r.messages.Load(context.Background(), e.StreamID)
+	st, version, err := r.messages.Load(context.Background(), e.Stored())
 	if err != nil || version == 0 {
 		return partitionIn("", e.StreamID)
 	}
@@ -188,7 +191,7 @@ const partitionSep = "\x1f"
 // have been erased in between (a backlog waits minutes for HubSpot's budget), and only a
 // read after the erasure sees the message as erased and leaves it unpublished.
 func (r PublishRoute) Handle(ctx context.Context, e domain.RecordedEvent, attempt int) error {
-	return r.handler.Handle(ctx, PublishMessage{Stream: e.StreamID, Attempt: attempt})
+	return r.handler.Handle(ctx, PublishMessage{Stream: e.Stored(), Attempt: attempt})
 }
 
 func stageOf(e domain.RecordedEvent) string {

@@ -117,6 +117,8 @@ type Keeper struct {
 	forgotten map[string]bool
 	names     map[string]cachedName    // logical stream ref mac -> stored name and owner
 	logicals  map[string]cachedLogical // stored stream name -> logical name and owner
+	// forgetting is closed, and replaced, whenever a subject is forgotten (Erasures).
+	forgetting chan struct{}
 }
 
 // Open applies the keeper's migrations to b and checks the master secret against the
@@ -135,7 +137,7 @@ func Open(ctx context.Context, b Backend, secret string) (*Keeper, error) {
 	if err := b.Migrate(ctx, MigrationSet, sub); err != nil {
 		return nil, fmt.Errorf("open data keys: %w", err)
 	}
-	k := &Keeper{db: b.DB(), now: time.Now,
+	k := &Keeper{db: b.DB(), now: time.Now, forgetting: make(chan struct{}),
 		ids: map[string]string{}, keys: map[string]cipher.AEAD{}, erased: map[string]bool{}, forgotten: map[string]bool{}, names: map[string]cachedName{},
 		logicals: map[string]cachedLogical{}}
 	if c, ok := b.(checkpointer); ok {
@@ -578,6 +580,8 @@ func (k *Keeper) Forget(id string) {
 		return // nothing of it can have come back: see remember, aead, RememberStream
 	}
 	defer k.generation.Add(1)
+	close(k.forgetting)
+	k.forgetting = make(chan struct{})
 	k.forgotten[id] = true
 	delete(k.keys, id)
 	k.erased[id] = true
@@ -614,6 +618,15 @@ func (k *Keeper) Find(ctx context.Context, ref domain.Subject) (id string, ok bo
 // Generation changes every time the keeper forgets a subject: whoever caches values it
 // opened drops them when it moves.
 func (k *Keeper) Generation() uint64 { return k.generation.Load() }
+
+// Erasures returns a channel that is closed when this keeper next forgets a subject:
+// whoever holds values opened before (a publication waiting for HubSpot) learns that
+// they may be erased now, and reads them again.
+func (k *Keeper) Erasures() <-chan struct{} {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.forgetting
+}
 
 // keyTables are the keeper's tables in the order their rows can be inserted.
 var keyTables = []string{"privacy_meta", "privacy_keys", "privacy_index", "privacy_names"}

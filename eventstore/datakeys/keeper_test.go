@@ -323,3 +323,35 @@ func TestConcurrentFirstSightGivesOneSubject(t *testing.T) {
 		t.Errorf("%d subject ids and %d keys for one sender; want 1 and 1 (%v)", len(seen), keys, seen)
 	}
 }
+
+// Erasures tells whoever holds opened values that a subject was forgotten: the channel
+// taken before is closed by the next forgetting, once, and a channel taken after waits
+// for the one after; forgetting a subject again moves nothing.
+func TestErasuresIsClosedByTheNextForgetting(t *testing.T) {
+	k := mustOpen(t, openStore(t, filepath.Join(t.TempDir(), "keys.db")), "")
+	before := k.Erasures()
+	select {
+	case <-before:
+		t.Fatal("closed before anything was forgotten")
+	default:
+	}
+	k.Forget("subject-1")
+	select {
+	case <-before:
+	default:
+		t.Fatal("not closed by the forgetting")
+	}
+	after := k.Erasures()
+	k.Forget("subject-1")
+	select {
+	case <-after:
+		t.Fatal("closed by forgetting the same subject again")
+	default:
+	}
+	k.Forget("subject-2")
+	select {
+	case <-after:
+	default:
+		t.Fatal("not closed by the next subject's forgetting")
+	}
+}

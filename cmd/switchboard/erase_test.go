@@ -485,7 +485,7 @@ func TestErasedMessageWaitingForHubSpotIsCancelledNotPublished(t *testing.T) {
 	// HubSpot still fails: a try that was under way when the erasure came fails too,
 	// and the next reads the message erased.
 	var last domain.RecordedEvent
-	waitFor(t, "the publisher to record X's cancellation", 15*time.Second, func() bool {
+	waitFor(t, "the publisher to record X's cancellation", 5*time.Second, func() bool {
 		evs, _ := s.svc.store.ReadStream(context.Background(), stored, 0)
 		if len(evs) == 0 {
 			return false
@@ -503,6 +503,52 @@ func TestErasedMessageWaitingForHubSpotIsCancelledNotPublished(t *testing.T) {
 	for _, p := range s.emu.Published() {
 		if strings.Contains(p.Text, "QX-551") || p.Text == domain.Erased {
 			t.Errorf("X's erased message was published: %+v", p)
+		}
+	}
+	if n := len(s.emu.Published()); n != 1 {
+		t.Errorf("%d messages published, want Y's alone", n)
+	}
+}
+
+// The same while the message waits for its resolution (HubSpot's search failing): when
+// X is erased, the resolution under way is abandoned, the next one reads the message
+// erased and cancels it, and X is never searched for or created again; Y is resolved
+// and published once HubSpot answers.
+func TestErasedMessageWaitingForItsResolutionIsCancelled(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	s.emu.SetFaults(emulator.Faults{Rates: map[string]float64{emulator.Fault503: 1}, Operations: []string{emulator.OpSearch}})
+	s.post(msg("acme-sms", "SM-x", map[string]any{"phone": "+1 415 555 2671"}, "X waiting: parcel QX-551"), http.StatusAccepted)
+	s.post(msg("acme-sms", "SM-y", map[string]any{"phone": "+1 415 555 0199"}, "Y waiting: invoice YV-30917"), http.StatusAccepted)
+	stored := ""
+	waitFor(t, "both searches failing", 10*time.Second, func() bool {
+		if x := s.messageEvents("acme-sms", "SM-x"); len(x) > 0 {
+			stored = x[0].Stored()
+		}
+		return stored != "" && s.emu.Stats().Faulted >= 2
+	})
+	if code, out, errOut := s.cli("erase", "acme-sms", "+14155552671", "--reason", "asked by email"); code != 0 {
+		t.Fatalf("erase: exit %d\n%s%s", code, out, errOut)
+	}
+	var last domain.RecordedEvent
+	// Well within the minute the client would go on retrying the search it started
+	// before the erasure.
+	waitFor(t, "the resolver to record X's cancellation", 5*time.Second, func() bool {
+		evs, _ := s.svc.store.ReadStream(context.Background(), stored, 0)
+		if len(evs) == 0 {
+			return false
+		}
+		last = evs[len(evs)-1]
+		return last.Type == domain.EventPublicationCancelled
+	})
+	var c domain.PublicationCancelled
+	if err := domain.Decode(last, &c); err != nil || c.Stage != domain.StageResolution {
+		t.Errorf("X's cancellation %+v, %v; want the resolution stage", c, err)
+	}
+	s.emu.SetFaults(emulator.Faults{})
+	s.waitPublished(1)
+	for _, ct := range s.emu.Contacts() {
+		if strings.Contains(ct.Properties["phone"], "4155552671") {
+			t.Errorf("a contact was created for erased X: %+v", ct)
 		}
 	}
 	if n := len(s.emu.Published()); n != 1 {

@@ -47,8 +47,8 @@ type AppDeps struct {
 	Sleep   func(context.Context, time.Duration) error
 	Logger  *slog.Logger
 	Metrics Metrics
-	// Erasures, when the store seals personal values, tells a publication under way
-	// that someone was erased (PublishMessageHandler.WatchErasures); nil: no erasures.
+	// Erasures, when the store seals personal values, tells a resolution or a
+	// publication under way that someone was erased (untilErasure); nil: no erasures.
 	Erasures ErasureSignal
 }
 
@@ -69,7 +69,7 @@ func NewApp(d AppDeps) (*App, error) {
 		return nil, err
 	}
 	resolve, err := NewResolveMessageHandler(ResolveDeps{Store: d.Store, Catalog: d.Catalog, Directories: d.Directories,
-		Profiles: d.Profiles, NewID: d.NewID, Now: d.Now, Sleep: d.Sleep, Logger: d.Logger})
+		Profiles: d.Profiles, NewID: d.NewID, Now: d.Now, Sleep: d.Sleep, Logger: d.Logger, Erasures: d.Erasures})
 	if err != nil {
 		return nil, err
 	}

@@ -40,17 +40,11 @@ type PublishMessageHandler struct {
 	erasures ErasureSignal
 }
 
-// ErasureSignal says when a subject was erased: the channel Erasures returns is closed
-// at the next erasure this process learns of (eventstore/datakeys.Keeper).
-type ErasureSignal interface {
-	Erasures() <-chan struct{}
-}
-
 // WatchErasures makes every publication stop when someone is erased while it is under
-// way (HubSpot failing, the client retrying for up to a minute), so that the message is
-// read again before it is sent again: a message of the erased person then reads erased
-// and is cancelled, not published from what was read before (rule 17); any other is
-// sent again, which its idempotency id makes harmless.
+// way (untilErasure), so that the message is read again before it is sent again: a
+// message of the erased person then reads erased and is cancelled, not published from
+// what was read before (rule 17); any other is sent again, which its idempotency id
+// makes harmless.
 func (h *PublishMessageHandler) WatchErasures(s ErasureSignal) { h.erasures = s }
 
 // PublicationMetrics receives, for each message this publisher lands in an inbox, how
@@ -86,21 +80,8 @@ func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes 
 // returned too: the retry finds the message published, or publishes again under the
 // same idempotency id, which HubSpot answers without a second inbox message.
 func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) error {
-	if h.erasures != nil {
-		// Taken before the message is read: an erasure between the read and the send
-		// is seen too.
-		erased := h.erasures.Erasures()
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			select {
-			case <-erased:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
+	ctx, cancel := untilErasure(ctx, h.erasures)
+	defer cancel()
 	var published *domain.MessageState
 	_, err := h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
 		published = nil // a run again of the decision starts over

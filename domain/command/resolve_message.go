@@ -56,6 +56,8 @@ type ResolveMessageHandler struct {
 	sleep    func(context.Context, time.Duration) error
 	log      *slog.Logger
 	locks    keyLocks
+	// erasures, when set, abandons a resolution under way at every erasure.
+	erasures ErasureSignal
 }
 
 // ResolveDeps are the resolver's collaborators; Profiles, Sleep and Logger may be nil.
@@ -68,6 +70,10 @@ type ResolveDeps struct {
 	Now         func() time.Time
 	Sleep       func(context.Context, time.Duration) error
 	Logger      *slog.Logger
+	// Erasures, when the store seals personal values: a resolution waiting on HubSpot
+	// when someone is erased is abandoned and retried, so that it reads its message
+	// again (untilErasure) rather than search for, or create, an erased person.
+	Erasures ErasureSignal
 }
 
 // NewResolveMessageHandler refuses missing dependencies. Each handler has its own
@@ -91,7 +97,7 @@ func NewResolveMessageHandler(d ResolveDeps) (*ResolveMessageHandler, error) {
 		return nil, err
 	}
 	return &ResolveMessageHandler{messages: messages, keys: keys, catalog: d.Catalog, dirs: d.Directories, profiles: d.Profiles,
-		newID: d.NewID, now: d.Now, sleep: d.Sleep, log: d.Logger}, nil
+		newID: d.NewID, now: d.Now, sleep: d.Sleep, log: d.Logger, erasures: d.Erasures}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -109,6 +115,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // returned for the caller to retry; a failure for good is recorded as a dead letter
 // and Handle returns nil.
 func (h *ResolveMessageHandler) Handle(ctx context.Context, cmd ResolveMessage) error {
+	ctx, cancel := untilErasure(ctx, h.erasures)
+	defer cancel()
 	_, err := h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
 		if version == 0 {
 			return nil, errors.New("no such message")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -266,6 +267,25 @@ func TestRebuildYieldsTheLiveProjections(t *testing.T) {
 	rebuildYieldsTheLiveProjections(t, stackOptions{})
 }
 
+// A service does not start on a SQLite store a rebuild holds, and says why.
+func TestServiceRefusesToStartDuringARebuild(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	s.stop()
+	release, err := lockForRebuild(context.Background(), s.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newService(s.cfg, serviceOptions{}); !errors.Is(err, errStoreInUse) || !strings.Contains(err.Error(), "being rebuilt") {
+		t.Fatalf("a service started during a rebuild: %v", err)
+	}
+	release()
+	svc, err := newService(s.cfg, serviceOptions{})
+	if err != nil {
+		t.Fatalf("after the rebuild: %v", err)
+	}
+	_ = svc.close()
+}
+
 // The same on PostgreSQL: serve, its projections and rebuild on the shared log.
 func TestRebuildYieldsTheLiveProjectionsOnPostgres(t *testing.T) {
 	rebuildYieldsTheLiveProjections(t, stackOptions{postgresDSN: pgtest.FreshSchema(t)})
@@ -292,6 +312,11 @@ func rebuildYieldsTheLiveProjections(t *testing.T, opts stackOptions) {
 		}
 		return true
 	})
+	// A rebuild empties the projections serve is writing: it refuses while serve runs.
+	var refusedOut, refused bytes.Buffer
+	if code := run([]string{"rebuild", "--config", s.configPath}, &refusedOut, &refused); code != 1 || !strings.Contains(refused.String(), "stop") {
+		t.Fatalf("rebuild beside serve: exit %d, %q; want 1, saying to stop serve first", code, refused.String())
+	}
 	s.stop()
 	live := dumpProjections(t, s.cfg)
 	if len(live["ambiguous_resolutions"]) != 1 || len(live["unlinked_conversations"]) != 2 || len(live["contact_keys"]) != 2 {

@@ -31,6 +31,11 @@ func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	release, err := lockForRebuild(ctx, cfg, st.DB())
+	if err != nil {
+		return err
+	}
+	defer release()
 	start := time.Now()
 	bar := &progressBar{w: stderr, began: start}
 	if err := runner.Rebuild(ctx, names, bar.rebuilt); err != nil {

@@ -40,6 +40,8 @@ type service struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	registry *prometheus.Registry
+	// unlock releases the store's service lock (storelock.go).
+	unlock   func()
 	events   logStore
 	store    domain.EventStore
 	bus      bus
@@ -198,13 +200,18 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery, drainTimeout: opts.DrainTimeout}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
+	if s.unlock, err = lockForService(cfg); err != nil {
+		return nil, err
+	}
 	if s.events, err = openStore(cfg, opts.Now); err != nil {
+		s.unlock()
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
 			_ = s.events.Close()
+			s.unlock()
 		}
 	}()
 	if s.bus, err = openBus(cfg); err != nil {
@@ -418,5 +425,6 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 
 func (s *service) close() error {
 	_ = s.bus.Close()
+	defer s.unlock()
 	return s.events.Close()
 }

@@ -43,15 +43,7 @@ func lockForService(cfg *config.Config) (release func(), err error) {
 	if err != nil || path == "" {
 		return func() {}, err
 	}
-	release, held, err := flockFile(path, false)
-	switch {
-	case err != nil:
-		return nil, err
-	case held:
-		return nil, fmt.Errorf("%w: %s is being rebuilt (switchboard rebuild holds %s); start the service once the rebuild is done",
-			errStoreInUse, cfg.Store.DSN, path)
-	}
-	return release, nil
+	return takeLock(path, false, "%s is being rebuilt (switchboard rebuild holds %s); start the service once the rebuild is done", cfg.Store.DSN)
 }
 
 // lockForRebuild takes the store for a rebuild: exclusively on SQLite, and on
@@ -71,13 +63,18 @@ func lockForRebuild(ctx context.Context, cfg *config.Config, db *sql.DB) (releas
 		}
 		return func() {}, nil
 	}
-	release, held, err := flockFile(path, true)
+	return takeLock(path, true, "a service (serve or reconcile) is running on %s (it holds %s); stop it first: a rebuild empties the projections it writes", cfg.Store.DSN)
+}
+
+// takeLock takes path's lock; when another holder's is in the way, the error is
+// errStoreInUse with inUse, formatted with the store and the lock file.
+func takeLock(path string, exclusive bool, inUse, store string) (release func(), err error) {
+	release, held, err := flockFile(path, exclusive)
 	switch {
 	case err != nil:
 		return nil, err
 	case held:
-		return nil, fmt.Errorf("%w: a service (serve or reconcile) is running on %s (it holds %s); stop it first: a rebuild empties the projections it writes",
-			errStoreInUse, cfg.Store.DSN, path)
+		return nil, fmt.Errorf("%w: "+inUse, errStoreInUse, store, path)
 	}
 	return release, nil
 }

@@ -103,8 +103,22 @@ func (b *Bus) Ping() error {
 	return nil
 }
 
-// Close closes the subscriber, the publisher and the connection.
+// drainWait bounds how long Close waits for the connection to drain.
+const drainWait = 5 * time.Second
+
+// Close drains the connection, then closes the subscriber, the publisher and the
+// connection. watermill-nats closes a subscription's output channel once it has
+// unsubscribed, without waiting for a delivery still under way, whose send on that
+// channel then races the close (the race detector saw it when a node stopped under
+// traffic) and may panic. Draining first lets every delivery finish: no callback runs
+// by the time the subscriber closes its channels.
 func (b *Bus) Close() error {
+	if err := b.conn.Drain(); err == nil {
+		deadline := time.Now().Add(drainWait)
+		for !b.conn.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	err := errors.Join(b.Subscriber.Close(), b.Publisher.Close())
 	b.conn.Close()
 	return err

@@ -53,8 +53,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected domain.Expec
 
 // Wake subscribes to the notifications of topic and coalesces them into a channel that
 // holds at most one pending signal: a follower woken once reads everything new anyway.
+//
+// The subscription lasts until the subscriber is closed, not until ctx ends: a
+// subscription ended under traffic closes its channel while a delivery may still be
+// sending on it (watermill-nats), and the bus's Close drains deliveries first
+// (adapters/natsbus). The goroutine that reads it ends with the subscriber.
 func Wake(ctx context.Context, sub message.Subscriber, topic string) (<-chan struct{}, error) {
-	msgs, err := sub.Subscribe(ctx, topic)
+	msgs, err := sub.Subscribe(context.WithoutCancel(ctx), topic)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 	}

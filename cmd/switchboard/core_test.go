@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -284,6 +285,31 @@ func TestServiceRefusesToStartDuringARebuild(t *testing.T) {
 		t.Fatalf("after the rebuild: %v", err)
 	}
 	_ = svc.close()
+}
+
+// A store in a directory that does not exist yet (make run on a fresh clone: var/) is
+// created with it, lock file included.
+func TestServiceStartsOnAStoreInADirectoryNotYetMade(t *testing.T) {
+	for k, v := range testEnv {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "switchboard.yaml")
+	raw := testConfig(filepath.Join(dir, "var", "not-yet", "sb.db"), "http://127.0.0.1:1", "http://127.0.0.1:1")
+	if err := os.WriteFile(cfgPath, []byte(raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := newService(cfg, serviceOptions{})
+	if err != nil {
+		t.Fatalf("a store in a new directory: %v", err)
+	}
+	if err := svc.close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The same on PostgreSQL: serve, its projections and rebuild on the shared log.

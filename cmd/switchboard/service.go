@@ -200,11 +200,12 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 		hubspot: hubspotClients{}, readyLag: 1000, pollEvery: opts.PollEvery, drainTimeout: opts.DrainTimeout}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var err error
-	if s.unlock, err = lockForService(cfg); err != nil {
+	if s.events, err = openStore(cfg, opts.Now); err != nil {
 		return nil, err
 	}
-	if s.events, err = openStore(cfg, opts.Now); err != nil {
-		s.unlock()
+	// After the store is open: it creates the directory the lock file goes into.
+	if s.unlock, err = lockForService(cfg); err != nil {
+		_ = s.events.Close()
 		return nil, err
 	}
 	ok := false

@@ -80,9 +80,7 @@ func NewApp(d AppDeps) (*App, error) {
 	if waits, ok := d.Metrics.(PublicationMetrics); ok {
 		publish.waits = waits
 	}
-	if d.Erasures != nil {
-		publish.WatchErasures(d.Erasures)
-	}
+	publish.erasures = d.Erasures
 	retry, err := NewRetryDeadLetterHandler(d.Store, d.NewID, d.Now)
 	if err != nil {
 		return nil, err

@@ -163,12 +163,13 @@ func (h *ContactChangesHandler) Handle(ctx context.Context, cmd ApplyContactChan
 		}
 	}
 	var messageSubjects []string
-	if h.eraser != nil && change.Cause.SubscriptionType == domain.HubSpotContactPrivacyDeletion {
+	erasing := h.eraser != nil && change.Cause.SubscriptionType == domain.HubSpotContactPrivacyDeletion
+	if erasing {
 		if messageSubjects, err = h.index.MessageSubjectsOf(ctx, cmd.Workspace, change.ContactIDs[0]); err != nil {
 			return out, fmt.Errorf("messages of contact %s: %w", change.ContactIDs[0], err)
 		}
 	}
-	if h.eraser != nil && change.Cause.SubscriptionType == domain.HubSpotContactPrivacyDeletion && len(keys)+len(messageSubjects) > 0 {
+	if erasing && len(keys)+len(messageSubjects) > 0 {
 		// Erased first: forgetting the keys drops the contact's bindings from the
 		// index this erasure finds its senders by. A retry erases nothing twice.
 		erase := EraseSubjects{Trigger: domain.ErasedByHubSpotPrivacyDeletion, Reason: "HubSpot deleted the contact for privacy (contact.privacyDeletion)",

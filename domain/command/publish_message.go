@@ -36,16 +36,13 @@ type PublishMessageHandler struct {
 	now     func() time.Time
 	// waits observes each publication's wait (nil: none); see PublicationMetrics.
 	waits PublicationMetrics
-	// erasures, when set, stops a publication under way at every erasure (WatchErasures).
+	// erasures, when set (AppDeps.Erasures), stops a publication under way at every
+	// erasure (untilErasure), so that the message is read again before it is sent
+	// again: a message of the erased person then reads erased and is cancelled, not
+	// published from what was read before (rule 17); any other is sent again, which its
+	// idempotency id makes harmless.
 	erasures ErasureSignal
 }
-
-// WatchErasures makes every publication stop when someone is erased while it is under
-// way (untilErasure), so that the message is read again before it is sent again: a
-// message of the erased person then reads erased and is cancelled, not published from
-// what was read before (rule 17); any other is sent again, which its idempotency id
-// makes harmless.
-func (h *PublishMessageHandler) WatchErasures(s ErasureSignal) { h.erasures = s }
 
 // PublicationMetrics receives, for each message this publisher lands in an inbox, how
 // long it waited since the log recorded it: what a backlog behind HubSpot's budget

@@ -39,8 +39,6 @@ func (k *Keeper) StreamRef(logical string) StreamRef {
 	return StreamRef{logical: logical, mac: k.refMAC(domain.Subject("stream-name\x00" + logical))}
 }
 
-func streamRefMAC(k *Keeper, logical string) string { return k.StreamRef(logical).mac }
-
 // NewStreamName is a fresh random stored name for a stream of the kind prefix
 // ("message:", "matchkey:").
 func NewStreamName(prefix string) (string, error) {

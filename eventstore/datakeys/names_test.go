@@ -63,7 +63,7 @@ func TestStreamNamesHoldNoIdentifierAndDieWithTheirOwner(t *testing.T) {
 		t.Error("a message never seen has a stream")
 	}
 
-	macX := streamRefMAC(k, msgX)
+	macX := k.StreamRef(msgX).mac
 	if err := k.Destroy(ctx, xID); err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,8 @@ type loadResult struct {
 	// warm-up's included); peakRSS is serve's VmHWM when the stack's last run ended, in kB.
 	eventsPerMsg float64
 	peakRSS      int64
+	// writer is serve's SQLite writer over the run (warm-up and publication included).
+	writer *writerStats
 }
 
 func loadRuns(ctx context.Context, dir, bin string, o options) ([]loadResult, error) {
@@ -160,6 +162,7 @@ func runStack(ctx context.Context, dir, bin string, st stackSpec) ([]loadResult,
 		if err != nil {
 			return nil, err
 		}
+		writerBefore, werr := scrapeWriter("http://" + svcAddr)
 		progress("load %s: %s", st.name, r.name)
 		args := append([]string{"dev", "load", "--config", cfgPath, "--channels", benchChannels, "--pool", strconv.Itoa(benchPool),
 			"--settle", "60s", "--json"}, r.args...)
@@ -191,6 +194,10 @@ func runStack(ctx context.Context, dir, bin string, st stackSpec) ([]loadResult,
 			messages += benchPool * len(strings.Split(benchChannels, ",")) // the warm-up: the pool on each channel
 		}
 		lr := loadResult{stack: st.name, name: r.name, lifted: st.lifted, args: r.args, rep: rep}
+		if writerAfter, err := scrapeWriter("http://" + svcAddr); err == nil && werr == nil {
+			d := writerAfter.since(writerBefore)
+			lr.writer = &d
+		}
 		if messages > 0 {
 			lr.eventsPerMsg = float64(after-before) / float64(messages)
 		}

@@ -149,6 +149,9 @@ func (r *results) table() string {
 			}
 			row(part, "429 answers; peak requests in 10 s; peak searches in 1 s", fmt.Sprintf("%d; %d; %d", e.RateLimited, e.MaxTenSeconds, e.MaxSearchSecond), "—")
 		}
+		if l.writer != nil {
+			row(part, "SQLite writer over the run", l.writer.String(), "—")
+		}
 		if _, seen := rss[l.stack]; !seen {
 			stacks = append(stacks, l.stack)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
@@ -37,5 +38,27 @@ func TestMetricsNameTheNodeAndTheBucketsItHolds(t *testing.T) {
 	})
 	if got, want := held(a), len(heldBuckets(t, a)); got != want {
 		t.Errorf("node a reports %d buckets held; partition_leases gives it %d", got, want)
+	}
+}
+
+var commitPhaseCount = regexp.MustCompile(`(?m)^switchboard_store_commit_phase_seconds_count\{phase="(appends|commit)"\} (\d+)$`)
+
+// A service on SQLite shows its writer's commits on /metrics: a recorded message is at
+// least one commit with appends in it.
+func TestMetricsShowTheStoreWritersCommits(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	s.post(map[string]any{"channel_id": "acme-sms", "message_id": "SMmetrics1", "sender": map[string]any{"phone": "+14155552671"}, "text": "hi"}, http.StatusAccepted)
+	_, body := s.do("GET", "/metrics", nil)
+	counts := map[string]int{}
+	for _, m := range commitPhaseCount.FindAllSubmatch(body, -1) {
+		counts[string(m[1])], _ = strconv.Atoi(string(m[2]))
+	}
+	if counts["appends"] < 1 || counts["commit"] < counts["appends"] {
+		t.Errorf("commit phases on /metrics %v: want at least one commit with appends, and a commit phase for each", counts)
+	}
+	for _, name := range []string{"switchboard_store_writer_wait_seconds_count", "switchboard_store_commit_requests_count"} {
+		if !regexp.MustCompile(`(?m)^` + name + ` [1-9]`).Match(body) {
+			t.Errorf("/metrics lacks %s, or counts nothing", name)
+		}
 	}
 }

@@ -138,6 +138,15 @@ func openStore(cfg *config.Config, now func() time.Time) (logStore, error) {
 	return sealed, nil
 }
 
+// storeMetrics is the store's own metrics, where it has any (the SQLite writer's).
+func storeMetrics(l logStore) (prometheus.Collector, bool) {
+	if s, ok := l.(*sealedLog); ok {
+		l = s.logStore
+	}
+	c, ok := l.(prometheus.Collector)
+	return c, ok
+}
+
 // openPlainStore opens the log without sealing: what openStore wraps.
 func openPlainStore(cfg *config.Config, now func() time.Time) (logStore, error) {
 	switch cfg.Store.Driver {
@@ -207,6 +216,9 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 	if s.unlock, err = lockForService(cfg); err != nil {
 		_ = s.events.Close()
 		return nil, err
+	}
+	if c, ok := storeMetrics(s.events); ok {
+		s.registry.MustRegister(c)
 	}
 	ok := false
 	defer func() {

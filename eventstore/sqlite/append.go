@@ -115,6 +115,7 @@ type appendReq struct {
 	events   []domain.EventData
 	state    atomic.Int32
 	done     chan appendOutcome
+	queued   time.Time // when enqueue began to wait: the writer's wait metric
 }
 
 const (
@@ -132,6 +133,7 @@ func (s *Store) enqueue(ctx context.Context, r *appendReq) (domain.AppendResult,
 	if err := ctx.Err(); err != nil {
 		return domain.AppendResult{}, err
 	}
+	r.queued = time.Now()
 	select {
 	case s.queue <- r:
 	case <-ctx.Done():
@@ -191,10 +193,12 @@ func (s *Store) write() {
 // commit writes a batch in one transaction and answers every append in it.
 func (s *Store) commit(batch []*appendReq) {
 	taken := batch[:0:0]
+	start := time.Now()
 	for _, r := range batch {
 		if !r.state.CompareAndSwap(reqQueued, reqTaken) {
 			continue // abandoned by its caller
 		}
+		s.metrics.wait.Observe(start.Sub(r.queued).Seconds())
 		if err := r.ctx.Err(); err != nil {
 			r.done <- appendOutcome{err: err}
 			continue
@@ -222,13 +226,24 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 	defer func() { _ = tx.Rollback() }()
 	recordedAt := s.now().UTC().Format(time.RFC3339Nano)
+	times := commitTimes{requests: len(taken)}
 	for i, r := range taken {
+		began := time.Now()
 		if outcomes[i], err = appendInSavepoint(ctx, tx, recordedAt, r); err != nil {
 			fail(err)
 			return
 		}
+		if took := time.Since(began); r.write != nil {
+			times.writes, times.hadWrites = times.writes+took, true
+		} else {
+			times.appends, times.hadAppends = times.appends+took, true
+		}
 	}
-	if err := tx.Commit(); err != nil {
+	committing := time.Now()
+	err = tx.Commit()
+	times.commit = time.Since(committing)
+	s.metrics.observe(times)
+	if err != nil {
 		// Nothing of the batch is stored, and a wrong version one append saw may have
 		// come from another append of the batch: every caller retries.
 		fail(fmt.Errorf("commit: %w", err))

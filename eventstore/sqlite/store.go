@@ -58,6 +58,7 @@ type Store struct {
 	stopWriter, writerDone chan struct{}
 	closeOnce              sync.Once
 	tail                   tail // the newest events read, for the next follower (tail.go)
+	metrics                *writerMetrics
 }
 
 var _ domain.EventStore = (*Store)(nil)
@@ -101,7 +102,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	db.SetMaxIdleConns(8)
 
 	s := &Store{db: db, now: time.Now, queue: make(chan *appendReq, maxBatch),
-		stopWriter: make(chan struct{}), writerDone: make(chan struct{})}
+		stopWriter: make(chan struct{}), writerDone: make(chan struct{}), metrics: newWriterMetrics()}
 	for _, opt := range opts {
 		opt(s)
 	}

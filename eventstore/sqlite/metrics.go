@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// writerMetrics show where the one writer's time goes. Every durable write in the file
+// passes through it (Append, Write), so an acknowledgment waits for the commit in
+// progress and then for its own: how long requests wait to be taken, how many share a
+// commit, and how a commit's time splits between the appends' statements, the other
+// writes' (projections, checkpoints, data keys) and the commit itself (the WAL's write
+// and fsync) tell an operator which of them to make cheaper (docs/performance.md).
+type writerMetrics struct {
+	wait     prometheus.Histogram
+	requests prometheus.Histogram
+	phase    *prometheus.HistogramVec
+}
+
+func newWriterMetrics() *writerMetrics {
+	seconds := prometheus.ExponentialBuckets(50e-6, 2, 16) // 50 µs to ~1.6 s
+	return &writerMetrics{
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "switchboard_store_writer_wait_seconds",
+			Help: "Time an append or write waited in the SQLite commit queue before the writer took it.", Buckets: seconds}),
+		requests: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "switchboard_store_commit_requests",
+			Help: "Appends and writes that shared one SQLite commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
+		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "switchboard_store_commit_phase_seconds",
+			Help:    "Time of one SQLite commit by phase: the appends' statements, the other writes' statements (projections, checkpoints, data keys), and the commit (WAL write and fsync).",
+			Buckets: seconds}, []string{"phase"}),
+	}
+}
+
+// commitTimes is one commit's account, observed once it is over.
+type commitTimes struct {
+	requests        int
+	appends, writes time.Duration
+	hadAppends      bool
+	hadWrites       bool
+	commit          time.Duration
+}
+
+func (m *writerMetrics) observe(c commitTimes) {
+	m.requests.Observe(float64(c.requests))
+	if c.hadAppends {
+		m.phase.WithLabelValues("appends").Observe(c.appends.Seconds())
+	}
+	if c.hadWrites {
+		m.phase.WithLabelValues("writes").Observe(c.writes.Seconds())
+	}
+	m.phase.WithLabelValues("commit").Observe(c.commit.Seconds())
+}
+
+// Describe and Collect make the store a prometheus.Collector: a service registers it
+// with the rest of its metrics.
+func (s *Store) Describe(ch chan<- *prometheus.Desc) {
+	s.metrics.wait.Describe(ch)
+	s.metrics.requests.Describe(ch)
+	s.metrics.phase.Describe(ch)
+}
+
+// Collect is prometheus.Collector's.
+func (s *Store) Collect(ch chan<- prometheus.Metric) {
+	s.metrics.wait.Collect(ch)
+	s.metrics.requests.Collect(ch)
+	s.metrics.phase.Collect(ch)
+}
+
+var _ prometheus.Collector = (*Store)(nil)

@@ -248,17 +248,12 @@ var waitMetric = regexp.MustCompile(`(?m)^switchboard_publication_wait_seconds_(
 
 // publicationWaitMetric reads the publication-wait histogram's count and mean.
 func publicationWaitMetric(base string) (int, float64, error) {
-	res, err := http.Get(base + "/metrics")
+	body, err := readMetrics(base)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read /metrics: %w", err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read /metrics: %w", err)
+		return 0, 0, err
 	}
 	var count, sum float64
-	for _, m := range waitMetric.FindAllStringSubmatch(string(body), -1) {
+	for _, m := range waitMetric.FindAllStringSubmatch(body, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
 		if m[1] == "count" {
 			count = v

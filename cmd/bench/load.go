@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -227,6 +228,20 @@ func lastPosition(base string) (int64, error) {
 		return 0, fmt.Errorf("GET %s/readyz: %s without last_position (%v)", base, res.Status, err)
 	}
 	return *body.LastPosition, nil
+}
+
+// readMetrics is serve's /metrics text at base.
+func readMetrics(base string) (string, error) {
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		return "", fmt.Errorf("read /metrics: %w", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return "", fmt.Errorf("read /metrics: %w", err)
+	}
+	return string(body), nil
 }
 
 // vmHWM is a process's peak resident set size in kB (0 when unreadable).

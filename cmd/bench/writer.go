@@ -2,11 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
 	"strconv"
-	"time"
 )
 
 // writerStats is what serve's SQLite writer reports on /metrics
@@ -22,18 +19,12 @@ var writerLine = regexp.MustCompile(`(?m)^switchboard_store_(writer_wait_seconds
 
 // scrapeWriter reads the writer's sums from serve's /metrics at base.
 func scrapeWriter(base string) (writerStats, error) {
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(base + "/metrics")
-	if err != nil {
-		return writerStats{}, fmt.Errorf("scrape the writer's metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readMetrics(base)
 	if err != nil {
 		return writerStats{}, fmt.Errorf("scrape the writer's metrics: %w", err)
 	}
 	w := writerStats{phaseSeconds: map[string]float64{}}
-	for _, m := range writerLine.FindAllStringSubmatch(string(body), -1) {
+	for _, m := range writerLine.FindAllStringSubmatch(body, -1) {
 		v, err := strconv.ParseFloat(m[4], 64)
 		if err != nil {
 			return writerStats{}, fmt.Errorf("scrape the writer's metrics: %q: %w", m[0], err)

@@ -129,6 +129,15 @@ func (c ChannelSettings) Validate(keyPrefix string) []Problem {
 		if c.Kind == KindWhatsApp && c.Provider != "cloud" && c.Provider != "twilio" {
 			add("provider", "%q is not a WhatsApp provider; use cloud (WhatsApp Cloud API) or twilio", c.Provider)
 		}
+		// The BSUID is written into this property and searched by it (SPEC §3 rule 5):
+		// in a standard property it would overwrite the number or a name.
+		if p := strings.TrimSpace(c.BSUIDProperty); c.Kind == KindWhatsApp && p != "" {
+			if reservedProperties[strings.ToLower(p)] {
+				add("bsuid_property", "%q is a standard, built-in contact property switchboard writes for other reasons (email, phone, mobilephone, firstname, lastname): the BSUID would overwrite it; name a property of its own, for example bsuid_property: whatsapp_bsuid", c.BSUIDProperty)
+			} else if !isPropertyName(p) {
+				add("bsuid_property", "%q is not a HubSpot property name; use lower-case letters, digits and underscores (for example whatsapp_bsuid)", c.BSUIDProperty)
+			}
+		}
 		return ps
 	}
 	if c.BSUIDProperty != "" {

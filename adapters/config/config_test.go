@@ -96,6 +96,43 @@ func TestLoadForStoreNeedsNoSecrets(t *testing.T) {
 	}
 }
 
+// A WhatsApp channel writes the sender's BSUID into bsuid_property and searches by it:
+// a standard property would lose the number or a name to it, and a name HubSpot would
+// refuse fails every write. Both are refused when the file is read, with the fix.
+func TestBSUIDPropertyRefusedWhereItWouldCorruptOrFail(t *testing.T) {
+	wa := func(prop string) string {
+		return strings.Replace(valid, "{id: acme-sms, kind: sms, default_region: US, auth_token_env: TW,",
+			"{id: acme-wa, kind: whatsapp, provider: twilio, default_region: US, auth_token_env: TW, bsuid_property: "+prop+",", 1)
+	}
+	for _, tc := range []struct{ prop, want string }{
+		{"phone", `"phone" is a standard, built-in contact property`},
+		{"MobilePhone", `"MobilePhone" is a standard, built-in contact property`},
+		{"email", `"email" is a standard, built-in contact property`},
+		{"firstname", `"firstname" is a standard, built-in contact property`},
+		{`"WhatsApp BSUID"`, `"WhatsApp BSUID" is not a HubSpot property name`},
+		{"whatsapp-bsuid", `"whatsapp-bsuid" is not a HubSpot property name`},
+	} {
+		t.Run(tc.prop, func(t *testing.T) {
+			_, err := Parse("s.yaml", []byte(wa(tc.prop)), secrets)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("bsuid_property %s: got %v, want a configuration error", tc.prop, err)
+			}
+			msg := err.Error()
+			if want := "s.yaml: workspaces[0].channels[0].bsuid_property: " + tc.want; !strings.Contains(msg, want) || !strings.Contains(msg, "whatsapp_bsuid") {
+				t.Errorf("message lacks the file, key or fix:\n%s\nwant %s", msg, want)
+			}
+			if n := strings.Count(msg, "\n"); n != 1 {
+				t.Errorf("want exactly one problem, got %d:\n%s", n, msg)
+			}
+		})
+	}
+	for _, prop := range []string{"whatsapp_bsuid", "phone_bsuid"} {
+		if _, err := Parse("s.yaml", []byte(wa(prop)), secrets); err != nil {
+			t.Errorf("bsuid_property %s refused: %v", prop, err)
+		}
+	}
+}
+
 // TestStandardPropertyRefusedAsIdentifier: an identifier written into a standard
 // property switchboard fills for other reasons (the number, the names, the email) would
 // corrupt the contact, so every social kind refuses them, whatever their case.

@@ -129,7 +129,7 @@ func (c ChannelSettings) Validate(keyPrefix string) []Problem {
 		if c.Kind == KindWhatsApp && c.Provider != "cloud" && c.Provider != "twilio" {
 			add("provider", "%q is not a WhatsApp provider; use cloud (WhatsApp Cloud API) or twilio", c.Provider)
 		}
-		// The BSUID is written into this property and searched by it (SPEC §3 rule 5):
+		// The BSUID is written into this property and searched by it (SPEC §3 rule 14):
 		// in a standard property it would overwrite the number or a name.
 		if p := strings.TrimSpace(c.BSUIDProperty); c.Kind == KindWhatsApp && p != "" {
 			if reservedProperties[strings.ToLower(p)] {

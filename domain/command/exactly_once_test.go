@@ -299,6 +299,48 @@ func TestPublicationRunTwiceLandsOnce(t *testing.T) {
 	}
 }
 
+// shutdownAfterAnswer is an inbox whose caller is cancelled (a shutdown begins) just
+// after HubSpot has answered a publication.
+type shutdownAfterAnswer struct {
+	c      *hubspot.Client
+	cancel context.CancelFunc
+}
+
+func (p shutdownAfterAnswer) Inbox(string) (domain.InboxPublisher, error) { return p, nil }
+func (p shutdownAfterAnswer) Publish(ctx context.Context, m domain.InboxMessage) (domain.PublishedMessage, error) {
+	pub, err := p.c.Publish(ctx, m)
+	p.cancel()
+	return pub, err
+}
+
+// TestPublicationAnsweredAsShutdownBeginsIsRecorded: a shutdown that begins after
+// HubSpot answered a publication does not lose the answer. The log records the
+// message published, so no later attempt sends it again — which a portal the log is
+// copied to (copy-store) would take as a new inbox message.
+func TestPublicationAnsweredAsShutdownBeginsIsRecorded(t *testing.T) {
+	f := newFixture(t, 0)
+	f.record(t, "tg", "6:6", domain.Sender{UserID: "78"})
+	stream := domain.MessageStream("tg", "6:6")
+	if err := f.resolver(t).Handle(context.Background(), command.ResolveMessage{Stream: stream}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := command.NewPublishMessageHandler(f.store, catalog{}, shutdownAfterAnswer{c: f.dir.c, cancel: cancel}, newID, f.clock.Now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Handle(ctx, command.PublishMessage{Stream: stream, Attempt: 1}); err != nil {
+		t.Errorf("publication answered before the shutdown: %v, want it recorded", err)
+	}
+	if n := len(f.emu.Published()); n != 1 {
+		t.Fatalf("%d inbox messages, want 1", n)
+	}
+	if st := f.state(t, "tg", "6:6"); st.Published == nil {
+		t.Error("HubSpot holds the message but the log does not record it published")
+	}
+}
+
 // flakyCreates fails the first n creates as HubSpot does when its answer is lost.
 type flakyCreates struct {
 	domain.ContactDirectory

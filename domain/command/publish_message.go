@@ -52,6 +52,10 @@ type PublicationMetrics interface {
 	ObservePublication(workspace string, wait time.Duration)
 }
 
+// recordTimeout bounds the reading and recording around a publication once the caller
+// has stopped waiting: a few appends' time, well inside a drain.
+const recordTimeout = 5 * time.Second
+
 // NewPublishMessageHandler refuses missing dependencies; logger may be nil.
 func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes Inboxes, newID func() string, now func() time.Time, logger *slog.Logger) (*PublishMessageHandler, error) {
 	if store == nil || catalog == nil || inboxes == nil || newID == nil || now == nil {
@@ -77,10 +81,19 @@ func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes 
 // returned too: the retry finds the message published, or publishes again under the
 // same idempotency id, which HubSpot answers without a second inbox message.
 func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) error {
+	// The stream is read and HubSpot's answer recorded under a context that the
+	// caller's cancellation (a shutdown) does not end, within recordTimeout: a
+	// publication HubSpot answered is recorded, not left for the next attempt to send
+	// again. Its idempotency id spares this portal a second inbox message, but not a
+	// portal the log is later moved to (copy-store). An erasure ends both contexts.
+	rctx, cancelTimeout := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancelTimeout()
+	rctx, cancelRecord := untilErasure(rctx, h.erasures)
+	defer cancelRecord()
 	ctx, cancel := untilErasure(ctx, h.erasures)
 	defer cancel()
 	var published *domain.MessageState
-	_, err := h.messages.Update(ctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
+	_, err := h.messages.Update(rctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
 		published = nil // a run again of the decision starts over
 		if version == 0 {
 			return nil, errors.New("no such message")

@@ -524,7 +524,7 @@ func (r *round) afterClaimLost(ctx context.Context, created string) (Change, err
 // Best effort, with a context of its own: a shutdown that ended the attempt must not
 // leave the claim to its lease when a short append can free it.
 func (h *ResolveMessageHandler) release(ctx context.Context, key domain.MatchKey, a domain.Attempt, sent bool, log *slog.Logger) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	reason := "the attempt failed before creating"
 	if sent {

@@ -56,6 +56,22 @@ type PublicationMetrics interface {
 // has stopped waiting: a few appends' time, well inside a drain.
 const recordTimeout = 5 * time.Second
 
+// outlive returns a context with ctx's values that ends grace after ctx ends, or when
+// its cancel is called.
+func outlive(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-out.Done():
+		case <-t.C:
+			cancel()
+		}
+	})
+	return out, func() { stop(); cancel() }
+}
+
 // NewPublishMessageHandler refuses missing dependencies; logger may be nil.
 func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes Inboxes, newID func() string, now func() time.Time, logger *slog.Logger) (*PublishMessageHandler, error) {
 	if store == nil || catalog == nil || inboxes == nil || newID == nil || now == nil {
@@ -81,13 +97,15 @@ func NewPublishMessageHandler(store domain.EventStore, catalog Catalog, inboxes 
 // returned too: the retry finds the message published, or publishes again under the
 // same idempotency id, which HubSpot answers without a second inbox message.
 func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) error {
-	// The stream is read and HubSpot's answer recorded under a context that the
-	// caller's cancellation (a shutdown) does not end, within recordTimeout: a
-	// publication HubSpot answered is recorded, not left for the next attempt to send
-	// again. Its idempotency id spares this portal a second inbox message, but not a
-	// portal the log is later moved to (copy-store). An erasure ends both contexts.
-	rctx, cancelTimeout := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancelTimeout()
+	// The stream is read and HubSpot's answer recorded under a context that outlives
+	// the caller's (a shutdown) by recordTimeout: a publication HubSpot answered is
+	// recorded, not left for the next attempt to send again. Its idempotency id spares
+	// this portal a second inbox message, but not a portal the log is later moved to
+	// (copy-store). The grace starts when the caller stops waiting, not before: a
+	// publication waits for HubSpot's budget far longer under a backlog. An erasure
+	// ends both contexts.
+	rctx, cancelGrace := outlive(ctx, recordTimeout)
+	defer cancelGrace()
 	rctx, cancelRecord := untilErasure(rctx, h.erasures)
 	defer cancelRecord()
 	ctx, cancel := untilErasure(ctx, h.erasures)

@@ -71,7 +71,8 @@ type Runner struct {
 	bulk func(ctx context.Context) (*sql.Conn, func(), error)
 
 	// flush, where the database keeps older images of rewritten rows in its files (the
-	// SQLite WAL), writes them out (sqlite.Store.Checkpoint); nil elsewhere.
+	// SQLite WAL, PostgreSQL's dead row versions), writes them out (sqlite.Store's and
+	// postgres.Store's Checkpoint); nil elsewhere.
 	flush func(ctx context.Context) error
 	// writer, where the store has one (sqlite.Store), takes the live batches' writes
 	// into its group commit; nil: each batch has a transaction of its own.
@@ -96,7 +97,9 @@ type Database interface {
 // flushingDatabase is a Database whose files keep what a transaction overwrote until it
 // is flushed: SQLite's WAL holds the page images from before a scrub (measured: X's
 // phone, names and texts are in the -wal file after the scrub, gone after a
-// TRUNCATE checkpoint; TestErasureScrubsProjectionsLikeARebuild).
+// TRUNCATE checkpoint; TestErasureScrubsProjectionsLikeARebuild), and PostgreSQL's
+// tables the old row versions (gone after VACUUM FULL;
+// TestErasureOnPostgresLeavesNothingInTheTableFiles).
 type flushingDatabase interface {
 	Checkpoint(ctx context.Context) error
 }

@@ -73,11 +73,12 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err := catchUpProjections(ctx, log); err != nil {
 				return fmt.Errorf("erase: the data keys are destroyed, but the projections still hold the person's values until serve or rebuild catches up: %w", err)
 			}
-			// A checkpoint that serve's readers held up fails the first run after the
-			// keys are gone; running the command again must still finish the flush.
+			// A flush that serve's readers held up (SQLite's WAL) or that did not get a
+			// table's lock in time (PostgreSQL's rewrite) fails the first run after the
+			// keys are gone; running the command again must still finish it.
 			if c, ok := log.logStore.(interface{ Checkpoint(context.Context) error }); ok {
 				if err := c.Checkpoint(ctx); err != nil {
-					return fmt.Errorf("erase: the data keys are destroyed, but copies may remain in the WAL; run the command again when the service is idle: %w", err)
+					return fmt.Errorf("erase: the data keys are destroyed, but copies may remain in the store's files (SQLite's WAL, PostgreSQL's old row versions); run the command again when the service is idle: %w", err)
 				}
 			}
 			if rec.Erased == 0 {

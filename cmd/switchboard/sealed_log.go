@@ -131,10 +131,10 @@ func (s *sealedLog) BulkConn(ctx context.Context) (conn *sql.Conn, done func(), 
 	return nil, nil, nil
 }
 
-// Checkpoint passes the store's journal flush through (sqlite.Store truncates its WAL):
-// without it, the projections runner of serve finds no way to push the rows an erasure
-// scrubbed out of the WAL, and their old images stay there until SQLite's own
-// checkpoint. A store without one (PostgreSQL) has nothing to do here.
+// Checkpoint passes the store's flush through (sqlite.Store truncates its WAL;
+// postgres.Store rewrites its tables): without it, the projections runner of serve finds
+// no way to push the rows an erasure scrubbed out of the store's files, and their old
+// images stay there until SQLite's own checkpoint, or PostgreSQL reuses the space.
 func (s *sealedLog) Checkpoint(ctx context.Context) error {
 	if c, ok := s.logStore.(interface {
 		Checkpoint(ctx context.Context) error

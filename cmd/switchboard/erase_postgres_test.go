@@ -13,27 +13,35 @@ import (
 	"switchboard/eventstore/postgres/pgtest"
 )
 
-// relationsHolding lists the relations (tables, indexes, TOAST) of the schema dsn's
-// search_path names whose files, as the server keeps them, contain v. It reads the files
-// through pg_read_binary_file, which needs a superuser (or pg_read_server_files).
-func relationsHolding(t *testing.T, dsn, v string) []string {
+// connectPostgres is a connection to dsn for the test's own queries, closed with it.
+func connectPostgres(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// relationsHolding lists the relations (tables, indexes, TOAST) of the schema dsn's
+// search_path names whose files, as the server keeps them, contain v. It reads the files
+// through pg_read_binary_file, which needs a superuser (or pg_read_server_files); it
+// reads each relation's first 1 GB segment, which holds the whole of a test's tables.
+func relationsHolding(t *testing.T, dsn, v string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn := connectPostgres(t, dsn)
 	if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
 		t.Skipf("the server's files cannot be read here (CHECKPOINT refused: %v)", err)
 	}
 	rows, err := conn.Query(ctx, `
 		SELECT c.relname, pg_read_binary_file(pg_relation_filepath(c.oid))
 		FROM pg_class c
-		WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+		WHERE pg_relation_filepath(c.oid) IS NOT NULL
+		  AND (c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
 		   OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))
-		   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT reltoastrelid FROM pg_class WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())))
-		AND pg_relation_filepath(c.oid) IS NOT NULL`)
+		   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT reltoastrelid FROM pg_class WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))))`)
 	if err != nil {
 		t.Skipf("the server's files cannot be read here: %v", err)
 	}
@@ -151,11 +159,7 @@ func TestErasureOnPostgresLeavesNothingInTheTableFiles(t *testing.T) {
 func privacySecrets(t *testing.T, dsn string) map[string]bool {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connectPostgres(t, dsn)
 	rows, err := conn.Query(ctx, `SELECT wrapped_key FROM privacy_keys UNION ALL SELECT ref_mac FROM privacy_index UNION ALL SELECT ref_mac FROM privacy_names`)
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,14 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// Tables are the read side's tables. They hold the living's values in the clear, so an
+// erasure rewrites rows in each of them, and a store that keeps the old row versions in
+// its files rewrites them after (postgres.Store.Compact).
+func Tables() []string {
+	return []string{"contact_keys", "audit_messages", "audit_entries", "unlinked_conversations",
+		"ambiguous_resolutions", "dead_letters", "corrections", "audit_sender_keys"}
+}
+
 // checkpointName keys a projection in the checkpoints table it shares with the
 // reactors; the prefix keeps a projection and a reactor of the same name apart.
 func checkpointName(projection string) string { return "projection:" + projection }
@@ -71,8 +79,9 @@ type Runner struct {
 	bulk func(ctx context.Context) (*sql.Conn, func(), error)
 
 	// flush, where the database keeps older images of rewritten rows in its files (the
-	// SQLite WAL, PostgreSQL's dead row versions), writes them out (sqlite.Store's and
-	// postgres.Store's Checkpoint); nil elsewhere.
+	// SQLite WAL, PostgreSQL's dead row versions), writes them out (sqlite.Store's
+	// Checkpoint; the sealed log's, which rewrites PostgreSQL's tables with
+	// postgres.Store.Compact); nil elsewhere.
 	flush func(ctx context.Context) error
 	// writer, where the store has one (sqlite.Store), takes the live batches' writes
 	// into its group commit; nil: each batch has a transaction of its own.

@@ -68,7 +68,7 @@ func relationsHolding(t *testing.T, dsn, v string) []string {
 // contact.privacyDeletion) or `switchboard erase` does; the others are all there, so the
 // search finds what is there. PostgreSQL keeps a deleted or overwritten row's old
 // version in the file: before the tables were compacted after an erasure, every value
-// searched for here was still found (eventstore/postgres Checkpoint).
+// searched for here was still found (postgres.Store.Compact).
 //
 // The server's write-ahead log is not searched: it is the server's, shared by every
 // database on it, and keeps the rows' inserts until its segments are reused

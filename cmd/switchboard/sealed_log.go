@@ -13,6 +13,7 @@ import (
 	"switchboard/eventstore/datakeys"
 	"switchboard/eventstore/follow"
 	"switchboard/eventstore/sealed"
+	"switchboard/projections"
 )
 
 // sealedLog is the event log as every command uses it: personal values sealed on
@@ -131,15 +132,21 @@ func (s *sealedLog) BulkConn(ctx context.Context) (conn *sql.Conn, done func(), 
 	return nil, nil, nil
 }
 
-// Checkpoint passes the store's flush through (sqlite.Store truncates its WAL;
-// postgres.Store rewrites its tables): without it, the projections runner of serve finds
-// no way to push the rows an erasure scrubbed out of the store's files, and their old
-// images stay there until SQLite's own checkpoint, or PostgreSQL reuses the space.
+// Checkpoint flushes what an erasure deleted or scrubbed out of the store's files
+// (sqlite.Store truncates its WAL; postgres.Store rewrites the data keys' and the read
+// side's tables): without it, the projections runner of serve finds no way to, and the
+// old images stay there until SQLite's own checkpoint, or until PostgreSQL reuses the
+// space.
 func (s *sealedLog) Checkpoint(ctx context.Context) error {
-	if c, ok := s.logStore.(interface {
+	switch c := s.logStore.(type) {
+	case interface {
 		Checkpoint(ctx context.Context) error
-	}); ok {
+	}:
 		return c.Checkpoint(ctx)
+	case interface {
+		Compact(ctx context.Context, tables ...string) error
+	}:
+		return c.Compact(ctx, append(datakeys.Tables(), projections.Tables()...)...)
 	}
 	return nil
 }

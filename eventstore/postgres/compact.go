@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -13,19 +14,22 @@ import (
 // behind it. A table it could not lock is reported, and the caller tries again.
 const compactLockTimeout = "2s"
 
-// Checkpoint rewrites every table of the store's schema but the log into a new file, so
-// that what an erasure deleted or overwrote leaves the server's files (SPEC §3 rule 17).
-// PostgreSQL keeps a deleted or updated row's old version in the table's file, and in
-// its indexes', until the space is reused: measured, the erased person's number, names,
-// email, texts and message ids were all still there after `switchboard erase`, most of
-// them after a plain VACUUM too, and none after VACUUM FULL
-// (TestErasureOnPostgresLeavesNothingInTheTableFiles). The log itself is not rewritten:
-// an erasure leaves its rows as they are, and what they hold of a person is sealed.
+// Compact rewrites tables into new files, so that what an erasure deleted or overwrote
+// in them leaves the server's files (SPEC §3 rule 17). PostgreSQL keeps a deleted or
+// updated row's old version in the table's file, and in its indexes', until the space
+// is reused: measured, the erased person's number, names, email, texts and message ids
+// were all still there after `switchboard erase`, most of them after a plain VACUUM
+// too, and none after VACUUM FULL (TestErasureOnPostgresLeavesNothingInTheTableFiles).
 //
-// Each table is locked for the time of its rewrite: appends of new messages wait for
-// the name table's, the read side for its own (docs/privacy.md, §4). The projection
-// runner calls it after a batch that applied an erasure, as it checkpoints SQLite's WAL.
-func (s *Store) Checkpoint(ctx context.Context) error {
+// The caller names the tables (the data keys' and the read side's): the schema may be
+// shared with tables that are not switchboard's, and the log needs none, as an erasure
+// leaves its rows as they are and what they hold of a person is sealed. Each table is
+// locked for the time of its rewrite: appends of new messages wait for the name
+// table's, the read side for its own (docs/privacy.md, §5).
+func (s *Store) Compact(ctx context.Context, tables ...string) error {
+	if len(tables) == 0 {
+		return errors.New("compact tables: no table named")
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("compact tables: %w", err)
@@ -36,14 +40,6 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 		return fmt.Errorf("compact tables: %w", err)
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout`) }()
-	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'events' ORDER BY tablename`)
-	if err != nil {
-		return fmt.Errorf("compact tables: list: %w", err)
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("compact tables: list: %w", err)
-	}
 	var failed []string
 	var first error
 	for _, t := range tables {

@@ -23,17 +23,8 @@ func TestCompactionNamesEveryTableAnErasureWrites(t *testing.T) {
 	if err := catchUpProjections(t.Context(), st); err != nil { // creates the read side's tables
 		t.Fatal(err)
 	}
-	rows, err := st.DB().Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var personal []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range tableNames(t, st.DB(), `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`) {
 		if !slices.Contains(logOwnTables, name) {
 			personal = append(personal, name)
 		}

@@ -19,6 +19,7 @@ import (
 	"switchboard/adapters/hubspot/emulator"
 	"switchboard/cmd/internal/harness"
 	"switchboard/domain"
+	"switchboard/eventstore/datakeys"
 )
 
 type checkInput struct {
@@ -246,7 +247,7 @@ func checkProjections(ctx context.Context, rep *Report, in checkInput, live *sql
 	// The log's personal values are sealed: the data keys that open them go along, as
 	// copy-store takes them (the rebuild schema's own meta, from migrate, is replaced).
 	copyKeys := []string{`DELETE FROM %[1]s.privacy_meta`}
-	for _, table := range []string{"privacy_meta", "privacy_keys", "privacy_index", "privacy_names"} {
+	for _, table := range datakeys.Tables() { // in the order their rows can be inserted
 		copyKeys = append(copyKeys, `INSERT INTO %[1]s.`+table+` SELECT * FROM %[2]s.`+table)
 	}
 	for _, q := range copyKeys {

@@ -632,7 +632,8 @@ func (k *Keeper) Erasures() <-chan struct{} {
 // keyTables are the keeper's tables in the order their rows can be inserted.
 var keyTables = []string{"privacy_meta", "privacy_keys", "privacy_index", "privacy_names"}
 
-// Tables are the keeper's tables: an erasure deletes rows in them.
+// Tables are the keeper's tables, in the order their rows can be inserted: an
+// erasure deletes rows in them.
 func Tables() []string { return slices.Clone(keyTables) }
 
 // CopyKeys copies every data key, index entry and stream name of from into to, so that

@@ -13,17 +13,6 @@ import (
 	"switchboard/eventstore/postgres/pgtest"
 )
 
-// connectPostgres is a connection to dsn for the test's own queries, closed with it.
-func connectPostgres(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	return conn
-}
-
 // relationsHolding lists the relations (tables, indexes, TOAST) of the schema dsn's
 // search_path names whose files, as the server keeps them, contain v. It reads the files
 // through pg_read_binary_file, which needs a superuser (or pg_read_server_files); it
@@ -31,7 +20,7 @@ func connectPostgres(t *testing.T, dsn string) *pgx.Conn {
 func relationsHolding(t *testing.T, dsn, v string) []string {
 	t.Helper()
 	ctx := context.Background()
-	conn := connectPostgres(t, dsn)
+	conn := pgtest.Connect(t, dsn)
 	if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
 		t.Skipf("the server's files cannot be read here (CHECKPOINT refused: %v)", err)
 	}
@@ -159,7 +148,7 @@ func TestErasureOnPostgresLeavesNothingInTheTableFiles(t *testing.T) {
 func privacySecrets(t *testing.T, dsn string) map[string]bool {
 	t.Helper()
 	ctx := context.Background()
-	conn := connectPostgres(t, dsn)
+	conn := pgtest.Connect(t, dsn)
 	rows, err := conn.Query(ctx, `SELECT wrapped_key FROM privacy_keys UNION ALL SELECT ref_mac FROM privacy_index UNION ALL SELECT ref_mac FROM privacy_names`)
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"switchboard/eventstore/postgres/pgtest"
 )
 
@@ -17,11 +15,7 @@ func TestCompactRewritesEveryTableItCanLockAndNamesTheOthers(t *testing.T) {
 	dsn := pgtest.FreshSchema(t)
 	s := open(t, dsn)
 	ctx := context.Background()
-	other, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(ctx)
+	other := pgtest.Connect(t, dsn)
 	if _, err := other.Exec(ctx, `CREATE TABLE busy (v TEXT); CREATE TABLE idle (v TEXT); INSERT INTO busy VALUES ('a'); INSERT INTO idle VALUES ('b')`); err != nil {
 		t.Fatal(err)
 	}

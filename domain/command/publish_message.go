@@ -108,8 +108,12 @@ func (h *PublishMessageHandler) Handle(ctx context.Context, cmd PublishMessage) 
 	defer cancelGrace()
 	rctx, cancelRecord := untilErasure(rctx, h.erasures)
 	defer cancelRecord()
-	ctx, cancel := untilErasure(ctx, h.erasures)
+	// The publication itself is the record's context ended with the caller's as well,
+	// so one watch of the erasures serves both.
+	caller := ctx
+	ctx, cancel := context.WithCancel(rctx)
 	defer cancel()
+	defer context.AfterFunc(caller, cancel)()
 	var published *domain.MessageState
 	_, err := h.messages.Update(rctx, cmd.Stream, func(st domain.MessageState, version int64) ([]Change, error) {
 		published = nil // a run again of the decision starts over

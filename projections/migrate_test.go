@@ -58,7 +58,7 @@ func TestDatabaseFromBeforeMigrationsUpgrades(t *testing.T) {
 		if tables := tableNames(t, st.DB()); strings.Contains(tables, "reactor_checkpoints") || strings.Contains(tables, "projection_checkpoints") {
 			t.Errorf("open %d: old checkpoint tables remain: %s", round, tables)
 		}
-		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5" {
+		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6" {
 			t.Errorf("open %d: schema_migrations %q, want each set once at each of its versions", round, got)
 		}
 		st.Close()
@@ -78,11 +78,11 @@ func TestEveryTableComesFromMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := "ambiguous_resolutions audit_entries audit_messages audit_sender_keys checkpoints contact_keys corrections dead_letters events nodes partition_leases schema_migrations unlinked_conversations"
+	want := "ambiguous_resolutions audit_entries audit_events audit_messages audit_sender_keys checkpoints contact_keys corrections dead_letters events nodes partition_leases schema_migrations unlinked_conversations"
 	if got := tableNames(t, st.DB()); got != want {
 		t.Errorf("tables %q, want %q", got, want)
 	}
-	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5" {
+	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6" {
 		t.Errorf("schema_migrations %q", got)
 	}
 }
@@ -153,4 +153,90 @@ func migrations(t *testing.T, db *sql.DB) string {
 		out = append(out, fmt.Sprintf("%s:%d", set, v))
 	}
 	return strings.Join(out, " ")
+}
+
+// TestAuditEntriesFromBeforeAuditEventsUpgrade: a read side at migration 5 kept each
+// event's payload in every timeline row. Opened with today's code, each event is stored
+// once, every timeline reads as it did, and a sender's timeline still goes with its
+// subject's erasure.
+func TestAuditEntriesFromBeforeAuditEventsUpgrade(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	before := fstest.MapFS{}
+	for _, name := range []string{"0001_read_side.sql", "0002_corrections.sql", "0003_audit_sender_keys.sql",
+		"0004_erasure_subjects.sql", "0005_audit_messages_contact.sql"} {
+		data, err := os.ReadFile(filepath.Join("migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: data}
+	}
+	if err := sqlite.ApplyMigrations(st.DB(), projections.MigrationSet, before); err != nil {
+		t.Fatal(err)
+	}
+	// Two events of one message, each under the message, the sender and the contact.
+	for _, row := range []struct {
+		subject, key, keySubject string
+		position                 int64
+		typ, data                string
+	}{
+		{"message", "sms/SM1", "s1", 1, "MessageReceived", `{"text":"hello"}`},
+		{"sender", "sms/+14155552671", "s1", 1, "MessageReceived", `{"text":"hello"}`},
+		{"contact", "acme/c1", "", 1, "MessageReceived", `{"text":"hello"}`},
+		{"message", "sms/SM1", "s1", 2, "ContactMatched", `{"contact_id":"c1"}`},
+		{"sender", "sms/+14155552671", "s1", 2, "ContactMatched", `{"contact_id":"c1"}`},
+		{"contact", "acme/c1", "", 2, "ContactMatched", `{"contact_id":"c1"}`},
+	} {
+		if _, err := st.DB().Exec(`INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at,
+				correlation_id, data, subject_id, stored_stream, key_subject)
+			VALUES (?, ?, ?, 'message:sms:SM1', ?, ?, '2026-01-01T00:00:00Z', 'corr1', ?, 's1', 'message:9f', ?)`,
+			row.subject, row.key, row.position, row.position, row.typ, row.data, row.keySubject); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := projections.NewRunner(st, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	reader := projections.NewReader(st.DB())
+	for _, subject := range []struct{ subject, key string }{{"message", "sms/SM1"}, {"sender", "sms/+14155552671"}, {"contact", "acme/c1"}} {
+		got, err := reader.Timeline(ctx, subject.subject, subject.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, e := range got {
+			lines = append(lines, fmt.Sprintln(e.Position, e.Stream, e.Version, e.Type, e.OccurredAt, e.CorrelationID, string(e.Data)))
+		}
+		want := `1 message:sms:SM1 1 MessageReceived 2026-01-01T00:00:00Z corr1 {"text":"hello"}
+2 message:sms:SM1 2 ContactMatched 2026-01-01T00:00:00Z corr1 {"contact_id":"c1"}
+`
+		if s := strings.Join(lines, ""); s != want {
+			t.Errorf("%s timeline after the upgrade:\n got %s\nwant %s", subject.subject, s, want)
+		}
+	}
+	var events int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM audit_events`).Scan(&events); err != nil || events != 2 {
+		t.Errorf("audit_events holds %d rows (%v), want each of the 2 events once", events, err)
+	}
+	var plan string
+	rows, err := st.DB().Query(`EXPLAIN QUERY PLAN DELETE FROM audit_entries WHERE subject = 'sender' AND key_subject = 's1'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail
+	}
+	rows.Close()
+	if !strings.Contains(plan, "audit_entries_key_subject") {
+		t.Errorf("an erasure's delete of sender timelines plans %q, want the partial index audit_entries_key_subject", plan)
+	}
 }

@@ -125,7 +125,7 @@ type Audit struct{}
 
 func (Audit) Name() string { return "audit" }
 func (Audit) Tables() []string {
-	return []string{"audit_messages", "audit_entries", "audit_sender_keys"}
+	return []string{"audit_messages", "audit_events", "audit_entries", "audit_sender_keys"}
 }
 
 // auditMessage is a message's row of audit_messages.
@@ -252,26 +252,31 @@ func (Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) erro
 	return indexCorrection(ctx, tx, e)
 }
 
-// adopt copies a message's entries so far under a newly learned subject: the sender's
-// and the contact's timelines then start with the message that reached them. keySubject
-// is whose identifier key embeds ("" for a contact).
+// adopt puts a message's entries so far on a newly learned subject's timeline: the
+// sender's and the contact's timelines then start with the message that reached them.
+// keySubject is whose identifier key embeds ("" for a contact).
 func adopt(ctx context.Context, tx *sql.Tx, subject, key, keySubject, msgKey, correlationID string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at, correlation_id, data,
-			subject_id, stored_stream, key_subject)
-		SELECT $1, $2, position, stream_id, version, type, occurred_at, correlation_id, data, subject_id, stored_stream, $3 FROM audit_entries
-		WHERE subject = $4 AND subject_key = $5 AND correlation_id = $6
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, key_subject)
+		SELECT $1, $2, t.position, $3 FROM audit_entries t JOIN audit_events e ON e.position = t.position
+		WHERE t.subject = $4 AND t.subject_key = $5 AND e.correlation_id = $6
 		ON CONFLICT (subject, subject_key, position) DO NOTHING`, subject, key, keySubject, SubjectMessage, msgKey, correlationID)
 	return err
 }
 
-// index puts e on one timeline. keySubject is the subject whose identifier key embeds: a
-// sender's timeline goes with it when that subject is erased.
+// index puts e on one timeline, storing the event itself the first time. keySubject is
+// the subject whose identifier key embeds: a sender's timeline goes with it when that
+// subject is erased.
 func index(ctx context.Context, tx *sql.Tx, subject, key, keySubject string, e domain.RecordedEvent) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at, correlation_id, data,
-			subject_id, stored_stream, key_subject)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (subject, subject_key, position) DO NOTHING`,
-		subject, key, e.Position, e.StreamID, e.Version, e.Type, ts(e.OccurredAt), e.CorrelationID, string(e.Payload),
-		e.Subject, e.Stored(), keySubject)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (position, stream_id, version, type, occurred_at, correlation_id, data,
+			subject_id, stored_stream)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (position) DO NOTHING`,
+		e.Position, e.StreamID, e.Version, e.Type, ts(e.OccurredAt), e.CorrelationID, string(e.Payload),
+		e.Subject, e.Stored()); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, key_subject)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (subject, subject_key, position) DO NOTHING`,
+		subject, key, e.Position, keySubject)
 	return err
 }
 
@@ -283,7 +288,8 @@ func scrubAudit(ctx context.Context, tx *sql.Tx, subject string) error {
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
 	}
-	if err := exec(`DELETE FROM audit_entries WHERE subject = $1 AND key_subject = $2`, SubjectSender, subject); err != nil {
+	// The literal lets the planner use the partial index on senders' rows.
+	if err := exec(`DELETE FROM audit_entries WHERE subject = 'sender' AND key_subject = $1`, subject); err != nil {
 		return fmt.Errorf("sender timelines: %w", err)
 	}
 	if err := exec(`DELETE FROM audit_sender_keys WHERE subject_id = $1`, subject); err != nil {
@@ -321,24 +327,24 @@ func scrubAudit(ctx context.Context, tx *sql.Tx, subject string) error {
 	streams, err := query(ctx, tx, func(rows *sql.Rows) (string, error) {
 		var s string
 		return s, rows.Scan(&s)
-	}, `SELECT DISTINCT stored_stream FROM audit_entries WHERE subject_id = $1 AND stored_stream <> ''`, subject)
+	}, `SELECT DISTINCT stored_stream FROM audit_events WHERE subject_id = $1 AND stored_stream <> ''`, subject)
 	if err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
 	for _, s := range streams {
-		if err := exec(`UPDATE audit_entries SET stream_id = stored_stream WHERE stored_stream = $1`, s); err != nil {
+		if err := exec(`UPDATE audit_events SET stream_id = stored_stream WHERE stored_stream = $1`, s); err != nil {
 			return fmt.Errorf("stream names: %w", err)
 		}
 	}
 	// Payloads: as the log reads them now.
 	type entry struct {
-		subject, key, typ, data string
-		position                int64
+		typ, data string
+		position  int64
 	}
 	entries, err := query(ctx, tx, func(rows *sql.Rows) (entry, error) {
 		var e entry
-		return e, rows.Scan(&e.subject, &e.key, &e.position, &e.typ, &e.data)
-	}, `SELECT subject, subject_key, position, type, data FROM audit_entries WHERE subject_id = $1`, subject)
+		return e, rows.Scan(&e.position, &e.typ, &e.data)
+	}, `SELECT position, type, data FROM audit_events WHERE subject_id = $1`, subject)
 	if err != nil {
 		return fmt.Errorf("entries: %w", err)
 	}
@@ -350,8 +356,7 @@ func scrubAudit(ctx context.Context, tx *sql.Tx, subject string) error {
 		if string(data) == e.data {
 			continue
 		}
-		if err := exec(`UPDATE audit_entries SET data = $1 WHERE subject = $2 AND subject_key = $3 AND position = $4`,
-			string(data), e.subject, e.key, e.position); err != nil {
+		if err := exec(`UPDATE audit_events SET data = $1 WHERE position = $2`, string(data), e.position); err != nil {
 			return fmt.Errorf("entry at position %d: %w", e.position, err)
 		}
 	}

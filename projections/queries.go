@@ -57,8 +57,9 @@ func (r *Reader) Timeline(ctx context.Context, subject, key string) ([]Entry, er
 		err := rows.Scan(&e.Position, &e.Stream, &e.Version, &e.Type, &e.OccurredAt, &e.CorrelationID, &data)
 		e.Data = json.RawMessage(data)
 		return e, err
-	}, `SELECT position, stream_id, version, type, occurred_at, correlation_id, data
-		FROM audit_entries WHERE subject = $1 AND subject_key = $2 ORDER BY position`, subject, key)
+	}, `SELECT e.position, e.stream_id, e.version, e.type, e.occurred_at, e.correlation_id, e.data
+		FROM audit_entries t JOIN audit_events e ON e.position = t.position
+		WHERE t.subject = $1 AND t.subject_key = $2 ORDER BY t.position`, subject, key)
 	if err != nil {
 		return nil, fmt.Errorf("audit %s %s: %w", subject, key, err)
 	}

@@ -72,7 +72,7 @@ type tokenClient struct {
 
 func newTokenClient(baseURL, clientID, clientSecret string, hc *http.Client, timeout time.Duration) tokenClient {
 	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport}
+		hc = &http.Client{Transport: transport}
 	}
 	if timeout <= 0 {
 		timeout = DefaultRequestTimeout

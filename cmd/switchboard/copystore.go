@@ -96,6 +96,7 @@ func cmdCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("copy-store: target: %w", err)
 	}
 	bar := &progressBar{w: stderr}
+	reportCompaction(out, stderr, bar)
 	if err := runner.Rebuild(ctx, nil, bar.rebuilt); err != nil {
 		return fmt.Errorf("copy-store: rebuild the target's projections: %w", err)
 	}
@@ -175,6 +176,7 @@ func upgradeStore(ctx context.Context, src, dst *config.Config, toPath string, s
 		return fmt.Errorf("copy-store --upgrade: target: %w", err)
 	}
 	bar := &progressBar{w: stderr}
+	reportCompaction(out, stderr, bar)
 	if err := runner.Rebuild(ctx, nil, bar.rebuilt); err != nil {
 		return fmt.Errorf("copy-store --upgrade: rebuild the target's projections: %w", err)
 	}

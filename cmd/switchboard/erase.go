@@ -49,6 +49,7 @@ func cmdErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !ok {
 		return fmt.Errorf("erase: the store of %s does not seal personal values", cfg.Path)
 	}
+	reportCompaction(log, stderr, nil)
 	catalog := cfg.Catalog()
 	h, err := command.NewEraseSubjectsHandler(log, log.keys, newID, time.Now)
 	if err != nil {

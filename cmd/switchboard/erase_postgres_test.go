@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"switchboard/eventstore/datakeys"
 	"switchboard/eventstore/postgres/pgtest"
+	"switchboard/projections"
 )
 
 // relationsHolding lists the relations (tables, indexes, TOAST) of the schema dsn's
@@ -117,7 +121,14 @@ func TestErasureOnPostgresLeavesNothingInTheTableFiles(t *testing.T) {
 			t.Errorf("W's %q is still in %v after switchboard erase", v, in)
 		}
 	}
+	checkCompactionShown(t, "erase", errOut.String())
 	s.stop()
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"rebuild", "--config", s.configPath}, &out, &errOut); code != 0 {
+		t.Fatalf("rebuild: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	checkCompactionShown(t, "rebuild", errOut.String())
 	for _, v := range values(erasureX) {
 		if in := relationsHolding(t, dsn, v); len(in) > 0 {
 			t.Errorf("X's %q is back in %v", v, in)
@@ -141,6 +152,21 @@ func TestErasureOnPostgresLeavesNothingInTheTableFiles(t *testing.T) {
 	}
 	if deleted < 4 {
 		t.Errorf("the erasures deleted %d key and MAC rows, want at least X's and W's key and index rows", deleted)
+	}
+}
+
+// checkCompactionShown: a command that ends with the PostgreSQL rewrite shows it, a
+// line per table, every table rewritten.
+func checkCompactionShown(t *testing.T, command, stderr string) {
+	t.Helper()
+	tables := append(datakeys.Tables(), projections.Tables()...)
+	if want := fmt.Sprintf("rewriting %d tables so that erased row versions leave PostgreSQL's files", len(tables)); !strings.Contains(stderr, want) {
+		t.Errorf("%s's stderr lacks %q:\n%s", command, want, stderr)
+	}
+	for i, table := range tables {
+		if want := fmt.Sprintf("%2d/%d %s rewritten in ", i+1, len(tables), table); !strings.Contains(stderr, want) {
+			t.Errorf("%s's stderr lacks %q:\n%s", command, want, stderr)
+		}
 	}
 }
 

@@ -38,6 +38,7 @@ func cmdRebuild(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer release()
 	start := time.Now()
 	bar := &progressBar{w: stderr, began: start}
+	reportCompaction(st, stderr, bar)
 	if err := runner.Rebuild(ctx, names, bar.rebuilt); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}

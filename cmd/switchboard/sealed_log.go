@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"switchboard/domain"
 	"switchboard/eventstore/datakeys"
 	"switchboard/eventstore/follow"
+	"switchboard/eventstore/postgres"
 	"switchboard/eventstore/sealed"
 	"switchboard/projections"
 )
@@ -23,6 +25,9 @@ type sealedLog struct {
 	logStore
 	sealed *sealed.Store
 	keys   *datakeys.Keeper
+	// compacted, when set, hears of each table Checkpoint rewrites on PostgreSQL: the
+	// commands an operator waits on show it (reportCompaction).
+	compacted postgres.Compacted
 }
 
 func (s *sealedLog) Append(ctx context.Context, stream string, expected domain.ExpectedVersion, events ...domain.EventData) (domain.AppendResult, error) {
@@ -144,11 +149,35 @@ func (s *sealedLog) Checkpoint(ctx context.Context) error {
 	}:
 		return c.Checkpoint(ctx)
 	case interface {
-		Compact(ctx context.Context, tables ...string) error
+		CompactEach(ctx context.Context, tables []string, done postgres.Compacted) error
 	}:
-		return c.Compact(ctx, append(datakeys.Tables(), projections.Tables()...)...)
+		return c.CompactEach(ctx, append(datakeys.Tables(), projections.Tables()...), s.compacted)
 	}
 	return nil
+}
+
+// reportCompaction has st's flush tell w of each table it rewrites, a line per table
+// (after ending bar's line, when there is a bar), so that the rewrite that ends a
+// rebuild, a copy or an erasure on PostgreSQL does not look like a hang.
+func reportCompaction(st logStore, w io.Writer, bar *progressBar) {
+	s, ok := st.(*sealedLog)
+	if !ok {
+		return
+	}
+	s.compacted = func(table string, i, n int, took time.Duration, err error) {
+		if i == 1 {
+			if bar != nil {
+				bar.finish()
+				bar.current = ""
+			}
+			fmt.Fprintf(w, "rewriting %d tables so that erased row versions leave PostgreSQL's files\n", n)
+		}
+		if err != nil {
+			fmt.Fprintf(w, "  %2d/%d %s: not rewritten (%v); a later flush tries again\n", i, n, table, err)
+			return
+		}
+		fmt.Fprintf(w, "  %2d/%d %s rewritten in %s\n", i, n, table, took.Round(time.Millisecond))
+	}
 }
 
 // Write passes the store's commit queue through (sqlite.Store has one), so that the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -27,6 +28,15 @@ const compactLockTimeout = "2s"
 // locked for the time of its rewrite: appends of new messages wait for the name
 // table's, the read side for its own (docs/privacy.md, §5).
 func (s *Store) Compact(ctx context.Context, tables ...string) error {
+	return s.CompactEach(ctx, tables, nil)
+}
+
+// Compacted hears of each table Compact rewrote (err nil) or gave up on, the i-th of n,
+// and how long it took: on a large store the rewrite runs for tens of seconds.
+type Compacted func(table string, i, n int, took time.Duration, err error)
+
+// CompactEach is Compact, telling done (when not nil) of each table as it is done.
+func (s *Store) CompactEach(ctx context.Context, tables []string, done Compacted) error {
 	if len(tables) == 0 {
 		return errors.New("compact tables: no table named")
 	}
@@ -42,10 +52,15 @@ func (s *Store) Compact(ctx context.Context, tables ...string) error {
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout`) }()
 	var failed []string
 	var first error
-	for _, t := range tables {
+	for i, t := range tables {
 		// One statement per table: a table whose lock is not granted in time fails
 		// alone, and the others are rewritten all the same.
-		if _, err := conn.Exec(ctx, `VACUUM FULL `+pgx.Identifier{t}.Sanitize()); err != nil {
+		began := time.Now()
+		_, err := conn.Exec(ctx, `VACUUM FULL `+pgx.Identifier{t}.Sanitize())
+		if done != nil {
+			done(t, i+1, len(tables), time.Since(began), err)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("compact tables: %w", ctx.Err())
 			}

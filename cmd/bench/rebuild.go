@@ -112,6 +112,11 @@ func fillStore(ctx context.Context, cfgPath string, events int) (int64, int64, e
 	if err != nil {
 		return 0, 0, err
 	}
+	// As serve marks a new store before its first event: a store without the mark and
+	// with events is one from before random stream names, which rebuild refuses.
+	if err := keys.MarkHiddenStreamNames(ctx); err != nil {
+		return 0, 0, err
+	}
 	log, err := sealed.NewStore(st, keys, cfg.Catalog())
 	if err != nil {
 		return 0, 0, err

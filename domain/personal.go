@@ -129,17 +129,18 @@ func PayloadSubject(typ string, payload json.RawMessage, channel func(id string)
 	if !bytes.Contains(payload, []byte(`"match_key"`)) {
 		return "", false, nil
 	}
-	var p struct {
-		MatchKey *MatchKey `json:"match_key"`
-	}
-	if err := json.Unmarshal(payload, &p); err != nil {
+	v, err := matchKeyFields.Strings(payload)
+	if err != nil {
 		return "", false, fmt.Errorf("subject of %s: %w", typ, err)
 	}
-	if p.MatchKey == nil || p.MatchKey.Identifier == "" {
+	k := MatchKey{Workspace: v[0], Lookup: v[1], Identifier: v[2]}
+	if k.Identifier == "" {
 		return "", false, nil
 	}
-	return KeySubject(*p.MatchKey), true, nil
+	return KeySubject(k), true, nil
 }
+
+var matchKeyFields = NewFieldPaths("match_key.workspace", "match_key.lookup", "match_key.identifier")
 
 // MapPersonal returns payload with f applied to every personal string value of event
 // type typ (f gets the path, such as "sender.phone", and the value). Fields that are

@@ -357,3 +357,67 @@ func hasDuplicateKeys(payload string) bool {
 		}
 	}
 }
+
+// FuzzFieldPathsAgreeWithDecoding: the strings FieldPaths reads are the ones decoding
+// the payload finds at the same paths, and "" wherever decoding finds no string. (With
+// a key twice, decoding to a map keeps the last object whole and decoding to a struct
+// merges the two, as the walk does; json.Marshal never writes one.)
+func FuzzFieldPathsAgreeWithDecoding(f *testing.F) {
+	for _, seed := range []string{
+		`{"channel_id":"sms","sender":{"phone":"+14155552671","user_id":"","bsuid":"US.1"},"text":"hi"}`,
+		`{"match_key":{"workspace":"acme","lookup":"phone","identifier":"+1\u00a0415"},"text":"\"match_key\""}`,
+		`{"match_key":null,"sender":{"phone":42,"username":["x"]},"channel_id":{"a":"b"}}`,
+		`{"sender":{"sender":{"phone":"deeper"}},"channel_id":"é\ud83d\ude00"}`,
+		`[{"channel_id":"in a list"}]`, `"channel_id"`, `{}`,
+	} {
+		f.Add(seed)
+	}
+	paths := []string{"channel_id", "sender.phone", "sender.user_id", "sender.username", "sender.bsuid",
+		"match_key.workspace", "match_key.lookup", "match_key.identifier"}
+	fields := NewFieldPaths(paths...)
+	f.Fuzz(func(t *testing.T, payload string) {
+		var doc any
+		if json.Unmarshal([]byte(payload), &doc) != nil || hasDuplicateKeys(payload) {
+			return
+		}
+		got, err := fields.Strings([]byte(payload))
+		if err != nil {
+			t.Fatalf("Strings(%s): %v", payload, err)
+		}
+		for i, p := range paths {
+			var want string
+			var at any = doc
+			for _, seg := range strings.Split(p, ".") {
+				obj, _ := at.(map[string]any)
+				at = obj[seg]
+			}
+			want, _ = at.(string)
+			if got[i] != want {
+				t.Fatalf("%s of %s: got %q, want %q", p, payload, got[i], want)
+			}
+		}
+	})
+}
+
+func TestPayloadSubjectReadsTheMatchKey(t *testing.T) {
+	k := MatchKey{Workspace: "acme", Lookup: "phone", Identifier: "+14155552671"}
+	for _, tc := range []struct {
+		payload string
+		want    Subject
+		named   bool
+	}{
+		{`{"match_key":{"workspace":"acme","lookup":"phone","identifier":"+14155552671"},"contact_id":"7"}`, KeySubject(k), true},
+		{`{"contact_id":"7","match_key":{"identifier":"+14155552671","lookup":"phone","workspace":"acme"}}`, KeySubject(k), true},
+		{`{"match_key":{"workspace":"acme","lookup":"phone","identifier":""}}`, "", false},
+		{`{"match_key":null}`, "", false},
+		{`{"contact_id":"7"}`, "", false},
+	} {
+		got, named, err := PayloadSubject(EventContactMatched, json.RawMessage(tc.payload), nil)
+		if err != nil || got != tc.want || named != tc.named {
+			t.Errorf("PayloadSubject(%s) = %q, %v, %v; want %q, %v", tc.payload, got, named, err, tc.want, tc.named)
+		}
+	}
+	if _, _, err := PayloadSubject(EventContactMatched, json.RawMessage(`{"match_key":{"identifier":"x"`), nil); err == nil {
+		t.Error("a payload cut short: no error")
+	}
+}

@@ -322,3 +322,35 @@ func encodeString(v string) []byte {
 	out, _ := json.Marshal(v) // a string always encodes
 	return out
 }
+
+// FieldPaths reads a few string fields of a payload by the same walk: the sealing
+// store finds each event's subject by its sender's or match key's fields, and decoding
+// the whole payload for them (encoding/json) cost more than the walk that seals it.
+type FieldPaths struct {
+	tree  *pathNode
+	index map[string]int
+}
+
+// NewFieldPaths reads paths ("sender.phone", "match_key.identifier"), in that order.
+func NewFieldPaths(paths ...string) *FieldPaths {
+	index := make(map[string]int, len(paths))
+	for i, p := range paths {
+		index[p] = i
+	}
+	return &FieldPaths{tree: newPathTree(paths), index: index}
+}
+
+// Strings returns the string at each path of payload, "" where it is absent, null or
+// not a string, the last where a key repeats (as decoding keeps it). payload must be
+// valid JSON; the walk reports what it finds broken, but does not check every byte.
+func (p *FieldPaths) Strings(payload []byte) ([]string, error) {
+	out := make([]string, len(p.index))
+	_, err := mapPersonalJSON(p.tree, payload, func(path, v string) (string, error) {
+		out[p.index[path]] = v
+		return v, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

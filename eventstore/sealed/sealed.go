@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"switchboard/domain"
@@ -240,26 +241,23 @@ func (s *Store) payloadSubject(e domain.EventData) (domain.Subject, bool, error)
 		return domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
 	}
 	// Only the fields the memory is keyed by: decoding the whole message costs more.
-	var m struct {
-		ChannelID string        `json:"channel_id"`
-		Sender    domain.Sender `json:"sender"`
-	}
-	if err := json.Unmarshal(e.Payload, &m); err != nil {
+	v, err := senderFields.Strings(e.Payload)
+	if err != nil {
 		return "", false, fmt.Errorf("subject of %s: %w", e.Type, err)
 	}
-	memo := m.ChannelID + "\x00" + m.Sender.Phone + "\x00" + m.Sender.UserID + "\x00" + m.Sender.Username + "\x00" + m.Sender.BSUID
+	memo := strings.Join(v, "\x00")
 	s.mu.Lock()
 	ref, ok := s.messageSubjects[memo]
 	s.mu.Unlock()
 	if ok {
 		return ref, true, nil
 	}
-	ref, _, err := domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
+	ref, _, err = domain.PayloadSubject(e.Type, e.Payload, s.channels.Channel)
 	if err != nil {
 		return "", false, err
 	}
 	// A sender with no identifier at all is the message itself: not worth remembering.
-	if m.Sender.Phone != "" || m.Sender.UserID != "" || m.Sender.Username != "" || m.Sender.BSUID != "" {
+	if v[1] != "" || v[2] != "" || v[3] != "" || v[4] != "" {
 		s.mu.Lock()
 		if len(s.messageSubjects) >= maxStreamSubjects {
 			s.messageSubjects = map[string]domain.Subject{}
@@ -269,6 +267,10 @@ func (s *Store) payloadSubject(e domain.EventData) (domain.Subject, bool, error)
 	}
 	return ref, true, nil
 }
+
+// senderFields are what decides a MessageReceived's subject besides its channel's
+// settings; the message id only when they are all empty, and then nothing is remembered.
+var senderFields = domain.NewFieldPaths("channel_id", "sender.phone", "sender.user_id", "sender.username", "sender.bsuid")
 
 func (s *Store) rememberStream(stream, id string) {
 	s.mu.Lock()

@@ -393,11 +393,11 @@ func erasureScrubsLikeARebuild(t *testing.T, open func(t *testing.T) (projection
 	if _, err := rebuilt.CatchUp(ctx); err != nil {
 		t.Fatalf("projecting the erased log: %v", err)
 	}
-	diffRows(t, "a rebuild on a new database", scrubbed, tableRows(t, fresh.DB()))
+	diffRows(t, "the scrubbed live tables", "a rebuild on a new database", scrubbed, tableRows(t, fresh.DB()))
 	if err := live.Rebuild(ctx, nil, nil); err != nil {
 		t.Fatalf("rebuilding over the erased log: %v", err)
 	}
-	diffRows(t, "a rebuild of the scrubbed database", scrubbed, tableRows(t, liveDB.DB()))
+	diffRows(t, "the scrubbed live tables", "a rebuild of the scrubbed database", scrubbed, tableRows(t, liveDB.DB()))
 
 }
 
@@ -453,7 +453,8 @@ func auditAfterErasure(t *testing.T, db *sql.DB) {
 	}
 }
 
-func diffRows(t *testing.T, what string, live, other []string) {
+// diffRows reports every row that one of the two sides, named want and got, lacks.
+func diffRows(t *testing.T, want, got string, wantRows, gotRows []string) {
 	t.Helper()
 	in := func(rows []string) map[string]bool {
 		m := map[string]bool{}
@@ -462,15 +463,15 @@ func diffRows(t *testing.T, what string, live, other []string) {
 		}
 		return m
 	}
-	l, o := in(live), in(other)
-	for _, r := range live {
-		if !o[r] {
-			t.Errorf("scrubbed live, not in %s:\n  %s", what, r)
+	w, g := in(wantRows), in(gotRows)
+	for _, r := range wantRows {
+		if !g[r] {
+			t.Errorf("in %s, not in %s:\n  %s", want, got, r)
 		}
 	}
-	for _, r := range other {
-		if !l[r] {
-			t.Errorf("in %s, not in the scrubbed live tables:\n  %s", what, r)
+	for _, r := range gotRows {
+		if !w[r] {
+			t.Errorf("in %s, not in %s:\n  %s", got, want, r)
 		}
 	}
 }

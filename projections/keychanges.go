@@ -42,7 +42,7 @@ func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) err
 			return err
 		}
 		for _, s := range senders {
-			if err := index(ctx, tx, SubjectSender, s.key, s.subject, e); err != nil {
+			if err := index(ctx, tx, e, entry{timeline{SubjectSender, s.key, s.subject}, e.Position}); err != nil {
 				return err
 			}
 		}
@@ -59,7 +59,7 @@ func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) err
 			if id == "" {
 				continue
 			}
-			if err := index(ctx, tx, SubjectContact, ContactKey(p.WorkspaceID, id), "", e); err != nil {
+			if err := index(ctx, tx, e, entry{timeline{SubjectContact, ContactKey(p.WorkspaceID, id), ""}, e.Position}); err != nil {
 				return err
 			}
 		}

@@ -62,6 +62,30 @@ type Projection interface {
 	Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error
 }
 
+// BatchProjection is a Projection that applies a batch's events at once, to carry what
+// one event wrote to the next inside the batch's transaction instead of reading it
+// back. ApplyBatch must leave the rows that Apply of each event in turn leaves.
+type BatchProjection interface {
+	Projection
+	ApplyBatch(ctx context.Context, tx *sql.Tx, evs []domain.RecordedEvent) error
+}
+
+// applyEvents applies evs, in order, to p inside tx.
+func applyEvents(ctx context.Context, tx *sql.Tx, p Projection, evs []domain.RecordedEvent) error {
+	if b, ok := p.(BatchProjection); ok {
+		if err := b.ApplyBatch(ctx, tx, evs); err != nil {
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+		return nil
+	}
+	for _, e := range evs {
+		if err := p.Apply(ctx, tx, e); err != nil {
+			return fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
+		}
+	}
+	return nil
+}
+
 // Runner keeps projections caught up with the log.
 type Runner struct {
 	db          *sql.DB
@@ -402,11 +426,9 @@ func (r *Runner) applyAll(ctx context.Context, begin beginFunc, ps []Projection,
 			_ = tx.Rollback()
 			return fmt.Errorf("projection %s: its checkpoint moved to %d while the rebuild stood at %d: is the service running on the same database?", p.Name(), shared, from)
 		}
-		for _, e := range evs {
-			if err := p.Apply(ctx, tx, e); err != nil {
-				_ = tx.Rollback()
-				return fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
-			}
+		if err := applyEvents(ctx, tx, p, evs); err != nil {
+			_ = tx.Rollback()
+			return err
 		}
 		if err := r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), next); err != nil {
 			_ = tx.Rollback()
@@ -557,13 +579,12 @@ func (s *sink) applyTx(ctx context.Context, tx *sql.Tx, p Projection, pos int64,
 			return pos, nil // nothing written: the transaction only read
 		}
 	}
-	for _, e := range evs {
-		if e.Position <= pos {
-			continue
-		}
-		if err := p.Apply(ctx, tx, e); err != nil {
-			return 0, fmt.Errorf("projection %s: apply %s at %d: %w", p.Name(), e.Type, e.Position, err)
-		}
+	first := 0
+	for first < len(evs) && evs[first].Position <= pos {
+		first++
+	}
+	if err := applyEvents(ctx, tx, p, evs[first:]); err != nil {
+		return 0, err
 	}
 	if err := s.r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), next); err != nil {
 		return 0, fmt.Errorf("projection %s: %w", p.Name(), err)

@@ -58,7 +58,7 @@ func TestDatabaseFromBeforeMigrationsUpgrades(t *testing.T) {
 		if tables := tableNames(t, st.DB()); strings.Contains(tables, "reactor_checkpoints") || strings.Contains(tables, "projection_checkpoints") {
 			t.Errorf("open %d: old checkpoint tables remain: %s", round, tables)
 		}
-		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6" {
+		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6 projections:7" {
 			t.Errorf("open %d: schema_migrations %q, want each set once at each of its versions", round, got)
 		}
 		st.Close()
@@ -78,11 +78,11 @@ func TestEveryTableComesFromMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := "ambiguous_resolutions audit_entries audit_events audit_messages audit_sender_keys checkpoints contact_keys corrections dead_letters events nodes partition_leases schema_migrations unlinked_conversations"
+	want := "ambiguous_resolutions audit_entries audit_events audit_messages audit_sender_keys checkpoints contact_keys corrections dead_letters events nodes partition_leases rebuild_deferred_indexes schema_migrations unlinked_conversations"
 	if got := tableNames(t, st.DB()); got != want {
 		t.Errorf("tables %q, want %q", got, want)
 	}
-	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6" {
+	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6 projections:7" {
 		t.Errorf("schema_migrations %q", got)
 	}
 }

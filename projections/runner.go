@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,6 +87,16 @@ func applyEvents(ctx context.Context, tx *sql.Tx, p Projection, evs []domain.Rec
 	return nil
 }
 
+// ReadIndexed is a Projection some of whose indexes serve only the read side's queries
+// and erasures, never its Apply of any other event. A rebuild drops them before it
+// writes and creates each once, at its end or before the first erasure it applies:
+// an index built from its rows at once costs less than one kept current row by row
+// (docs/performance.md, "Rebuild: the audit's batches and its indexes").
+type ReadIndexed interface {
+	Projection
+	ReadIndexes() []string
+}
+
 // Runner keeps projections caught up with the log.
 type Runner struct {
 	db          *sql.DB
@@ -110,6 +121,10 @@ type Runner struct {
 	// writer, where the store has one (sqlite.Store), takes the live batches' writes
 	// into its group commit; nil: each batch has a transaction of its own.
 	writer follow.TxWriter
+	// indexStatement, where the database tells how an index was created (sqlite.Store),
+	// lets a rebuild drop the ReadIndexed projections' indexes while it writes; nil:
+	// a rebuild keeps them.
+	indexStatement func(ctx context.Context, tx *sql.Tx, name string) (string, error)
 
 	mu        sync.Mutex
 	positions map[string]int64
@@ -142,6 +157,14 @@ type flushingDatabase interface {
 // time across processes.
 type sharedDatabase interface {
 	LockTx(ctx context.Context, tx *sql.Tx, name string) error
+}
+
+// indexDatabase is a Database that tells the statement that created an index
+// (sqlite.Store), so that a rebuild can drop the index and create it again. A wrapper
+// of a store that does not (cmd/switchboard's sealed log over PostgreSQL) answers
+// errors.ErrUnsupported, and its rebuild keeps the indexes.
+type indexDatabase interface {
+	IndexStatement(ctx context.Context, tx *sql.Tx, name string) (string, error)
 }
 
 // bulkDatabase is a Database with a connection fit for a rebuild's large transactions
@@ -181,6 +204,13 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 	}
 	if w, ok := database.(follow.TxWriter); ok {
 		r.writer = w
+	}
+	if idx, ok := database.(indexDatabase); ok {
+		r.indexStatement = idx.IndexStatement
+		// A rebuild that stopped before its end left its indexes dropped.
+		if err := r.restoreIndexes(context.Background(), r.db.BeginTx); err != nil {
+			return nil, fmt.Errorf("projections: %w", err)
+		}
 	}
 	for _, p := range ps {
 		pos, err := cps.Load(context.Background(), checkpointName(p.Name()))
@@ -280,9 +310,33 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 			begin = conn.BeginTx
 		}
 	}
-	if err := r.empty(ctx, begin, selected); err != nil {
+	var deferred []string
+	if r.indexStatement != nil {
+		for _, p := range selected {
+			if ri, ok := p.(ReadIndexed); ok {
+				deferred = append(deferred, ri.ReadIndexes()...)
+			}
+		}
+	}
+	dropped, err := r.empty(ctx, begin, selected, deferred)
+	if err != nil {
 		return err
 	}
+	indexed := !dropped
+	restore := func() error {
+		if indexed {
+			return nil
+		}
+		indexed = true
+		return r.restoreIndexes(context.WithoutCancel(ctx), begin)
+	}
+	// However the rebuild ends, its indexes come back; a process that dies first leaves
+	// them to the next runner on the database (NewRunner).
+	defer func() {
+		if err := restore(); err != nil {
+			r.log.Error("projections: creating the indexes a rebuild dropped failed; the next runner on the database creates them", "err", err)
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	pages := r.readAhead(ctx)
 	defer func() {
@@ -299,6 +353,12 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// An erasure's scrub finds the subject's rows through those indexes.
+		if !indexed && slices.ContainsFunc(page.evs, func(e domain.RecordedEvent) bool { return e.Type == domain.EventSubjectErased }) {
+			if err := restore(); err != nil {
+				return fmt.Errorf("rebuild: %w", err)
+			}
+		}
 		if err := r.applyAll(ctx, begin, selected, pos, page.evs); err != nil {
 			return fmt.Errorf("rebuild: %w", err)
 		}
@@ -310,6 +370,9 @@ func (r *Runner) Rebuild(ctx context.Context, names []string, progress Progress)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := restore(); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
 	}
 	// The emptied rows may be a person's from before their erasure was scrubbed (rows
 	// written before subject ids were kept): out of the files too.
@@ -375,28 +438,86 @@ func (r *Runner) beginLocked(ctx context.Context, begin beginFunc) (*sql.Tx, err
 }
 
 // empty deletes the projections' rows and sets their checkpoints to zero, together.
-func (r *Runner) empty(ctx context.Context, begin beginFunc, ps []Projection) error {
+func (r *Runner) empty(ctx context.Context, begin beginFunc, ps []Projection, dropIndexes []string) (dropped bool, err error) {
 	tx, err := r.beginLocked(ctx, begin)
 	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
+		return false, fmt.Errorf("rebuild: %w", err)
+	}
+	// Dropped first, the indexes are not updated for the rows deleted either.
+	for _, name := range dropIndexes {
+		stmt, err := r.indexStatement(ctx, tx, name)
+		if errors.Is(err, errors.ErrUnsupported) {
+			break
+		}
+		dropped = true
+		if err == nil && stmt == "" {
+			err = fmt.Errorf("the database has no index %s, which a projection names as its own: its migrations and ReadIndexes disagree", name)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO rebuild_deferred_indexes (name, statement) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, name, stmt)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, `DROP INDEX `+name)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return false, fmt.Errorf("rebuild: drop index %s: %w", name, err)
+		}
 	}
 	for _, p := range ps {
 		for _, t := range p.Tables() {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 				_ = tx.Rollback()
-				return fmt.Errorf("rebuild %s: empty %s: %w", p.Name(), t, err)
+				return false, fmt.Errorf("rebuild %s: empty %s: %w", p.Name(), t, err)
 			}
 		}
 		if err := r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), 0); err != nil {
 			_ = tx.Rollback()
-			return err
+			return false, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("rebuild: empty the projections: %w", err)
+		return false, fmt.Errorf("rebuild: empty the projections: %w", err)
 	}
 	for _, p := range ps {
 		r.setPosition(p.Name(), 0)
+	}
+	return dropped, nil
+}
+
+// restoreIndexes creates the indexes a rebuild dropped (rebuild_deferred_indexes).
+func (r *Runner) restoreIndexes(ctx context.Context, begin beginFunc) error {
+	var n int
+	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM rebuild_deferred_indexes`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	tx, err := begin(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create the indexes a rebuild dropped: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	type index struct{ name, stmt string }
+	dropped, err := query(ctx, tx, func(rows *sql.Rows) (index, error) {
+		var i index
+		return i, rows.Scan(&i.name, &i.stmt)
+	}, `SELECT name, statement FROM rebuild_deferred_indexes ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("create the indexes a rebuild dropped: %w", err)
+	}
+	for _, i := range dropped {
+		have, err := r.indexStatement(ctx, tx, i.name)
+		if err == nil && have == "" {
+			_, err = tx.ExecContext(ctx, i.stmt)
+		}
+		if err != nil {
+			return fmt.Errorf("create index %s again: %w", i.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rebuild_deferred_indexes`); err != nil {
+		return fmt.Errorf("create the indexes a rebuild dropped: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create the indexes a rebuild dropped: %w", err)
 	}
 	return nil
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // logOwnTables are the store's tables an erasure writes nothing personal to: the log
-// (sealed), the followers' checkpoints and leases, the migrations' record, and the
-// business's own HubSpot refresh tokens (made when OAuth first stores one).
-var logOwnTables = []string{"checkpoints", "events", "hubspot_refresh_tokens", "nodes", "partition_leases", "schema_migrations"}
+// (sealed), the followers' checkpoints and leases, the migrations' record, the
+// business's own HubSpot refresh tokens (made when OAuth first stores one), and the
+// statements of the indexes a rebuild dropped.
+var logOwnTables = []string{"checkpoints", "events", "hubspot_refresh_tokens", "nodes", "partition_leases", "rebuild_deferred_indexes", "schema_migrations"}
 
 // TestCompactionNamesEveryTableAnErasureWrites: the tables PostgreSQL rewrites after an
 // erasure (the data keys' and the read side's) are every table of a store but the log's

@@ -137,6 +137,19 @@ func (s *sealedLog) BulkConn(ctx context.Context) (conn *sql.Conn, done func(), 
 	return nil, nil, nil
 }
 
+// IndexStatement passes the store's index statements through (sqlite.Store tells
+// them), so that a rebuild through the sealed log can drop the audit's read indexes
+// while it writes; errors.ErrUnsupported for a store that does not, whose rebuild
+// keeps its indexes.
+func (s *sealedLog) IndexStatement(ctx context.Context, tx *sql.Tx, name string) (string, error) {
+	if i, ok := s.logStore.(interface {
+		IndexStatement(ctx context.Context, tx *sql.Tx, name string) (string, error)
+	}); ok {
+		return i.IndexStatement(ctx, tx, name)
+	}
+	return "", errors.ErrUnsupported
+}
+
 // Checkpoint flushes what an erasure deleted or scrubbed out of the store's files
 // (sqlite.Store truncates its WAL; postgres.Store rewrites the data keys' and the read
 // side's tables): without it, the projections runner of serve finds no way to, and the

@@ -15,6 +15,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -177,6 +178,21 @@ func (s *Store) BulkConn(ctx context.Context) (conn *sql.Conn, done func(), err 
 		}
 		_ = conn.Close()
 	}, nil
+}
+
+// IndexStatement is the statement that created the index name, as the schema keeps it,
+// or "" when the file has no such index: a rebuild drops an index it would otherwise
+// update for every row and creates it again from this (projections.Runner.Rebuild).
+func (s *Store) IndexStatement(ctx context.Context, tx *sql.Tx, name string) (string, error) {
+	var stmt sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`, name).Scan(&stmt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("index %s: %w", name, err)
+	}
+	return stmt.String, nil
 }
 
 // Migrate applies a set of versioned migrations (a projection's) to the store's file,

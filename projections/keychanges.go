@@ -12,13 +12,18 @@ import (
 // a forgotten or followed key on the timeline of every sender that wrote under the key
 // (the change names no message), and a recorded HubSpot webhook event on the
 // timeline of its contacts. It is part of the Audit projection, whose rebuild empties
-// audit_sender_keys with the entries.
-func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
+// audit_sender_keys with the entries. identified is e's payload when e is a
+// SenderIdentified the caller has decoded already: a rebuild spent 7 % of its time
+// decoding each one a second time here.
+func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent, identified *domain.SenderIdentified) error {
 	switch e.Type {
 	case domain.EventSenderIdentified:
-		var p domain.SenderIdentified
-		if err := domain.Decode(e, &p); err != nil {
-			return err
+		p := identified
+		if p == nil {
+			p = new(domain.SenderIdentified)
+			if err := domain.Decode(e, p); err != nil {
+				return err
+			}
 		}
 		if p.MatchKey.Identifier == "" || p.Identifier == "" || erasedKey(p.MatchKey) || p.Identifier == domain.Erased {
 			return nil

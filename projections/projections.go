@@ -213,12 +213,14 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 	// The timelines e goes on, and those a message's entries so far go on too because e
 	// tells the message's sender or contact for the first time (adoptions).
 	var on, adoptions []timeline
+	var identified *domain.SenderIdentified
 	switch e.Type {
 	case domain.EventSenderIdentified:
 		var p domain.SenderIdentified
 		if err := domain.Decode(e, &p); err != nil {
 			return err
 		}
+		identified = &p
 		// An erased identifier names no sender: its timeline would be every erased
 		// sender's of the channel.
 		if p.Identifier != "" && p.Identifier != domain.Erased && known {
@@ -302,7 +304,7 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 			return err
 		}
 	}
-	if err := indexKeyChange(ctx, tx, e); err != nil {
+	if err := indexKeyChange(ctx, tx, e, identified); err != nil {
 		return err
 	}
 	return indexCorrection(ctx, tx, e)

@@ -132,6 +132,7 @@ func (Audit) ReadIndexes() []string {
 	return []string{"audit_messages_subject", "audit_messages_sender_subject", "audit_messages_contact",
 		"audit_events_subject", "audit_events_stored_stream", "audit_entries_key_subject"}
 }
+
 func (Audit) Tables() []string {
 	return []string{"audit_messages", "audit_events", "audit_entries", "audit_sender_keys"}
 }
@@ -404,7 +405,7 @@ func index(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent, entries ...e
 }
 
 // insertEntriesSQL holds the statement for each number of entries an event usually
-// writes at once, so that the driver's statement cache sees a few fixed texts.
+// writes at once, built once instead of for every event.
 var insertEntriesSQL = func() []string {
 	qs := make([]string, 12)
 	for n := 1; n < len(qs); n++ {

@@ -249,6 +249,7 @@ func (s *Store) commit(batch []*appendReq) {
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}
+	s.commits.Add(1)
 	for i, r := range taken {
 		r.done <- outcomes[i]
 	}

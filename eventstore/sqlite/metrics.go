@@ -57,6 +57,9 @@ func (s *Store) Describe(ch chan<- *prometheus.Desc) {
 	s.metrics.wait.Describe(ch)
 	s.metrics.requests.Describe(ch)
 	s.metrics.phase.Describe(ch)
+	s.wal.seconds.Describe(ch)
+	s.wal.frames.Describe(ch)
+	s.wal.errors.Describe(ch)
 }
 
 // Collect is prometheus.Collector's.
@@ -64,6 +67,9 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	s.metrics.wait.Collect(ch)
 	s.metrics.requests.Collect(ch)
 	s.metrics.phase.Collect(ch)
+	s.wal.seconds.Collect(ch)
+	s.wal.frames.Collect(ch)
+	s.wal.errors.Collect(ch)
 }
 
 var _ prometheus.Collector = (*Store)(nil)

@@ -22,9 +22,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
 	"switchboard/domain"
 )
@@ -60,6 +59,12 @@ type Store struct {
 	closeOnce              sync.Once
 	tail                   tail // the newest events read, for the next follower (tail.go)
 	metrics                *writerMetrics
+	// commits counts the writer's commits, so that the WAL's background checkpoint
+	// (wal.go) runs only after some; walDone closes when it has stopped.
+	commits  atomic.Uint64
+	walEvery time.Duration
+	walDone  chan struct{}
+	wal      *walMetrics
 }
 
 var _ domain.EventStore = (*Store)(nil)
@@ -93,7 +98,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("open event store %s: create directory: %w", path, err)
 	}
-	db, err := sql.Open("sqlite3", "file:"+uriEscaper.Replace(abs)+"?"+dsnParams)
+	db, err := sql.Open(driverName, "file:"+uriEscaper.Replace(abs)+"?"+dsnParams)
 	if err != nil {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
@@ -103,7 +108,8 @@ func Open(path string, opts ...Option) (*Store, error) {
 	db.SetMaxIdleConns(8)
 
 	s := &Store{db: db, now: time.Now, queue: make(chan *appendReq, maxBatch),
-		stopWriter: make(chan struct{}), writerDone: make(chan struct{}), metrics: newWriterMetrics()}
+		stopWriter: make(chan struct{}), writerDone: make(chan struct{}), metrics: newWriterMetrics(),
+		walEvery: defaultWALCheckpointEvery, walDone: make(chan struct{}), wal: newWALMetrics()}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -112,6 +118,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
 	go s.write()
+	if s.walEvery > 0 {
+		go s.checkpointWAL()
+	} else {
+		close(s.walDone)
+	}
 	return s, nil
 }
 
@@ -206,6 +217,7 @@ func (s *Store) Migrate(_ context.Context, set string, fsys fs.FS) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.stopWriter) })
 	<-s.writerDone
+	<-s.walDone
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close event store: %w", err)
 	}

@@ -11,10 +11,11 @@ import (
 )
 
 // The WAL is copied into the database file by a goroutine of its own, not by the commit
-// that happens to cross SQLite's threshold. By default SQLite checkpoints inside the
-// COMMIT that takes the WAL past 1,000 pages: under load that was every second or third
-// commit, each copying the pages and fsyncing the database file (7 ms here) while every
-// append in the queue waited for the one writer. In the background the writer only
+// that finds it past SQLite's threshold. By default SQLite checkpoints inside every
+// COMMIT that finds the WAL past 1,000 pages, until the WAL starts over; under load a
+// commit writes hundreds, so most did (an strace of the open loop saw one database-file
+// fsync to six of the WAL's), each copying pages and fsyncing the database file (7 ms
+// here) while every append in the queue waited for the one writer. In the background the writer only
 // appends to the WAL and fsyncs it, and one checkpoint of a quarter-second's commits
 // writes each page they dirtied once, however many of them rewrote it.
 //
@@ -26,17 +27,21 @@ import (
 const driverName = "sqlite3-switchboard"
 
 // walBackstopPages is the WAL size at which a committing connection checkpoints after
-// all, as SQLite does at 1,000 pages by default: it bounds the WAL (about 40 MB) should
-// the background checkpoint stop or fall behind. At 1,000 known senders' messages a
-// second the WAL gains about 4,000 pages in a checkpoint period. A variable so that a
-// test can reach it with a few thousand events; connections read it as they open.
+// all, as SQLite does at 1,000 pages by default, so that the WAL is still copied should
+// the background checkpoint stop. It must stay above the sizes the WAL reaches in
+// normal running, or every commit would checkpoint again: SQLite starts the WAL over
+// only when a commit finds it all copied and no reader still on it, and at 1,000
+// known senders' messages a second it reached up to about 9,800 frames between two
+// such starts. 20,000 pages is about 80 MB of WAL file. A variable so that a test can
+// reach it with a few hundred events; connections read it as they open.
 var walBackstopPages atomic.Int64
 
-func init() { walBackstopPages.Store(10_000) }
+func init() { walBackstopPages.Store(20_000) }
 
 // defaultWALCheckpointEvery is how often the background checkpoint runs while commits
 // come in: long enough to gather the rewrites of the same hot pages (an index's last
-// leaf, a checkpoint row) into one copy, short enough to keep the WAL a few MB.
+// leaf, a checkpoint row) into one copy, short enough that a copy stays small (about
+// 20 ms at 1,000 messages a second here).
 const defaultWALCheckpointEvery = 250 * time.Millisecond
 
 func init() {
@@ -53,8 +58,8 @@ func WithWALCheckpointEvery(d time.Duration) Option {
 	return func(s *Store) { s.walEvery = d }
 }
 
-// walMetrics show the background checkpoint: how long each took and how many frames
-// the WAL held, which stays near a period's worth of commits while it keeps up.
+// walMetrics show the background checkpoint: how long each took, and how many frames
+// the WAL held, which grows between the WAL's starts over (walBackstopPages).
 type walMetrics struct {
 	seconds prometheus.Histogram
 	frames  prometheus.Gauge
@@ -67,7 +72,7 @@ func newWALMetrics() *walMetrics {
 			Help:    "Time of one background checkpoint of the SQLite WAL into the database file (it runs beside the writer, not in its commits).",
 			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16)}),
 		frames: prometheus.NewGauge(prometheus.GaugeOpts{Name: "switchboard_store_wal_frames",
-			Help: "Frames the SQLite WAL held at the last background checkpoint."}),
+			Help: "Frames the SQLite WAL held at the last background checkpoint; they grow until a commit finds the WAL all copied and no reader on it, and starts it over."}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchboard_store_wal_checkpoint_errors_total",
 			Help: "Background checkpoints of the SQLite WAL that failed; the committing connection checkpoints past the backstop meanwhile."}),
 	}
@@ -99,6 +104,10 @@ func (s *Store) checkpointWAL() {
 			continue
 		}
 		s.wal.seconds.Observe(time.Since(began).Seconds())
-		s.wal.frames.Set(float64(frames))
+		// Another checkpoint under way (a commit's, past the backstop) answers busy, and
+		// -1 for the counts.
+		if busy == 0 && frames >= 0 {
+			s.wal.frames.Set(float64(frames))
+		}
 	}
 }

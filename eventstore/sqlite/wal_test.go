@@ -34,6 +34,19 @@ func fillWAL(t *testing.T, s *sqlite.Store, pages int) {
 	}
 }
 
+// openWithoutBackgroundCheckpoint opens a store in a new file whose WAL only its commits
+// checkpoint, at the backstop.
+func openWithoutBackgroundCheckpoint(t *testing.T) (*sqlite.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(path, sqlite.WithWALCheckpointEvery(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
 func fileSize(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
@@ -47,12 +60,7 @@ func fileSize(t *testing.T, path string) int64 {
 // 1,000 pages: that is the background checkpoint's work, which the writer's commits do
 // not wait for.
 func TestCommitsLeaveTheWALToTheBackgroundCheckpoint(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(path, sqlite.WithWALCheckpointEvery(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openWithoutBackgroundCheckpoint(t)
 	before := fileSize(t, path)
 	fillWAL(t, s, 2500)
 	if wal := fileSize(t, path+"-wal"); wal < 2000*walFrame {
@@ -100,16 +108,12 @@ func TestTheBackgroundCheckpointCopiesTheWAL(t *testing.T) {
 	}
 }
 
-// Without the background checkpoint (stopped, or behind), a commit that takes the WAL
-// past the backstop checkpoints it, so the WAL stays bounded.
+// Without the background checkpoint (stopped, or behind), a commit that finds the WAL
+// past the backstop checkpoints it, and with no reader on it the WAL starts over: it
+// stays near the backstop.
 func TestTheWALBackstopBoundsTheWALWithoutTheBackground(t *testing.T) {
 	defer sqlite.SetWALBackstopPages(sqlite.SetWALBackstopPages(400))
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(path, sqlite.WithWALCheckpointEvery(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openWithoutBackgroundCheckpoint(t)
 	before := fileSize(t, path)
 	fillWAL(t, s, 2000)
 	if after := fileSize(t, path); after < before+1000*4096 {

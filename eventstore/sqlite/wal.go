@@ -15,9 +15,10 @@ import (
 // COMMIT that finds the WAL past 1,000 pages, until the WAL starts over; under load a
 // commit writes hundreds, so most did (an strace of the open loop saw one database-file
 // fsync to six of the WAL's), each copying pages and fsyncing the database file (7 ms
-// here) while every append in the queue waited for the one writer. In the background the writer only
-// appends to the WAL and fsyncs it, and one checkpoint of a quarter-second's commits
-// writes each page they dirtied once, however many of them rewrote it.
+// here) while every append in the queue waited for the one writer. In the background,
+// the writer only appends to the WAL and fsyncs it, and one checkpoint of a
+// quarter-second's commits writes each page they dirtied once, however many of them
+// rewrote it.
 //
 // A PASSIVE checkpoint takes neither the write lock nor a reader's place: appends and
 // reads run on while it copies. Durability is unchanged, since a commit is durable once

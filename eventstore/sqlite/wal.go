@@ -37,8 +37,6 @@ const driverName = "sqlite3-switchboard"
 // reach it with a few hundred events; connections read it as they open.
 var walBackstopPages atomic.Int64
 
-func init() { walBackstopPages.Store(20_000) }
-
 // defaultWALCheckpointEvery is how often the background checkpoint runs while commits
 // come in: long enough to gather the rewrites of the same hot pages (an index's last
 // leaf, a checkpoint row) into one copy, short enough that a copy stays small (about
@@ -46,6 +44,7 @@ func init() { walBackstopPages.Store(20_000) }
 const defaultWALCheckpointEvery = 250 * time.Millisecond
 
 func init() {
+	walBackstopPages.Store(20_000)
 	sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		_, err := c.Exec("PRAGMA wal_autocheckpoint = "+strconv.FormatInt(walBackstopPages.Load(), 10), nil)
 		return err
@@ -93,11 +92,11 @@ func (s *Store) checkpointWAL() {
 			return
 		case <-t.C:
 		}
-		if n := s.commits.Load(); n == seen {
+		n := s.commits.Load()
+		if n == seen {
 			continue
-		} else {
-			seen = n
 		}
+		seen = n
 		began := time.Now()
 		var busy, frames, copied int
 		if err := s.db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {

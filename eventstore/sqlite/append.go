@@ -125,8 +125,9 @@ const (
 )
 
 type appendOutcome struct {
-	res domain.AppendResult
-	err error
+	res    domain.AppendResult
+	err    error
+	stream string // where the events went (AppendNaming's name decides it)
 }
 
 func (s *Store) enqueue(ctx context.Context, r *appendReq) (domain.AppendResult, error) {
@@ -251,6 +252,12 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 	s.commits.Add(1)
 	for i, r := range taken {
+		if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
+			n := int64(len(r.events))
+			if events, ok := appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recordedAt, r.events); ok {
+				s.runs.extend(o.stream, o.res.NextVersion-n, events)
+			}
+		}
 		r.done <- outcomes[i]
 	}
 }
@@ -264,10 +271,10 @@ func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *ap
 	}
 	var res domain.AppendResult
 	var err error
+	stream := r.stream
 	if r.write != nil {
 		err = runWrite(ctx, tx, r.write)
 	} else {
-		stream := r.stream
 		if r.name != nil {
 			stream, err = r.name(ctx, tx)
 		}
@@ -284,7 +291,7 @@ func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *ap
 	if _, rerr := tx.ExecContext(ctx, `RELEASE append`); rerr != nil {
 		return appendOutcome{}, fmt.Errorf("release savepoint: %w", rerr)
 	}
-	return appendOutcome{res: res, err: err}, nil
+	return appendOutcome{res: res, err: err, stream: stream}, nil
 }
 
 // runWrite runs a Write's fn; a panic in it fails that caller alone instead of killing

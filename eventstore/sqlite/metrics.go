@@ -16,11 +16,15 @@ type writerMetrics struct {
 	wait     prometheus.Histogram
 	requests prometheus.Histogram
 	phase    *prometheus.HistogramVec
+	// streamEvents counts the events ReadStream returned by where it found them: a
+	// recent stream's run in memory, or the file (streams.go).
+	streamEvents         *prometheus.CounterVec
+	fromMemory, fromFile prometheus.Counter
 }
 
 func newWriterMetrics() *writerMetrics {
 	seconds := prometheus.ExponentialBuckets(50e-6, 2, 16) // 50 µs to ~1.6 s
-	return &writerMetrics{
+	m := &writerMetrics{
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "switchboard_store_writer_wait_seconds",
 			Help: "Time an append or write waited in the SQLite commit queue before the writer took it.", Buckets: seconds}),
 		requests: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "switchboard_store_commit_requests",
@@ -28,7 +32,12 @@ func newWriterMetrics() *writerMetrics {
 		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "switchboard_store_commit_phase_seconds",
 			Help:    "Time of one SQLite commit by phase: the appends' statements, the other writes' statements (projections, checkpoints, data keys), and the commit (WAL write and fsync).",
 			Buckets: seconds}, []string{"phase"}),
+		streamEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_store_stream_read_events_total",
+			Help: "Events ReadStream returned, by where it found them: memory (a recent stream's events, kept from its appends and reads) or file."},
+			[]string{"from"}),
 	}
+	m.fromMemory, m.fromFile = m.streamEvents.WithLabelValues("memory"), m.streamEvents.WithLabelValues("file")
+	return m
 }
 
 // commitTimes is one commit's account, observed once it is over.
@@ -57,6 +66,7 @@ func (s *Store) Describe(ch chan<- *prometheus.Desc) {
 	s.metrics.wait.Describe(ch)
 	s.metrics.requests.Describe(ch)
 	s.metrics.phase.Describe(ch)
+	s.metrics.streamEvents.Describe(ch)
 	s.wal.seconds.Describe(ch)
 	s.wal.frames.Describe(ch)
 	s.wal.errors.Describe(ch)
@@ -67,6 +77,7 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	s.metrics.wait.Collect(ch)
 	s.metrics.requests.Collect(ch)
 	s.metrics.phase.Collect(ch)
+	s.metrics.streamEvents.Collect(ch)
 	s.wal.seconds.Collect(ch)
 	s.wal.frames.Collect(ch)
 	s.wal.errors.Collect(ch)

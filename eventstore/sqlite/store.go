@@ -57,7 +57,8 @@ type Store struct {
 	queue                  chan *appendReq
 	stopWriter, writerDone chan struct{}
 	closeOnce              sync.Once
-	tail                   tail // the newest events read, for the next follower (tail.go)
+	tail                   tail        // the newest events read, for the next follower (tail.go)
+	runs                   *streamRuns // recent streams' events, for their next read (streams.go)
 	metrics                *writerMetrics
 	// commits counts the writer's commits, so that the WAL's background checkpoint
 	// (wal.go) runs only after some; walDone closes when it has stopped.
@@ -109,7 +110,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 
 	s := &Store{db: db, now: time.Now, queue: make(chan *appendReq, maxBatch),
 		stopWriter: make(chan struct{}), writerDone: make(chan struct{}), metrics: newWriterMetrics(),
-		walEvery: defaultWALCheckpointEvery, walDone: make(chan struct{}), wal: newWALMetrics()}
+		runs: newStreamRuns(), walEvery: defaultWALCheckpointEvery, walDone: make(chan struct{}), wal: newWALMetrics()}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -239,8 +240,13 @@ const selectEvents = `SELECT position, event_id, stream_id, version, type, schem
 
 // ReadStream returns the stream's events with version > afterVersion, oldest first; an
 // unknown stream reads as empty.
+//
+// What a recent run of the stream holds is taken from memory, and only the events past
+// it are read (streams.go).
 func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
-	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE stream_id = ? AND version > ? ORDER BY version`, stream, afterVersion)
+	run := s.runs.get(stream)
+	from := max(afterVersion, int64(len(run)))
+	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE stream_id = ? AND version > ? ORDER BY version`, stream, from)
 	if err != nil {
 		return nil, fmt.Errorf("read stream %q: %w", stream, err)
 	}
@@ -248,7 +254,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int6
 	if err != nil {
 		return nil, fmt.Errorf("read stream %q: %w", stream, err)
 	}
-	return events, nil
+	s.runs.extend(stream, from, events)
+	s.metrics.fromFile.Add(float64(len(events)))
+	if afterVersion >= from {
+		return events, nil
+	}
+	s.metrics.fromMemory.Add(float64(from - afterVersion))
+	return append(run[afterVersion:], events...), nil
 }
 
 // ReadAll returns up to limit events with position > afterPosition in position order.

@@ -1,0 +1,236 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"switchboard/domain"
+	"switchboard/eventstore/sqlite"
+)
+
+// readEventsFrom is what ReadStream returned, by where: memory and file.
+func readEventsFrom(t *testing.T, s *sqlite.Store) (memory, file float64) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "switchboard_store_stream_read_events_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch {
+				case l.GetName() == "from" && l.GetValue() == "memory":
+					memory = m.GetCounter().GetValue()
+				case l.GetName() == "from" && l.GetValue() == "file":
+					file = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return memory, file
+}
+
+// mustReadAsStored checks that ReadStream returns exactly what the file holds.
+func mustReadAsStored(t *testing.T, s *sqlite.Store, stream string, after int64, wantVersions int) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.ReadStream(ctx, stream, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := sqlite.ReadStreamFromFile(ctx, s, stream, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != wantVersions {
+		t.Fatalf("the file holds %d events of %s after version %d, the test expects %d", len(want), stream, after, wantVersions)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ReadStream(%s, %d) = %d events, the file holds %d", stream, after, len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("ReadStream(%s, %d)[%d] =\n%+v\nthe file holds\n%+v", stream, after, i, got[i], want[i])
+		}
+	}
+}
+
+func TestReadStreamAnswersFromWhatTheStoreAppendedAndRead(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpenStore(t)
+	// A time with a monotonic reading, away from UTC, with nanoseconds: what a read
+	// parses back from the row's text must be what memory holds.
+	zone := time.FixedZone("UTC-7", -7*3600)
+	first := newEvent(t, "MessageReceived", `{"n":1}`)
+	first.OccurredAt = time.Now().In(zone)
+	first.CorrelationID = ""
+	second := newEvent(t, "SenderIdentified", `{"n":2}`)
+	second.CausationID = first.ID
+	payload := []byte(`{"n":3}`)
+	third := newEvent(t, "ContactResolved", "")
+	third.Payload = payload
+	if _, err := s.Append(ctx, "m", domain.NoStream, first, second, third); err != nil {
+		t.Fatal(err)
+	}
+	copy(payload, `{"n":9}`) // the caller's bytes change after the append; the log's do not
+
+	mustReadAsStored(t, s, "m", 0, 3)
+	mustReadAsStored(t, s, "m", 2, 1)
+	mustReadAsStored(t, s, "m", 3, 0)
+	mustReadAsStored(t, s, "m", 7, 0)
+	if memory, file := readEventsFrom(t, s); memory != 4 || file != 0 {
+		t.Fatalf("events read from memory %v, from the file %v; want 4 and 0: the append's events are kept", memory, file)
+	}
+
+	// A stale version fails and changes nothing; a retry of the first append is
+	// recognised and adds nothing.
+	if _, err := s.Append(ctx, "m", 1, newEvent(t, "ContactResolved", `{}`)); err == nil {
+		t.Fatal("an append at a stale version succeeded")
+	}
+	if res, err := s.Append(ctx, "m", domain.NoStream, first, second, third); err != nil || !res.AlreadyStored {
+		t.Fatalf("retry: %+v, %v; want it recognised as already stored", res, err)
+	}
+	mustReadAsStored(t, s, "m", 0, 3)
+
+	// Appends at the version read go on the run; AnyVersion too.
+	if _, err := s.Append(ctx, "m", 3, newEvent(t, "MessagePublished", `{"n":4}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "m", domain.AnyVersion, newEvent(t, "MessagePublished", `{"n":5}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 5)
+	mustReadAsStored(t, s, "m", 1, 4)
+	if memory, file := readEventsFrom(t, s); memory != 4+3+5+4 || file != 0 {
+		t.Fatalf("events read from memory %v, from the file %v; want %d and 0", memory, file, 4+3+5+4)
+	}
+
+	// A stream appended through AppendNaming is kept under the name it got.
+	if _, err := s.AppendNaming(ctx, func(context.Context, *sql.Tx) (string, error) { return "named", nil },
+		domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "named", 0, 1)
+}
+
+// Another process may append to the file (switchboard erase beside serve): a read must
+// see what it appended, past what this store holds in memory.
+func TestReadStreamSeesWhatAnotherProcessAppended(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`), newEvent(t, "SenderIdentified", `{"n":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 2)
+	if _, err := other.Append(ctx, "m", 2, newEvent(t, "PublicationCancelled", `{"n":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 3)
+	mustReadAsStored(t, s, "m", 2, 1)
+	// The other store never read the stream whole: its append to it is not taken for
+	// a run, which would lack versions 1 and 2.
+	mustReadAsStored(t, other, "m", 0, 3)
+	if memory, file := readEventsFrom(t, s); memory != 2+2+1 || file != 1 {
+		t.Fatalf("events read from memory %v, from the file %v; want 5 and 1 (the other store's event)", memory, file)
+	}
+	if _, err := s.Append(ctx, "m", 3, newEvent(t, "MessagePublished", `{"n":4}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 4)
+}
+
+// The runs stay within their bound: streams read long ago are read from the file again,
+// and right.
+func TestReadStreamRunsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpenStore(t)
+	const perStream = 256
+	// One more than fill both generations: the first is let go.
+	streams := sqlite.MaxRunEvents/perStream + 1
+	for i := range streams {
+		events := make([]domain.EventData, perStream)
+		for j := range events {
+			events[j] = newEvent(t, "E", fmt.Sprintf(`{"i":%d,"j":%d}`, i, j))
+		}
+		if _, err := s.Append(ctx, fmt.Sprintf("s%d", i), domain.NoStream, events...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustReadAsStored(t, s, "s0", 0, perStream)
+	mustReadAsStored(t, s, fmt.Sprintf("s%d", streams-1), 0, perStream)
+	if memory, file := readEventsFrom(t, s); memory != perStream || file != perStream {
+		t.Fatalf("events read from memory %v, from the file %v; want the newest stream from memory and the oldest from the file, %d each",
+			memory, file, perStream)
+	}
+	// Read once, the oldest stream is held again.
+	mustReadAsStored(t, s, "s0", 0, perStream)
+	if memory, _ := readEventsFrom(t, s); memory != 2*perStream {
+		t.Fatalf("events read from memory %v; want %d once the oldest stream was read", memory, 2*perStream)
+	}
+}
+
+// Appends and reads of the same streams at once (run with -race): every read returns
+// what the file holds.
+func TestReadStreamWhileAppending(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpenStore(t)
+	const streams, appends = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("s%d", i)
+			for v := range appends {
+				if _, err := s.Append(ctx, stream, domain.ExpectedVersion(v), newEvent(t, "E", fmt.Sprintf(`{"v":%d}`, v))); err != nil {
+					errs <- err
+					return
+				}
+				got, err := s.ReadStream(ctx, stream, int64(v/2))
+				if err != nil {
+					errs <- err
+					return
+				}
+				want, err := sqlite.ReadStreamFromFile(ctx, s, stream, int64(v/2))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !reflect.DeepEqual(got, want) {
+					errs <- fmt.Errorf("stream %s after version %d: read %d events unlike the file's %d", stream, v/2, len(got), len(want))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

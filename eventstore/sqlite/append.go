@@ -230,7 +230,7 @@ func (s *Store) commit(batch []*appendReq) {
 	times := commitTimes{requests: len(taken)}
 	for i, r := range taken {
 		began := time.Now()
-		if outcomes[i], err = appendInSavepoint(ctx, tx, recordedAt, r); err != nil {
+		if outcomes[i], err = appendInSavepoint(ctx, tx, s.runs, recordedAt, r); err != nil {
 			fail(err)
 			return
 		}
@@ -265,7 +265,7 @@ func (s *Store) commit(batch []*appendReq) {
 // appendInSavepoint runs one append inside the batch's transaction. The outcome is that
 // append's own (a wrong version, a clash); the error is the transaction's, failing the
 // batch.
-func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *appendReq) (appendOutcome, error) {
+func appendInSavepoint(ctx context.Context, tx *sql.Tx, runs *streamRuns, recordedAt string, r *appendReq) (appendOutcome, error) {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT append`); err != nil {
 		return appendOutcome{}, fmt.Errorf("savepoint: %w", err)
 	}
@@ -279,7 +279,7 @@ func appendInSavepoint(ctx context.Context, tx *sql.Tx, recordedAt string, r *ap
 			stream, err = r.name(ctx, tx)
 		}
 		if err == nil {
-			res, err = appendOne(ctx, tx, stream, r.expected, recordedAt, r.events)
+			res, err = appendOne(ctx, tx, stream, r.expected, runs.known(stream), recordedAt, r.events)
 		}
 	}
 	if err != nil {
@@ -305,32 +305,46 @@ func runWrite(ctx context.Context, tx *sql.Tx, fn func(ctx context.Context, tx *
 	return fn(ctx, tx)
 }
 
-func appendOne(ctx context.Context, tx *sql.Tx, stream string, expected domain.ExpectedVersion, recordedAt string, events []domain.EventData) (domain.AppendResult, error) {
+// appendOne appends events to stream in the batch's transaction. known is how many
+// versions of the stream the store knows to be stored (its run, streams.go). When the
+// expected version is within them (NoStream always is), the version is not read first: the UNIQUE (stream_id, version) index refuses an insert at
+// expected+1 if the stream is past expected, and versions up to known exist, so it
+// cannot be short of it. The version is read only when the insert fails.
+func appendOne(ctx context.Context, tx *sql.Tx, stream string, expected domain.ExpectedVersion, known int64, recordedAt string, events []domain.EventData) (domain.AppendResult, error) {
 	var res domain.AppendResult
-	var current int64
-	err := tx.QueryRowContext(ctx, `SELECT version FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1`, stream).Scan(&current)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return res, fmt.Errorf("read stream version: %w", err)
-	}
-	if expected != domain.AnyVersion && int64(expected) != current {
-		if res, found, err := alreadyStored(ctx, tx, stream, events); found || err != nil {
+	current := int64(expected)
+	if expected == domain.AnyVersion || int64(expected) > known {
+		var err error
+		if current, err = streamVersion(ctx, tx, stream); err != nil {
 			return res, err
 		}
-		return res, &domain.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: current}
+		if expected != domain.AnyVersion && int64(expected) != current {
+			return wrongVersion(ctx, tx, stream, expected, current, events)
+		}
 	}
 	var last int64
+	var err error
 	for start := 0; start < len(events); start += maxRowsPerInsert {
 		chunk := events[start:min(start+maxRowsPerInsert, len(events))]
 		if last, err = insert(ctx, tx, stream, current+int64(start), recordedAt, chunk); err != nil {
-			// Most likely an event id that is already stored (the UNIQUE index caught
-			// it); find out whether this is a retry rather than parse the error text.
-			// SQLite undid the failed statement only, so the transaction is usable.
+			// An event id that is already stored, or a version (the UNIQUE indexes
+			// caught it); find out whether this is a retry rather than parse the error
+			// text. SQLite undid the failed statement only, so the transaction is usable.
 			res, found, lookupErr := alreadyStored(ctx, tx, stream, events)
 			switch {
 			case found: // a retry, or ids that clash: lookupErr says which
 				return res, lookupErr
 			case lookupErr != nil:
 				return res, fmt.Errorf("insert: %w; then %w", err, lookupErr)
+			}
+			if start == 0 && expected != domain.AnyVersion {
+				actual, verr := streamVersion(ctx, tx, stream)
+				if verr != nil {
+					return res, fmt.Errorf("insert: %w; then %w", err, verr)
+				}
+				if actual != current {
+					return res, &domain.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
+				}
 			}
 			return res, fmt.Errorf("insert: %w", err)
 		}
@@ -339,6 +353,25 @@ func appendOne(ctx context.Context, tx *sql.Tx, stream string, expected domain.E
 	// With AUTOINCREMENT and the write lock held, rows inserted by one statement get
 	// consecutive positions, so the first is derived from the last.
 	return domain.AppendResult{NextVersion: current + n, FirstPosition: last - n + 1, LastPosition: last}, nil
+}
+
+// streamVersion is the stream's last version, 0 when it has none.
+func streamVersion(ctx context.Context, tx *sql.Tx, stream string) (int64, error) {
+	var current int64
+	err := tx.QueryRowContext(ctx, `SELECT version FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1`, stream).Scan(&current)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read stream version: %w", err)
+	}
+	return current, nil
+}
+
+// wrongVersion answers an append whose expected version is not the stream's: the
+// original result when it is a retry of an append already stored, else the error.
+func wrongVersion(ctx context.Context, tx *sql.Tx, stream string, expected domain.ExpectedVersion, actual int64, events []domain.EventData) (domain.AppendResult, error) {
+	if res, found, err := alreadyStored(ctx, tx, stream, events); found || err != nil {
+		return res, err
+	}
+	return domain.AppendResult{}, &domain.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
 }
 
 // insert writes events at versions after+1.. and returns the position of the last one.

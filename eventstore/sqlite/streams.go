@@ -51,6 +51,16 @@ func (r *streamRuns) get(stream string) []domain.RecordedEvent {
 	return append([]domain.RecordedEvent(nil), run...)
 }
 
+// known is how many versions of the stream its run holds: versions stored for certain.
+func (r *streamRuns) known(stream string) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if run, ok := r.newer[stream]; ok {
+		return int64(len(run))
+	}
+	return int64(len(r.older[stream]))
+}
+
 // extend records that the stream holds events at versions after+1.. (what a read or an
 // append found). It lengthens the stream's run when they join it, and makes them the
 // run when after is 0; otherwise the run is left as it is.

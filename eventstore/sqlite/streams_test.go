@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -148,6 +149,13 @@ func TestReadStreamSeesWhatAnotherProcessAppended(t *testing.T) {
 	mustReadAsStored(t, s, "m", 0, 2)
 	if _, err := other.Append(ctx, "m", 2, newEvent(t, "PublicationCancelled", `{"n":3}`)); err != nil {
 		t.Fatal(err)
+	}
+	// This store knows versions 1 and 2 and so does not read the version before it
+	// inserts: the insert itself must find the stream moved.
+	_, err = s.Append(ctx, "m", 2, newEvent(t, "MessagePublished", `{"n":3}`))
+	var wrong *domain.WrongExpectedVersionError
+	if !errors.As(err, &wrong) || wrong.Expected != 2 || wrong.Actual != 3 {
+		t.Fatalf("append at version 2 after another store's append: %v; want a wrong expected version, 2 against 3", err)
 	}
 	mustReadAsStored(t, s, "m", 0, 3)
 	mustReadAsStored(t, s, "m", 2, 1)

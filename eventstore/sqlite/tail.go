@@ -77,3 +77,36 @@ func (t *tail) add(after int64, events []domain.RecordedEvent) {
 		t.events = append(t.events[:0:0], t.events[drop:]...)
 	}
 }
+
+// since returns copies of the remembered events of stream with positions after after,
+// and the position the answer is complete through: every event of the stream up to it
+// is among them or at or before after. ok is false when the run does not reach back to
+// after.
+func (t *tail) since(stream string, after int64) (events []domain.RecordedEvent, through int64, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.held || after < t.after {
+		return nil, 0, false
+	}
+	if after >= t.last() {
+		return nil, after, true
+	}
+	i := sort.Search(len(t.events), func(i int) bool { return t.events[i].Position > after })
+	for _, e := range t.events[i:] {
+		if e.StreamID == stream {
+			events = append(events, e)
+		}
+	}
+	return events, t.last(), true
+}
+
+// lastRead is the newest position the run holds, 0 when it holds none: every event up to
+// it was committed before any read that begins now.
+func (t *tail) lastRead() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.held {
+		return 0
+	}
+	return t.last()
+}

@@ -24,3 +24,11 @@ func ReadStreamFromFile(ctx context.Context, s *Store, stream string, afterVersi
 
 // MaxRunEvents bounds the events the streams' runs hold.
 const MaxRunEvents = maxRunEvents
+
+// SetMaxSeen sets how many streams a generation of the tail's newest positions holds,
+// and returns the previous bound.
+func SetMaxSeen(n int) int {
+	old := maxSeen
+	maxSeen = n
+	return old
+}

@@ -255,6 +255,58 @@ func TestReadStreamTakesWhatReadAllReadFromAnotherProcess(t *testing.T) {
 	mustReadAsStored(t, s, "m", 0, 5)
 }
 
+// The tail keeps each stream's newest position for a bounded number of streams: once
+// the streams read since a run's position no longer fit, a read asks the file, and
+// still holds what ReadAll read.
+func TestReadStreamPastWhatTheTailRemembers(t *testing.T) {
+	defer sqlite.SetMaxSeen(sqlite.SetMaxSeen(4))
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	readAll := func() {
+		t.Helper()
+		after := int64(0)
+		for {
+			page, err := s.ReadAll(ctx, after, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				return
+			}
+			after = page[len(page)-1].Position
+		}
+	}
+	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	readAll()
+	mustReadAsStored(t, s, "m", 0, 1)
+	if _, err := other.Append(ctx, "m", 1, newEvent(t, "RetryRequested", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		if _, err := other.Append(ctx, fmt.Sprintf("x%d", i), domain.NoStream, newEvent(t, "E", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAll()
+	mustReadAsStored(t, s, "m", 0, 2)
+	if _, err := s.Append(ctx, "m", 2, newEvent(t, "MessagePublished", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 3)
+}
+
 // The runs stay within their bound: streams read long ago are read from the file again,
 // and right.
 func TestReadStreamRunsAreBounded(t *testing.T) {

@@ -36,8 +36,8 @@ type tail struct {
 	seenFrom, newerFrom  int64
 }
 
-// maxSeen bounds the streams a generation of seen holds.
-const maxSeen = 32768
+// maxSeen bounds the streams a generation of seen holds (a variable for tests).
+var maxSeen = 32768
 
 func (t *tail) last() int64 {
 	if len(t.events) == 0 {

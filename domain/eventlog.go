@@ -117,11 +117,7 @@ type EventStore interface {
 	// Appending no events is allowed and appends nothing.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
 	// ReadStream returns the stream's events with version > afterVersion, oldest first;
-	// a stream that does not exist is no events and no error. It returns every event
-	// appended through this store before the call, and every event its ReadAll has
-	// returned; another process's later appends it may return only once ReadAll has
-	// read them (eventstore/sqlite keeps recent streams in memory), and an append at the
-	// version read then fails with ErrWrongExpectedVersion, as after any concurrent one.
+	// a stream that does not exist is no events and no error.
 	ReadStream(ctx context.Context, stream string, afterVersion int64) ([]RecordedEvent, error)
 	// ReadAll returns up to limit events with position > afterPosition, in position order.
 	ReadAll(ctx context.Context, afterPosition int64, limit int) ([]RecordedEvent, error)

@@ -252,15 +252,11 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 	s.commits.Add(1)
 	for i, r := range taken {
-		switch o := outcomes[i]; {
-		case r.write != nil:
-		case o.err == nil && !o.res.AlreadyStored:
+		if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
 			n := int64(len(r.events))
 			if events, ok := appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recordedAt, r.events); ok {
-				s.runs.extend(o.stream, o.res.NextVersion-n, events, o.res.LastPosition)
+				s.runs.extend(o.stream, o.res.NextVersion-n, events)
 			}
-		case errors.Is(o.err, domain.ErrWrongExpectedVersion):
-			s.runs.drop(o.stream)
 		}
 		r.done <- outcomes[i]
 	}

@@ -24,11 +24,3 @@ func ReadStreamFromFile(ctx context.Context, s *Store, stream string, afterVersi
 
 // MaxRunEvents bounds the events the streams' runs hold.
 const MaxRunEvents = maxRunEvents
-
-// SetMaxSeen sets how many streams a generation of the tail's newest positions holds,
-// and returns the previous bound.
-func SetMaxSeen(n int) int {
-	old := maxSeen
-	maxSeen = n
-	return old
-}

@@ -241,20 +241,10 @@ const selectEvents = `SELECT position, event_id, stream_id, version, type, schem
 // ReadStream returns the stream's events with version > afterVersion, oldest first; an
 // unknown stream reads as empty.
 //
-// A recent stream's events come from memory (streams.go). SQLite is asked only when
-// memory cannot tell that nothing was appended to the stream since: another process's
-// appends are found once the store's ReadAll has read past them (every follower of
-// serve reads through it), this store's own as soon as they commit.
+// What a recent run of the stream holds is taken from memory, and only the events past
+// it are read (streams.go).
 func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
-	run, through, ok := s.runs.get(stream)
-	if ok {
-		if events, ok := s.fromMemory(stream, run, through, afterVersion); ok {
-			return events, nil
-		}
-	}
-	// Every event up to here committed before the query below begins, so its answer
-	// holds all of the stream's events up to it.
-	before := s.tail.lastRead()
+	run := s.runs.get(stream)
 	from := max(afterVersion, int64(len(run)))
 	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE stream_id = ? AND version > ? ORDER BY version`, stream, from)
 	if err != nil {
@@ -264,41 +254,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int6
 	if err != nil {
 		return nil, fmt.Errorf("read stream %q: %w", stream, err)
 	}
-	s.runs.extend(stream, from, events, before)
+	s.runs.extend(stream, from, events)
 	s.metrics.fromFile.Add(float64(len(events)))
 	if afterVersion >= from {
 		return events, nil
 	}
 	s.metrics.fromMemory.Add(float64(from - afterVersion))
 	return append(run[afterVersion:], events...), nil
-}
-
-// fromMemory answers a read from the stream's run when the events ReadAll has read
-// since the run's position show what was appended to the stream after it.
-func (s *Store) fromMemory(stream string, run []domain.RecordedEvent, through, afterVersion int64) ([]domain.RecordedEvent, bool) {
-	later, upto, ok := s.tail.since(stream, through)
-	if !ok {
-		return nil, false
-	}
-	held := len(run)
-	n := int64(held)
-	for _, e := range later {
-		switch {
-		case e.Version <= n: // the run has it already
-		case e.Version == n+1:
-			run, n = append(run, e), n+1
-		default:
-			return nil, false // a version missing between them: ask the file
-		}
-	}
-	if len(run) > held || upto > through {
-		s.runs.extend(stream, 0, run, upto)
-	}
-	if afterVersion >= n {
-		return nil, true
-	}
-	s.metrics.fromMemory.Add(float64(n - afterVersion))
-	return run[afterVersion:], true
 }
 
 // ReadAll returns up to limit events with position > afterPosition in position order.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,8 +96,7 @@ func TestReadStreamAnswersFromWhatTheStoreAppendedAndRead(t *testing.T) {
 		t.Fatalf("events read from memory %v, from the file %v; want 4 and 0: the append's events are kept", memory, file)
 	}
 
-	// A stale version fails and changes nothing, and the store forgets what it held of
-	// the stream (another process may have moved it); a retry of the first append is
+	// A stale version fails and changes nothing; a retry of the first append is
 	// recognised and adds nothing.
 	if _, err := s.Append(ctx, "m", 1, newEvent(t, "ContactResolved", `{}`)); err == nil {
 		t.Fatal("an append at a stale version succeeded")
@@ -107,9 +105,6 @@ func TestReadStreamAnswersFromWhatTheStoreAppendedAndRead(t *testing.T) {
 		t.Fatalf("retry: %+v, %v; want it recognised as already stored", res, err)
 	}
 	mustReadAsStored(t, s, "m", 0, 3)
-	if memory, file := readEventsFrom(t, s); memory != 4 || file != 3 {
-		t.Fatalf("events read from memory %v, from the file %v; want 4 and 3: a wrong version forgets the stream", memory, file)
-	}
 
 	// Appends at the version read go on the run; AnyVersion too.
 	if _, err := s.Append(ctx, "m", 3, newEvent(t, "MessagePublished", `{"n":4}`)); err != nil {
@@ -120,8 +115,8 @@ func TestReadStreamAnswersFromWhatTheStoreAppendedAndRead(t *testing.T) {
 	}
 	mustReadAsStored(t, s, "m", 0, 5)
 	mustReadAsStored(t, s, "m", 1, 4)
-	if memory, file := readEventsFrom(t, s); memory != 4+5+4 || file != 3 {
-		t.Fatalf("events read from memory %v, from the file %v; want %d and 3", memory, file, 4+5+4)
+	if memory, file := readEventsFrom(t, s); memory != 4+3+5+4 || file != 0 {
+		t.Fatalf("events read from memory %v, from the file %v; want %d and 0", memory, file, 4+3+5+4)
 	}
 
 	// A stream appended through AppendNaming is kept under the name it got.
@@ -167,144 +162,13 @@ func TestReadStreamSeesWhatAnotherProcessAppended(t *testing.T) {
 	// The other store never read the stream whole: its append to it is not taken for
 	// a run, which would lack versions 1 and 2.
 	mustReadAsStored(t, other, "m", 0, 3)
-	if memory, file := readEventsFrom(t, s); memory != 2+1 || file != 3 {
-		t.Fatalf("events read from memory %v, from the file %v; want 3 and 3: the wrong version made the store read the stream again", memory, file)
+	if memory, file := readEventsFrom(t, s); memory != 2+2+1 || file != 1 {
+		t.Fatalf("events read from memory %v, from the file %v; want 5 and 1 (the other store's event)", memory, file)
 	}
 	if _, err := s.Append(ctx, "m", 3, newEvent(t, "MessagePublished", `{"n":4}`)); err != nil {
 		t.Fatal(err)
 	}
 	mustReadAsStored(t, s, "m", 0, 4)
-}
-
-// serve's followers read every event through ReadAll. Once it has read past a stream's
-// last append, a read of the stream needs nothing from the file; another process's
-// append is read once ReadAll has read it, and an append that finds the stream moved
-// before that makes the store read the stream again.
-func TestReadStreamTakesWhatReadAllReadFromAnotherProcess(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	readAll := func() {
-		t.Helper()
-		after := int64(0)
-		for {
-			page, err := s.ReadAll(ctx, after, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page) == 0 {
-				return
-			}
-			after = page[len(page)-1].Position
-		}
-	}
-	read := func(after int64) []domain.RecordedEvent {
-		t.Helper()
-		got, err := s.ReadStream(ctx, "m", after)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
-
-	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`), newEvent(t, "SenderIdentified", `{"n":2}`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Append(ctx, "x", domain.NoStream, newEvent(t, "E", `{}`)); err != nil {
-		t.Fatal(err)
-	}
-	readAll()
-	mustReadAsStored(t, s, "m", 0, 2)
-
-	if _, err := other.Append(ctx, "m", 2, newEvent(t, "RetryRequested", `{"n":3}`)); err != nil {
-		t.Fatal(err)
-	}
-	if got := read(0); len(got) != 2 {
-		t.Fatalf("before ReadAll read the other store's append: %d events, want the 2 this store knew", len(got))
-	}
-	readAll()
-	mustReadAsStored(t, s, "m", 0, 3)
-	mustReadAsStored(t, s, "m", 1, 2)
-	if memory, file := readEventsFrom(t, s); memory != 2+2+3+2 || file != 0 {
-		t.Fatalf("events read from memory %v, from the file %v; want 9 and 0: ReadAll's events complete the stream", memory, file)
-	}
-
-	// The other store moves the stream again, and this store appends before ReadAll
-	// reads it: the append fails, and the next read asks the file.
-	if _, err := other.Append(ctx, "m", 3, newEvent(t, "RetryRequested", `{"n":4}`)); err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Append(ctx, "m", 3, newEvent(t, "MessagePublished", `{"n":4}`))
-	var wrong *domain.WrongExpectedVersionError
-	if !errors.As(err, &wrong) || wrong.Actual != 4 {
-		t.Fatalf("append at version 3 after another store's: %v; want a wrong expected version, actual 4", err)
-	}
-	mustReadAsStored(t, s, "m", 0, 4)
-	if _, err := s.Append(ctx, "m", 4, newEvent(t, "MessagePublished", `{"n":5}`)); err != nil {
-		t.Fatal(err)
-	}
-	mustReadAsStored(t, s, "m", 0, 5)
-}
-
-// The tail keeps each stream's newest position for a bounded number of streams: once
-// the streams read since a run's position no longer fit, a read asks the file, and
-// still holds what ReadAll read.
-func TestReadStreamPastWhatTheTailRemembers(t *testing.T) {
-	defer sqlite.SetMaxSeen(sqlite.SetMaxSeen(4))
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	readAll := func() {
-		t.Helper()
-		after := int64(0)
-		for {
-			page, err := s.ReadAll(ctx, after, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page) == 0 {
-				return
-			}
-			after = page[len(page)-1].Position
-		}
-	}
-	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{}`)); err != nil {
-		t.Fatal(err)
-	}
-	readAll()
-	mustReadAsStored(t, s, "m", 0, 1)
-	if _, err := other.Append(ctx, "m", 1, newEvent(t, "RetryRequested", `{}`)); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 12 {
-		if _, err := other.Append(ctx, fmt.Sprintf("x%d", i), domain.NoStream, newEvent(t, "E", `{}`)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	readAll()
-	mustReadAsStored(t, s, "m", 0, 2)
-	if _, err := s.Append(ctx, "m", 2, newEvent(t, "MessagePublished", `{}`)); err != nil {
-		t.Fatal(err)
-	}
-	mustReadAsStored(t, s, "m", 0, 3)
 }
 
 // The runs stay within their bound: streams read long ago are read from the file again,
@@ -376,104 +240,5 @@ func TestReadStreamWhileAppending(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-}
-
-// Two stores append to the same streams, one of them following the log through ReadAll
-// as serve does, while it reads the streams (run with -race). Every read is a prefix of
-// the stream as the file holds it afterwards, and holds every event the reading store
-// appended before it.
-func TestReadStreamWhileAnotherProcessAppends(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	const streams, appends = 4, 40
-	var own [streams]atomic.Int64 // the last version s appended to each stream
-	errs := make(chan error, 8)
-	var writers, follower sync.WaitGroup
-	appender := func(store *sqlite.Store, mine bool) {
-		defer writers.Done()
-		for n := 0; n < appends; n++ {
-			i := n % streams
-			stream := fmt.Sprintf("s%d", i)
-			for {
-				got, err := store.ReadStream(ctx, stream, 0)
-				if err != nil {
-					errs <- err
-					return
-				}
-				res, err := store.Append(ctx, stream, domain.ExpectedVersion(len(got)), newEvent(t, "E", `{}`))
-				if errors.Is(err, domain.ErrWrongExpectedVersion) {
-					continue
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				if mine {
-					own[i].Store(res.NextVersion)
-				}
-				break
-			}
-		}
-	}
-	writers.Add(2)
-	go appender(s, true)
-	go appender(other, false)
-	follower.Add(1)
-	go func() {
-		defer follower.Done()
-		after := int64(0)
-		for ctx.Err() == nil {
-			page, err := s.ReadAll(ctx, after, 3)
-			if err != nil {
-				if ctx.Err() == nil {
-					errs <- err
-				}
-				return
-			}
-			if len(page) > 0 {
-				after = page[len(page)-1].Position
-			}
-		}
-	}()
-	done := make(chan struct{})
-	go func() { writers.Wait(); close(done) }()
-	for reads := 0; ; reads++ {
-		select {
-		case <-done:
-			cancel()
-			follower.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
-			return
-		default:
-		}
-		i := reads % streams
-		stream := fmt.Sprintf("s%d", i)
-		mustHave := own[i].Load()
-		got, err := s.ReadStream(context.Background(), stream, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored, err := sqlite.ReadStreamFromFile(context.Background(), s, stream, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if int64(len(got)) < mustHave || len(got) > len(stored) || (len(got) > 0 && !reflect.DeepEqual(got, stored[:len(got)])) {
-			t.Fatalf("read %d of %s: %d events, not a prefix of the file's %d holding this store's %d", reads, stream, len(got), len(stored), mustHave)
-		}
 	}
 }

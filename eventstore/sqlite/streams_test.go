@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,5 +241,111 @@ func TestReadStreamWhileAppending(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Two stores append to the same streams, one of them following the log through ReadAll
+// as serve does, while it reads the streams (run with -race). Every read holds what the
+// file held when it began, another store's appends included (a reader right after
+// switchboard reconcile or link must see them), and is a prefix of what the file holds
+// afterwards.
+func TestReadStreamWhileAnotherProcessAppends(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	const streams, appends = 4, 40
+	var own [streams]atomic.Int64 // the last version s appended to each stream
+	errs := make(chan error, 8)
+	var writers, follower sync.WaitGroup
+	appender := func(store *sqlite.Store, mine bool) {
+		defer writers.Done()
+		for n := 0; n < appends; n++ {
+			i := n % streams
+			stream := fmt.Sprintf("s%d", i)
+			for {
+				got, err := store.ReadStream(ctx, stream, 0)
+				if err != nil {
+					errs <- err
+					return
+				}
+				res, err := store.Append(ctx, stream, domain.ExpectedVersion(len(got)), newEvent(t, "E", `{}`))
+				if errors.Is(err, domain.ErrWrongExpectedVersion) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if mine {
+					own[i].Store(res.NextVersion)
+				}
+				break
+			}
+		}
+	}
+	writers.Add(2)
+	go appender(s, true)
+	go appender(other, false)
+	follower.Add(1)
+	go func() {
+		defer follower.Done()
+		after := int64(0)
+		for ctx.Err() == nil {
+			page, err := s.ReadAll(ctx, after, 3)
+			if err != nil {
+				if ctx.Err() == nil {
+					errs <- err
+				}
+				return
+			}
+			if len(page) > 0 {
+				after = page[len(page)-1].Position
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() { writers.Wait(); close(done) }()
+	for reads := 0; ; reads++ {
+		select {
+		case <-done:
+			cancel()
+			follower.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			return
+		default:
+		}
+		i := reads % streams
+		stream := fmt.Sprintf("s%d", i)
+		mustHave := own[i].Load()
+		already, err := sqlite.ReadStreamFromFile(context.Background(), s, stream, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustHave = max(mustHave, int64(len(already)))
+		got, err := s.ReadStream(context.Background(), stream, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := sqlite.ReadStreamFromFile(context.Background(), s, stream, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(got)) < mustHave || len(got) > len(stored) || (len(got) > 0 && !reflect.DeepEqual(got, stored[:len(got)])) {
+			t.Fatalf("read %d of %s: %d events; want at least the %d stored when it began, and a prefix of the file's %d after it",
+				reads, stream, len(got), mustHave, len(stored))
+		}
 	}
 }

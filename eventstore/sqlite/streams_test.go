@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"switchboard/domain"
 	"switchboard/eventstore/sqlite"
@@ -21,6 +22,40 @@ import (
 // readEventsFrom is what ReadStream returned, by where: memory and file.
 func readEventsFrom(t *testing.T, s *sqlite.Store) (memory, file float64) {
 	t.Helper()
+	for _, m := range metricFamily(t, s, "switchboard_store_stream_read_events_total").GetMetric() {
+		for _, l := range m.GetLabel() {
+			switch {
+			case l.GetName() == "from" && l.GetValue() == "memory":
+				memory = m.GetCounter().GetValue()
+			case l.GetName() == "from" && l.GetValue() == "file":
+				file = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return memory, file
+}
+
+// openTwice opens two stores on one file, as two processes would.
+func openTwice(t *testing.T) (s, other *sqlite.Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, other = mustOpenAt(t, path), mustOpenAt(t, path)
+	return s, other
+}
+
+func mustOpenAt(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// metricFamily gathers the store's metrics and returns the family named, or nil.
+func metricFamily(t *testing.T, s *sqlite.Store, name string) *dto.MetricFamily {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
 	families, err := reg.Gather()
@@ -28,21 +63,11 @@ func readEventsFrom(t *testing.T, s *sqlite.Store) (memory, file float64) {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "switchboard_store_stream_read_events_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				switch {
-				case l.GetName() == "from" && l.GetValue() == "memory":
-					memory = m.GetCounter().GetValue()
-				case l.GetName() == "from" && l.GetValue() == "file":
-					file = m.GetCounter().GetValue()
-				}
-			}
+		if f.GetName() == name {
+			return f
 		}
 	}
-	return memory, file
+	return nil
 }
 
 // mustReadAsStored checks that ReadStream returns exactly what the file holds.
@@ -132,17 +157,7 @@ func TestReadStreamAnswersFromWhatTheStoreAppendedAndRead(t *testing.T) {
 // see what it appended, past what this store holds in memory.
 func TestReadStreamSeesWhatAnotherProcessAppended(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	s, other := openTwice(t)
 
 	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`), newEvent(t, "SenderIdentified", `{"n":2}`)); err != nil {
 		t.Fatal(err)
@@ -153,7 +168,7 @@ func TestReadStreamSeesWhatAnotherProcessAppended(t *testing.T) {
 	}
 	// This store knows versions 1 and 2 and so does not read the version before it
 	// inserts: the insert itself must find the stream moved.
-	_, err = s.Append(ctx, "m", 2, newEvent(t, "MessagePublished", `{"n":3}`))
+	_, err := s.Append(ctx, "m", 2, newEvent(t, "MessagePublished", `{"n":3}`))
 	var wrong *domain.WrongExpectedVersionError
 	if !errors.As(err, &wrong) || wrong.Expected != 2 || wrong.Actual != 3 {
 		t.Fatalf("append at version 2 after another store's append: %v; want a wrong expected version, 2 against 3", err)
@@ -252,17 +267,7 @@ func TestReadStreamWhileAppending(t *testing.T) {
 func TestReadStreamWhileAnotherProcessAppends(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	s, other := openTwice(t)
 	const streams, appends = 4, 40
 	var own [streams]atomic.Int64 // the last version s appended to each stream
 	errs := make(chan error, 8)

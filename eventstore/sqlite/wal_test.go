@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"switchboard/domain"
 	"switchboard/eventstore/sqlite"
 )
@@ -127,17 +125,9 @@ func TestTheWALBackstopBoundsTheWALWithoutTheBackground(t *testing.T) {
 // checkpointsObserved is the count of switchboard_store_wal_checkpoint_seconds.
 func checkpointsObserved(t *testing.T, s *sqlite.Store) uint64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	f := metricFamily(t, s, "switchboard_store_wal_checkpoint_seconds")
+	if f == nil {
+		t.Fatal("switchboard_store_wal_checkpoint_seconds not collected")
 	}
-	for _, f := range families {
-		if f.GetName() == "switchboard_store_wal_checkpoint_seconds" {
-			return f.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatal("switchboard_store_wal_checkpoint_seconds not collected")
-	return 0
+	return f.GetMetric()[0].GetHistogram().GetSampleCount()
 }

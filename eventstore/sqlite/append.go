@@ -307,9 +307,10 @@ func runWrite(ctx context.Context, tx *sql.Tx, fn func(ctx context.Context, tx *
 
 // appendOne appends events to stream in the batch's transaction. known is how many
 // versions of the stream the store knows to be stored (its run, streams.go). When the
-// expected version is within them (NoStream always is), the version is not read first: the UNIQUE (stream_id, version) index refuses an insert at
-// expected+1 if the stream is past expected, and versions up to known exist, so it
-// cannot be short of it. The version is read only when the insert fails.
+// expected version is within them (NoStream always is), the version is not read
+// first: the UNIQUE (stream_id, version) index refuses an insert at expected+1 if the
+// stream is past expected, and versions up to known exist, so it cannot be short of
+// it. The version is read only when the insert fails.
 func appendOne(ctx context.Context, tx *sql.Tx, stream string, expected domain.ExpectedVersion, known int64, recordedAt string, events []domain.EventData) (domain.AppendResult, error) {
 	var res domain.AppendResult
 	current := int64(expected)

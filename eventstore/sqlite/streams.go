@@ -13,14 +13,17 @@ import (
 // serve's CPU at 1,000 messages/s (docs/performance.md). The store remembers, for recent
 // streams, a run of their events from version 1, and a read asks SQLite only for what
 // lies past the run: one look-up in the (stream_id, version) index that usually finds
-// nothing.
+// nothing. That look-up is still most of a read's cost (a read transaction that finds
+// the file changed starts from an empty page cache), but a read that skipped it would
+// miss another process's append until the followers had read it (docs/performance.md,
+// tried and reverted).
 //
 // A run is always a prefix of its stream as stored: what a read of the whole stream
 // returned, or what this store's writer appended at the version it found in the same
 // transaction, to a stream whose run reached just that far (or to a new stream). Events
 // are never changed once stored and versions are never reused, so such a run stays right
-// whatever another process appends later; that the read still asks SQLite for the rest is
-// what lets switchboard erase, beside serve, append to a stream.
+// whatever another process appends later (switchboard dead-letters retry, link or
+// reconcile beside serve), and the read's look-up finds what it appended.
 
 // maxRunEvents bounds the events the runs hold. The runs live in two generations: when
 // the newer holds half of it, the older is let go and the newer takes its place, so a

@@ -226,7 +226,8 @@ func (s *Store) commit(batch []*appendReq) {
 		return
 	}
 	defer func() { _ = tx.Rollback() }()
-	recordedAt := s.now().UTC().Format(time.RFC3339Nano)
+	recorded := s.now().UTC()
+	recordedAt := recorded.Format(time.RFC3339Nano)
 	times := commitTimes{requests: len(taken)}
 	for i, r := range taken {
 		began := time.Now()
@@ -254,9 +255,7 @@ func (s *Store) commit(batch []*appendReq) {
 	for i, r := range taken {
 		if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
 			n := int64(len(r.events))
-			if events, ok := appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recordedAt, r.events); ok {
-				s.runs.extend(o.stream, o.res.NextVersion-n, events)
-			}
+			s.runs.extend(o.stream, o.res.NextVersion-n, appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recorded, r.events))
 		}
 		r.done <- outcomes[i]
 	}

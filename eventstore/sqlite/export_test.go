@@ -15,11 +15,7 @@ func SetWALBackstopPages(n int64) int64 { return walBackstopPages.Swap(n) }
 
 // ReadStreamFromFile is ReadStream without the streams' runs in memory: what SQLite holds.
 func ReadStreamFromFile(ctx context.Context, s *Store, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
-	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE stream_id = ? AND version > ? ORDER BY version`, stream, afterVersion)
-	if err != nil {
-		return nil, err
-	}
-	return scanEvents(rows, 0)
+	return s.readStreamFile(ctx, stream, afterVersion)
 }
 
 // MaxRunEvents bounds the events the streams' runs hold.

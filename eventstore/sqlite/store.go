@@ -246,11 +246,7 @@ const selectEvents = `SELECT position, event_id, stream_id, version, type, schem
 func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
 	run := s.runs.get(stream)
 	from := max(afterVersion, int64(len(run)))
-	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE stream_id = ? AND version > ? ORDER BY version`, stream, from)
-	if err != nil {
-		return nil, fmt.Errorf("read stream %q: %w", stream, err)
-	}
-	events, err := scanEvents(rows, 0)
+	events, err := s.readStreamFile(ctx, stream, from)
 	if err != nil {
 		return nil, fmt.Errorf("read stream %q: %w", stream, err)
 	}
@@ -261,6 +257,15 @@ func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int6
 	}
 	s.metrics.fromMemory.Add(float64(from - afterVersion))
 	return append(run[afterVersion:], events...), nil
+}
+
+// readStreamFile is what SQLite holds of the stream after afterVersion.
+func (s *Store) readStreamFile(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
+	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE stream_id = ? AND version > ? ORDER BY version`, stream, afterVersion)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows, 0)
 }
 
 // ReadAll returns up to limit events with position > afterPosition in position order.

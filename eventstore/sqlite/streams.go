@@ -114,25 +114,18 @@ func (r *streamRuns) put(stream string, run []domain.RecordedEvent) {
 }
 
 // appended is what a committed append stored: events at versions after+1.. of stream,
-// at positions first.., recorded at recordedAt, as a read of them will return them.
-func appended(stream string, after, first int64, recordedAt string, events []domain.EventData) ([]domain.RecordedEvent, bool) {
-	recorded, err := time.Parse(time.RFC3339Nano, recordedAt)
-	if err != nil {
-		return nil, false
-	}
+// at positions first.., recorded at recorded, as a read of them will return them. A
+// time in UTC without its monotonic reading is the one a read parses back from the
+// row's RFC 3339 text, so it needs no trip through the text.
+func appended(stream string, after, first int64, recorded time.Time, events []domain.EventData) []domain.RecordedEvent {
 	out := make([]domain.RecordedEvent, len(events))
 	for i, e := range events {
-		// Through the text the row holds, so that the time is the one a read parses.
-		occurred, err := time.Parse(time.RFC3339Nano, e.OccurredAt.UTC().Format(time.RFC3339Nano))
-		if err != nil {
-			return nil, false
-		}
-		e.OccurredAt = occurred
+		e.OccurredAt = e.OccurredAt.UTC()
 		// The caller keeps its payload's bytes; the run must not see them change.
 		payload := append([]byte(nil), e.Payload...)
 		e.Payload = payload[:len(payload):len(payload)]
 		out[i] = domain.RecordedEvent{EventData: e, StreamID: stream, Version: after + int64(i) + 1,
 			Position: first + int64(i), RecordedAt: recorded}
 	}
-	return out, true
+	return out
 }

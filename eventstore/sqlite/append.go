@@ -226,12 +226,14 @@ func (s *Store) commit(batch []*appendReq) {
 		return
 	}
 	defer func() { _ = tx.Rollback() }()
+	found := s.runs.begin()
 	recorded := s.now().UTC()
 	recordedAt := recorded.Format(time.RFC3339Nano)
 	times := commitTimes{requests: len(taken)}
 	for i, r := range taken {
 		began := time.Now()
 		if outcomes[i], err = appendInSavepoint(ctx, tx, s.runs, recordedAt, r); err != nil {
+			s.runs.end(found, false, nil)
 			fail(err)
 			return
 		}
@@ -242,8 +244,17 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 	}
 	committing := time.Now()
+	s.runs.beforeCommit(appendedStreams(taken, outcomes))
 	err = tx.Commit()
 	times.commit = time.Since(committing)
+	s.runs.end(found, err == nil, func() {
+		for i, r := range taken {
+			if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
+				n := int64(len(r.events))
+				s.runs.extend(o.stream, o.res.NextVersion-n, appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recorded, r.events), true)
+			}
+		}
+	})
 	s.metrics.observe(times)
 	if err != nil {
 		// Nothing of the batch is stored, and a wrong version one append saw may have
@@ -253,12 +264,19 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 	s.commits.Add(1)
 	for i, r := range taken {
-		if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
-			n := int64(len(r.events))
-			s.runs.extend(o.stream, o.res.NextVersion-n, appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recorded, r.events))
-		}
 		r.done <- outcomes[i]
 	}
+}
+
+// appendedStreams are the streams the batch's appends wrote to.
+func appendedStreams(taken []*appendReq, outcomes []appendOutcome) map[string]bool {
+	streams := make(map[string]bool, len(taken))
+	for i, r := range taken {
+		if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
+			streams[o.stream] = true
+		}
+	}
+	return streams
 }
 
 // appendInSavepoint runs one append inside the batch's transaction. The outcome is that

@@ -20,6 +20,10 @@ type writerMetrics struct {
 	// recent stream's run in memory, or the file (streams.go).
 	streamEvents         *prometheus.CounterVec
 	fromMemory, fromFile prometheus.Counter
+	// streamReads counts the reads themselves: answered from memory alone, or after a
+	// look-up in the file (another store committed since, or the stream is not held).
+	streamReads                    *prometheus.CounterVec
+	readsFromMemory, readsFromFile prometheus.Counter
 }
 
 func newWriterMetrics() *writerMetrics {
@@ -36,7 +40,11 @@ func newWriterMetrics() *writerMetrics {
 			Help: "Events ReadStream returned, by where it found them: memory (a recent stream's events, kept from its appends and reads) or file."},
 			[]string{"from"}),
 	}
+	m.streamReads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_store_stream_reads_total",
+		Help: "ReadStream calls, by what answered them: memory alone (no other store had committed since), or the file."},
+		[]string{"answered"})
 	m.fromMemory, m.fromFile = m.streamEvents.WithLabelValues("memory"), m.streamEvents.WithLabelValues("file")
+	m.readsFromMemory, m.readsFromFile = m.streamReads.WithLabelValues("memory"), m.streamReads.WithLabelValues("file")
 	return m
 }
 
@@ -67,6 +75,7 @@ func (s *Store) Describe(ch chan<- *prometheus.Desc) {
 	s.metrics.requests.Describe(ch)
 	s.metrics.phase.Describe(ch)
 	s.metrics.streamEvents.Describe(ch)
+	s.metrics.streamReads.Describe(ch)
 	s.wal.seconds.Describe(ch)
 	s.wal.frames.Describe(ch)
 	s.wal.errors.Describe(ch)
@@ -78,6 +87,7 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	s.metrics.requests.Collect(ch)
 	s.metrics.phase.Collect(ch)
 	s.metrics.streamEvents.Collect(ch)
+	s.metrics.streamReads.Collect(ch)
 	s.wal.seconds.Collect(ch)
 	s.wal.frames.Collect(ch)
 	s.wal.errors.Collect(ch)

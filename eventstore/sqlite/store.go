@@ -110,11 +110,18 @@ func Open(path string, opts ...Option) (*Store, error) {
 
 	s := &Store{db: db, now: time.Now, queue: make(chan *appendReq, maxBatch),
 		stopWriter: make(chan struct{}), writerDone: make(chan struct{}), metrics: newWriterMetrics(),
-		runs: newStreamRuns(), walEvery: defaultWALCheckpointEvery, walDone: make(chan struct{}), wal: newWALMetrics()}
+		walEvery: defaultWALCheckpointEvery, walDone: make(chan struct{}), wal: newWALMetrics()}
 	for _, opt := range opts {
 		opt(s)
 	}
+	count, err := openWriteCount(abs)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	s.runs = newStreamRuns(count)
 	if err := s.init(); err != nil {
+		_ = count.unmap()
 		_ = db.Close()
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
@@ -222,6 +229,9 @@ func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close event store: %w", err)
 	}
+	if err := s.runs.close(); err != nil {
+		return fmt.Errorf("close event store: %w", err)
+	}
 	return nil
 }
 
@@ -239,18 +249,29 @@ const selectEvents = `SELECT position, event_id, stream_id, version, type, schem
 	FROM events `
 
 // ReadStream returns the stream's events with version > afterVersion, oldest first; an
-// unknown stream reads as empty.
+// unknown stream reads as empty. It holds every commit that finished before it began,
+// another process's included.
 //
-// What a recent run of the stream holds is taken from memory, and only the events past
-// it are read (streams.go).
+// A recent stream is read from memory alone while no other store has committed to the
+// file since; otherwise what its run holds is taken from memory and only the events
+// past it are read (streams.go).
 func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int64) ([]domain.RecordedEvent, error) {
-	run := s.runs.get(stream)
+	run, whole, stamp := s.runs.lookup(stream)
+	if whole {
+		s.metrics.readsFromMemory.Inc()
+		if afterVersion >= int64(len(run)) {
+			return nil, nil
+		}
+		s.metrics.fromMemory.Add(float64(int64(len(run)) - afterVersion))
+		return run[afterVersion:], nil
+	}
 	from := max(afterVersion, int64(len(run)))
 	events, err := s.readStreamFile(ctx, stream, from)
 	if err != nil {
 		return nil, fmt.Errorf("read stream %q: %w", stream, err)
 	}
-	s.runs.extend(stream, from, events)
+	s.metrics.readsFromFile.Inc()
+	s.runs.keepRead(stamp, stream, from, events)
 	s.metrics.fromFile.Add(float64(len(events)))
 	if afterVersion >= from {
 		return events, nil

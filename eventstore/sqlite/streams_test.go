@@ -153,8 +153,8 @@ func TestReadStreamAnswersFromWhatTheStoreAppendedAndRead(t *testing.T) {
 	mustReadAsStored(t, s, "named", 0, 1)
 }
 
-// Another process may append to the file (switchboard erase beside serve): a read must
-// see what it appended, past what this store holds in memory.
+// Another process may append to the file (switchboard link or reconcile beside serve): a
+// read must see what it appended, though this store holds the stream in memory.
 func TestReadStreamSeesWhatAnotherProcessAppended(t *testing.T) {
 	ctx := context.Background()
 	s, other := openTwice(t)
@@ -178,8 +178,10 @@ func TestReadStreamSeesWhatAnotherProcessAppended(t *testing.T) {
 	// The other store never read the stream whole: its append to it is not taken for
 	// a run, which would lack versions 1 and 2.
 	mustReadAsStored(t, other, "m", 0, 3)
-	if memory, file := readEventsFrom(t, s); memory != 2+2+1 || file != 1 {
-		t.Fatalf("events read from memory %v, from the file %v; want 5 and 1 (the other store's event)", memory, file)
+	// This store's transaction after the other's commit let its runs go: the stream was
+	// read from the file whole once, and from memory after.
+	if memory, file := readEventsFrom(t, s); memory != 2+1 || file != 3 {
+		t.Fatalf("events read from memory %v, from the file %v; want 3 and 3", memory, file)
 	}
 	if _, err := s.Append(ctx, "m", 3, newEvent(t, "MessagePublished", `{"n":4}`)); err != nil {
 		t.Fatal(err)
@@ -352,5 +354,113 @@ func TestReadStreamWhileAnotherProcessAppends(t *testing.T) {
 			t.Fatalf("read %d of %s: %d events; want at least the %d stored when it began, and a prefix of the file's %d after it",
 				reads, stream, len(got), mustHave, len(stored))
 		}
+	}
+}
+
+// streamReads is the store's count of ReadStream calls answered from memory alone and
+// of those that asked the file.
+func streamReads(t *testing.T, s *sqlite.Store) (memory, file float64) {
+	t.Helper()
+	for _, m := range metricFamily(t, s, "switchboard_store_stream_reads_total").GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "answered" && l.GetValue() == "memory" {
+				memory = m.GetCounter().GetValue()
+			} else if l.GetName() == "answered" && l.GetValue() == "file" {
+				file = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return memory, file
+}
+
+// A read is answered from memory alone only while no other store has committed to the
+// file: the file's write count tells this store that one did, before any follower has
+// read what it appended, and before this store writes again.
+func TestReadStreamAsksTheFileOnceAnotherStoreCommitted(t *testing.T) {
+	ctx := context.Background()
+	s, other := openTwice(t)
+	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`), newEvent(t, "SenderIdentified", `{"n":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 2)
+	if memory, file := streamReads(t, s); memory != 1 || file != 0 {
+		t.Fatalf("reads answered from memory %v, from the file %v; want 1 and 0: the store appended the stream whole", memory, file)
+	}
+
+	if _, err := other.Append(ctx, "m", 2, newEvent(t, "PublicationCancelled", `{"n":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 3)
+	mustReadAsStored(t, s, "m", 0, 3) // still the file: this store has not written since
+	if memory, file := streamReads(t, s); memory != 1 || file != 2 {
+		t.Fatalf("reads answered from memory %v, from the file %v; want 1 and 2", memory, file)
+	}
+
+	// This store's next transaction, to any stream, finds the other's commit, lets its
+	// runs go, and from then on its reads are whole in memory again.
+	if _, err := s.Append(ctx, "x", domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 3)
+	mustReadAsStored(t, s, "m", 1, 2)
+	if memory, file := streamReads(t, s); memory != 2 || file != 3 {
+		t.Fatalf("reads answered from memory %v, from the file %v; want 2 and 3", memory, file)
+	}
+
+	// A write that appends nothing (a projection's batch) from the other store counts too.
+	if err := other.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS t (x)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 3)
+	if _, file := streamReads(t, s); file != 4 {
+		t.Fatalf("reads from the file %v after the other store's write; want 4", file)
+	}
+}
+
+// A follower learns of an event from ReadAll and then reads its stream: the read must
+// hold the event, though the writer makes its commit visible to other connections
+// before the event is in the stream's run.
+func TestReadStreamHoldsWhatReadAllReturned(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := MustOpenStore(t)
+	const appends = 300
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for v := 0; v < appends; v++ {
+			expected := domain.ExpectedVersion(v)
+			if v == 0 {
+				expected = domain.NoStream
+			}
+			if _, err := s.Append(ctx, "m", expected, newEvent(t, "E", `{}`)); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	after := int64(0)
+	for seen := int64(0); seen < appends; {
+		page, err := s.ReadAll(ctx, after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			after = e.Position
+			got, err := s.ReadStream(ctx, "m", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(got)) < e.Version {
+				t.Fatalf("ReadAll returned version %d of the stream, then ReadStream held %d events", e.Version, len(got))
+			}
+			seen = e.Version
+		}
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -463,4 +465,40 @@ func TestReadStreamHoldsWhatReadAllReturned(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// appendInChildEnv names the file a child process of the test binary appends to.
+const appendInChildEnv = "SWITCHBOARD_TEST_APPEND_IN_CHILD"
+
+// TestAppendInChild is the child's side of TestReadStreamSeesAnotherProcessThatExited:
+// it does nothing unless started by it.
+func TestAppendInChild(t *testing.T) {
+	path := os.Getenv(appendInChildEnv)
+	if path == "" {
+		t.Skip("run by TestReadStreamSeesAnotherProcessThatExited")
+	}
+	s := mustOpenAt(t, path)
+	if _, err := s.Append(context.Background(), "m", 1, newEvent(t, "PublicationCancelled", `{"n":2}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The case the reads from memory must never miss: a command (switchboard link,
+// reconcile) opens the store in a process of its own beside serve, appends to a stream
+// serve holds in memory, and exits before any follower of serve has read the event.
+func TestReadStreamSeesAnotherProcessThatExited(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := mustOpenAt(t, path)
+	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 1)
+
+	child := exec.Command(os.Args[0], "-test.run", "^TestAppendInChild$", "-test.count", "1")
+	child.Env = append(os.Environ(), appendInChildEnv+"="+path)
+	if out, err := child.CombinedOutput(); err != nil {
+		t.Fatalf("the child's append: %v\n%s", err, out)
+	}
+	mustReadAsStored(t, s, "m", 0, 2)
 }

@@ -502,3 +502,24 @@ func TestReadStreamSeesAnotherProcessThatExited(t *testing.T) {
 	}
 	mustReadAsStored(t, s, "m", 0, 2)
 }
+
+// Two processes may name one database through different paths (a symbolic link to the
+// file): they must still share its write count, as SQLite shares its -wal and -shm.
+func TestStoresOpenedThroughALinkShareTheWriteCount(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.db")
+	s := mustOpenAt(t, path)
+	if err := os.Symlink(path, filepath.Join(dir, "link.db")); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	other := mustOpenAt(t, filepath.Join(dir, "link.db"))
+	if _, err := s.Append(ctx, "m", domain.NoStream, newEvent(t, "MessageReceived", `{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 1)
+	if _, err := other.Append(ctx, "m", 1, newEvent(t, "PublicationCancelled", `{"n":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustReadAsStored(t, s, "m", 0, 2)
+}

@@ -5,6 +5,7 @@ package sqlite
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -14,7 +15,7 @@ import (
 // A store that cannot map it does not open: its commits would go unseen by stores that
 // trust the count.
 func openWriteCount(path string) (*writeCount, error) {
-	name := path + writeCountSuffix
+	name := realPath(path) + writeCountSuffix
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("write count %s: %w", name, err)
@@ -38,4 +39,17 @@ func openWriteCount(path string) (*writeCount, error) {
 	// A mapping starts on a page boundary, so the word is aligned for atomic access,
 	// which every process sharing the page uses.
 	return &writeCount{word: (*atomic.Uint64)(unsafe.Pointer(&mem[0])), close: func() error { return syscall.Munmap(mem) }}, nil
+}
+
+// realPath is path with its symbolic links resolved, as SQLite resolves them to place the
+// -wal and -shm files: two processes that name one database through different links
+// must share one count. A file not there yet is placed by its directory.
+func realPath(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path))
+	}
+	return path
 }

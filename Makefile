@@ -32,6 +32,8 @@ FUZZ_TARGETS = \
 	./domain FuzzNormalizePhone \
 	./domain FuzzStoredPhone \
 	./domain FuzzNormalizeUsername \
+	./domain FuzzMapPersonalAgreesWithDecoding \
+	./domain FuzzFieldPathsAgreeWithDecoding \
 	./adapters/twilio FuzzParseTwilio \
 	./adapters/twilio FuzzSignatureMatchesReference \
 	./adapters/meta FuzzParseWhatsApp \

@@ -532,3 +532,24 @@ func TestReadsRightAfterAnAppendOpenAsAnyReadWould(t *testing.T) {
 		t.Errorf("an event appended after its subject's erasure reads back %q, %v; want %q", dl.Reason, err, domain.Erased)
 	}
 }
+
+// A payload that is not JSON is refused whole, and nothing of it is stored: the sealing
+// leaves it not JSON, and the store below refuses it.
+func TestAPayloadThatIsNotJSONIsRefused(t *testing.T) {
+	ctx := context.Background()
+	inner, _, st := openSealed(t, filepath.Join(t.TempDir(), "sb.db"), "")
+	for _, payload := range []string{
+		`{"channel_id":"sms","message_id":"SM1","sender":{"phone":"+14155552671"}} trailing`,
+		`{"channel_id":"sms","message_id":"SM1","sender":{"phone":"+14155552671"},"text":tru}`,
+		`{"channel_id":"sms","message_id":"SM1","sender":{"phone":"+1415555\q"}}`,
+	} {
+		e := event(t, domain.EventMessageReceived, map[string]string{})
+		e.Payload = json.RawMessage(payload)
+		if _, err := st.Append(ctx, "plain-stream", domain.AnyVersion, e); err == nil {
+			t.Errorf("append of %s succeeded; want it refused", payload)
+		}
+	}
+	if last, err := inner.LastPosition(ctx); err != nil || last != 0 {
+		t.Fatalf("the log after the refused appends is at position %d (%v); want nothing stored", last, err)
+	}
+}

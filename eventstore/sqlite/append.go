@@ -249,7 +249,7 @@ func (s *Store) commit(batch []*appendReq) {
 	times.commit = time.Since(committing)
 	s.runs.end(found, err == nil, func() {
 		for i, r := range taken {
-			if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
+			if o := outcomes[i]; stored(r, o) {
 				n := int64(len(r.events))
 				s.runs.extend(o.stream, o.res.NextVersion-n, appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recorded, r.events), true)
 			}
@@ -268,12 +268,18 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 }
 
+// stored reports whether the batch's request r, with outcome o, stored events: an append
+// that neither failed nor found itself stored already.
+func stored(r *appendReq, o appendOutcome) bool {
+	return r.write == nil && o.err == nil && !o.res.AlreadyStored
+}
+
 // appendedStreams are the streams the batch's appends wrote to.
 func appendedStreams(taken []*appendReq, outcomes []appendOutcome) map[string]bool {
 	streams := make(map[string]bool, len(taken))
 	for i, r := range taken {
-		if o := outcomes[i]; r.write == nil && o.err == nil && !o.res.AlreadyStored {
-			streams[o.stream] = true
+		if stored(r, outcomes[i]) {
+			streams[outcomes[i].stream] = true
 		}
 	}
 	return streams

@@ -24,12 +24,19 @@ import (
 // readEventsFrom is what ReadStream returned, by where: memory and file.
 func readEventsFrom(t *testing.T, s *sqlite.Store) (memory, file float64) {
 	t.Helper()
-	for _, m := range metricFamily(t, s, "switchboard_store_stream_read_events_total").GetMetric() {
+	return memoryAndFile(t, s, "switchboard_store_stream_read_events_total", "from")
+}
+
+// memoryAndFile reads a counter family of the store split by label into "memory" and
+// "file".
+func memoryAndFile(t *testing.T, s *sqlite.Store, family, label string) (memory, file float64) {
+	t.Helper()
+	for _, m := range metricFamily(t, s, family).GetMetric() {
 		for _, l := range m.GetLabel() {
 			switch {
-			case l.GetName() == "from" && l.GetValue() == "memory":
+			case l.GetName() == label && l.GetValue() == "memory":
 				memory = m.GetCounter().GetValue()
-			case l.GetName() == "from" && l.GetValue() == "file":
+			case l.GetName() == label && l.GetValue() == "file":
 				file = m.GetCounter().GetValue()
 			}
 		}
@@ -363,16 +370,7 @@ func TestReadStreamWhileAnotherProcessAppends(t *testing.T) {
 // of those that asked the file.
 func streamReads(t *testing.T, s *sqlite.Store) (memory, file float64) {
 	t.Helper()
-	for _, m := range metricFamily(t, s, "switchboard_store_stream_reads_total").GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "answered" && l.GetValue() == "memory" {
-				memory = m.GetCounter().GetValue()
-			} else if l.GetName() == "answered" && l.GetValue() == "file" {
-				file = m.GetCounter().GetValue()
-			}
-		}
-	}
-	return memory, file
+	return memoryAndFile(t, s, "switchboard_store_stream_reads_total", "answered")
 }
 
 // A read is answered from memory alone only while no other store has committed to the

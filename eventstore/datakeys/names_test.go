@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"switchboard/domain"
 )
@@ -90,5 +91,34 @@ func TestStreamNamesHoldNoIdentifierAndDieWithTheirOwner(t *testing.T) {
 		if strings.Contains(string(b), macX) {
 			t.Errorf("the index row of X's message name is still in %s", f)
 		}
+	}
+}
+
+// Names made one after another sort in the order they were made, so that the indexes
+// keyed by them take new entries at their right edge; names of one instant still differ.
+func TestStreamNamesSortByWhenTheyWereMade(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
+	var prev string
+	for i := range 200 {
+		now := t0.Add(time.Duration(i/4) * time.Millisecond)
+		n, err := newStreamName("message:", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !IsStreamName("message:", n) {
+			t.Fatalf("%q is not a stored name", n)
+		}
+		if n == prev {
+			t.Fatalf("two names alike: %q", n)
+		}
+		if i%4 == 0 && i > 0 && n <= prev {
+			t.Errorf("a name of a later millisecond sorts first: %q after %q", n, prev)
+		}
+		prev = n
+	}
+	a, _ := newStreamName("message:", t0)
+	b, _ := newStreamName("message:", t0.Add(365*24*time.Hour))
+	if a >= b {
+		t.Errorf("a name a year later sorts first: %q, %q", b, a)
 	}
 }

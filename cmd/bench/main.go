@@ -27,7 +27,7 @@ func main() {
 	flag.StringVar(&o.rawBench, "raw", "^Benchmark(RawInsertOneEvent|RawGroupCommit)$", "-bench regexp of the raw SQLite ceilings in ./eventstore/sqlite/ (a benchmark the regexp names but the tree lacks is simply absent)")
 	flag.StringVar(&o.rawTime, "raw-benchtime", "1s", "-benchtime of the raw ceilings")
 	flag.StringVar(&o.goBenchTime, "benchtime", "1s", "-benchtime of the hot-path Go benchmarks")
-	flag.StringVar(&o.goBenchPkgs, "packages", "./domain/ ./domain/command/ ./eventstore/sqlite/", "packages of the hot-path Go benchmarks (space-separated)")
+	flag.StringVar(&o.goBenchPkgs, "packages", "./domain/ ./domain/command/ ./eventstore/sqlite/ ./eventstore/datakeys/", "packages of the hot-path Go benchmarks (space-separated)")
 	flag.DurationVar(&o.loadDuration, "load-duration", 5*time.Second, "how long each closed-loop or constant-rate load run sends")
 	flag.IntVar(&o.clients, "clients", 32, "concurrency of the closed-loop load runs")
 	flag.Float64Var(&o.rate, "rate", 1000, "offered messages/s of the open-loop known-sender run")

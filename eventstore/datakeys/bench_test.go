@@ -2,6 +2,7 @@ package datakeys
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -25,31 +26,44 @@ func BenchmarkNameStreamTx(b *testing.B) {
 		owners[i] = id
 	}
 	n := 0
-	name := func(count int) {
+	begin := func() *sql.Tx {
 		tx, err := st.DB().BeginTx(ctx, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for range count {
-			fresh, err := NewStreamName("message:")
-			if err != nil {
-				b.Fatal(err)
-			}
-			ref := k.StreamRef(fmt.Sprintf("message:bench-wa:wamid.%d", n))
-			if _, err := k.NameStreamTx(ctx, tx, ref, fresh, owners[n%len(owners)]); err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
+		return tx
+	}
+	commit := func(tx *sql.Tx) {
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	name := func(tx *sql.Tx) {
+		fresh, err := NewStreamName("message:")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref := k.StreamRef(fmt.Sprintf("message:bench-wa:wamid.%d", n))
+		if _, err := k.NameStreamTx(ctx, tx, ref, fresh, owners[n%len(owners)]); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
 	for range 50 {
-		name(1000)
+		tx := begin()
+		for range 1000 {
+			name(tx)
+		}
+		commit(tx)
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i += 10 {
-		name(10)
+	// b.Loop runs the set-up above once, however many rounds the benchmark takes.
+	tx := begin()
+	for i := 0; b.Loop(); i++ {
+		name(tx)
+		if i%10 == 9 {
+			commit(tx)
+			tx = begin()
+		}
 	}
+	commit(tx)
 }

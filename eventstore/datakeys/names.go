@@ -126,9 +126,10 @@ func (k *Keeper) NameStreamTx(ctx context.Context, tx *sql.Tx, ref StreamRef, fr
 	mac := ref.mac
 	// The first insert wins; a second writer does nothing and reads the winner's row
 	// (its append then finds the stream taken, as a redelivery should). The count of
-	// rows written says which, rather than RETURNING: on SQLite a RETURNING insert
-	// cost about twice a plain one (docs/performance.md, "The name row without
-	// RETURNING"), and a new message writes one of these in the writer's transaction.
+	// rows written says which, rather than RETURNING: on SQLite the insert with
+	// RETURNING took about one and a half times as long (docs/performance.md, "The
+	// name row without RETURNING"), and every new message writes one in the writer's
+	// transaction.
 	res, err := tx.ExecContext(ctx, `INSERT INTO privacy_names (ref_mac, name, owner, sealed_ref) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (ref_mac) DO NOTHING`, mac, fresh, ownerID, sealedRef)
 	if err != nil {

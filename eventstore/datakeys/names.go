@@ -47,8 +47,8 @@ func (k *Keeper) StreamRef(logical string) StreamRef {
 // keyed by a stream's name (the log's (stream_id, version), privacy_names' own) then
 // takes each new message's entries at its right edge, on pages a recent commit
 // dirtied, instead of one page picked at random out of the whole index. The time is
-// no news to someone holding the file: the stream's first event carries the same
-// instant in recorded_at. The random part alone keeps names apart (2^40 names in one
+// no news to someone holding the file: the stream's first event, appended with the
+// name, carries its time in recorded_at. The random part alone keeps names apart (2^40 names in one
 // millisecond before a clash is likely, and the unique index would refuse one).
 func NewStreamName(prefix string) (string, error) {
 	return newStreamName(prefix, time.Now())

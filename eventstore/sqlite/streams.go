@@ -149,10 +149,11 @@ func (r *streamRuns) close() error {
 // a commit landed or the runs were let go since (stamp).
 func (r *streamRuns) keepRead(stamp uint64, stream string, after int64, events []domain.RecordedEvent) {
 	r.mu.Lock()
-	moved := r.stamp != stamp
-	r.mu.Unlock()
-	if !moved {
-		r.extend(stream, after, events, false)
+	defer r.mu.Unlock()
+	// Checked and kept under one hold of the lock: a commit that let the runs go in
+	// between would otherwise leave this read's events as a run missing its append.
+	if r.stamp == stamp {
+		r.extendLocked(stream, after, events, false)
 	}
 }
 
@@ -183,6 +184,13 @@ func (r *streamRuns) known(stream string) int64 {
 // run when after is 0. Otherwise a read leaves the run as it is, and an append (own)
 // that does not join it lets it go: the run is no longer the whole stream.
 func (r *streamRuns) extend(stream string, after int64, events []domain.RecordedEvent, own bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.extendLocked(stream, after, events, own)
+}
+
+// extendLocked is extend with mu held.
+func (r *streamRuns) extendLocked(stream string, after int64, events []domain.RecordedEvent, own bool) {
 	if len(events) == 0 {
 		return
 	}
@@ -191,8 +199,6 @@ func (r *streamRuns) extend(stream string, after int64, events []domain.Recorded
 			return // not a run of consecutive versions: not ours to trust
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	run, ok := r.newer[stream]
 	if !ok {
 		run = r.older[stream]

@@ -247,12 +247,19 @@ func (s *Store) commit(batch []*appendReq) {
 	s.runs.beforeCommit(appendedStreams(taken, outcomes))
 	err = tx.Commit()
 	times.commit = time.Since(committing)
+	// What the batch stored, as reads will return it, for the streams' runs and the
+	// log's tail: in position order, since the appends ran in the batch's order.
+	var stored []storedAppend
+	if err == nil {
+		stored = storedAppends(taken, outcomes, recorded)
+		// Before any caller hears of the commit, so that the followers it wakes read
+		// its events from memory; and while the count still shows this transaction as
+		// the writer's own (tail.go).
+		s.extendTail(stored, found+1)
+	}
 	s.runs.end(found, err == nil, func() {
-		for i, r := range taken {
-			if o := outcomes[i]; stored(r, o) {
-				n := int64(len(r.events))
-				s.runs.extend(o.stream, o.res.NextVersion-n, appended(o.stream, o.res.NextVersion-n, o.res.FirstPosition, recorded, r.events), true)
-			}
+		for _, a := range stored {
+			s.runs.extend(a.stream, a.after, a.events, true)
 		}
 	})
 	s.metrics.observe(times)
@@ -272,6 +279,47 @@ func (s *Store) commit(batch []*appendReq) {
 // that neither failed nor found itself stored already.
 func stored(r *appendReq, o appendOutcome) bool {
 	return r.write == nil && o.err == nil && !o.res.AlreadyStored
+}
+
+// storedAppend is one append of a committed batch: its stream's events after version
+// after, as a read returns them.
+type storedAppend struct {
+	stream string
+	after  int64
+	events []domain.RecordedEvent
+}
+
+func storedAppends(taken []*appendReq, outcomes []appendOutcome, recorded time.Time) []storedAppend {
+	var out []storedAppend
+	for i, r := range taken {
+		if o := outcomes[i]; stored(r, o) {
+			after := o.res.NextVersion - int64(len(r.events))
+			out = append(out, storedAppend{o.stream, after, appended(o.stream, after, o.res.FirstPosition, recorded, r.events)})
+		}
+	}
+	return out
+}
+
+// extendTail offers the log's tail what a commit stored (tail.extend decides); raised is
+// the write count the commit's transaction raised the word to.
+func (s *Store) extendTail(stored []storedAppend, raised uint64) {
+	if len(stored) == 0 {
+		return
+	}
+	var events []domain.RecordedEvent
+	if len(stored) == 1 {
+		events = stored[0].events
+	} else {
+		n := 0
+		for _, a := range stored {
+			n += len(a.events)
+		}
+		events = make([]domain.RecordedEvent, 0, n)
+		for _, a := range stored {
+			events = append(events, a.events...)
+		}
+	}
+	s.tail.extend(events, raised, s.runs.counted)
 }
 
 // appendedStreams are the streams the batch's appends wrote to.

@@ -24,6 +24,10 @@ type writerMetrics struct {
 	// look-up in the file (another store committed since, or the stream is not held).
 	streamReads                    *prometheus.CounterVec
 	readsFromMemory, readsFromFile prometheus.Counter
+	// readAll counts ReadAll calls by what answered them: the log's tail in memory
+	// alone, or the file (tail.go).
+	readAll                            *prometheus.CounterVec
+	readAllFromMemory, readAllFromFile prometheus.Counter
 }
 
 func newWriterMetrics() *writerMetrics {
@@ -45,6 +49,10 @@ func newWriterMetrics() *writerMetrics {
 		[]string{"answered"})
 	m.fromMemory, m.fromFile = m.streamEvents.WithLabelValues("memory"), m.streamEvents.WithLabelValues("file")
 	m.readsFromMemory, m.readsFromFile = m.streamReads.WithLabelValues("memory"), m.streamReads.WithLabelValues("file")
+	m.readAll = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "switchboard_store_read_all_total",
+		Help: "ReadAll calls (the followers' reads of the log), by what answered them: memory alone (the newest events, kept from this store's commits and reads) or the file."},
+		[]string{"answered"})
+	m.readAllFromMemory, m.readAllFromFile = m.readAll.WithLabelValues("memory"), m.readAll.WithLabelValues("file")
 	return m
 }
 
@@ -76,6 +84,7 @@ func (s *Store) Describe(ch chan<- *prometheus.Desc) {
 	s.metrics.phase.Describe(ch)
 	s.metrics.streamEvents.Describe(ch)
 	s.metrics.streamReads.Describe(ch)
+	s.metrics.readAll.Describe(ch)
 	s.wal.seconds.Describe(ch)
 	s.wal.frames.Describe(ch)
 	s.wal.errors.Describe(ch)
@@ -88,6 +97,7 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	s.metrics.phase.Collect(ch)
 	s.metrics.streamEvents.Collect(ch)
 	s.metrics.streamReads.Collect(ch)
+	s.metrics.readAll.Collect(ch)
 	s.wal.seconds.Collect(ch)
 	s.wal.frames.Collect(ch)
 	s.wal.errors.Collect(ch)

@@ -296,23 +296,29 @@ func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]
 	if limit <= 0 {
 		return nil, fmt.Errorf("read all after %d: limit is %d; want a positive page size", afterPosition, limit)
 	}
-	cached, through, ok := s.tail.read(afterPosition, limit)
-	if ok && len(cached) == limit {
+	// The count before anything else: a commit that finished before this read began
+	// raised it already (tail.go).
+	c := s.runs.counts()
+	cached, through, ok, whole := s.tail.read(afterPosition, limit, c)
+	if ok && (len(cached) == limit || whole) {
+		s.metrics.readAllFromMemory.Inc()
 		return cached, nil
 	}
+	s.metrics.readAllFromFile.Inc()
 	from := afterPosition
 	if ok {
 		from = through
 	}
-	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE position > ? ORDER BY position LIMIT ?`, from, limit-len(cached))
+	want := limit - len(cached)
+	rows, err := s.db.QueryContext(ctx, selectEvents+`WHERE position > ? ORDER BY position LIMIT ?`, from, want)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
 	}
-	events, err := scanEvents(rows, min(limit-len(cached), 1024))
+	events, err := scanEvents(rows, min(want, 1024))
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", afterPosition, err)
 	}
-	s.tail.add(from, events)
+	s.tail.add(from, events, c, len(events) < want)
 	if len(cached) == 0 {
 		return events, nil
 	}

@@ -89,6 +89,17 @@ func (r *streamRuns) onlyOwnCommits() bool {
 	return c == r.seen || (r.pending == r.seen+1 && c == r.pending)
 }
 
+// counts is the file's write count now, and the count this store's open transaction
+// raised it to (tail.go).
+func (r *streamRuns) counts() counts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.counted || !r.count.mapped() {
+		return counts{}
+	}
+	return counts{now: r.count.load(), own: r.pending, counted: true}
+}
+
 // begin raises the file's write count for the writer's transaction, which holds the
 // write lock; it returns the count found, for end.
 func (r *streamRuns) begin() uint64 {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"switchboard/domain"
 	"switchboard/eventstore/sqlite"
@@ -64,8 +66,7 @@ func TestReadsFromTheRememberedTailAreWhatTheFileHolds(t *testing.T) {
 				t.Fatalf("step %d: ReadAll(%d, %d) returned %d events, the file holds %d", step, after, limit, len(got), len(want))
 			}
 			for i := range got {
-				if got[i].Position != want[i].Position || got[i].ID != want[i].ID || string(got[i].Payload) != string(want[i].Payload) ||
-					got[i].StreamID != want[i].StreamID || got[i].Version != want[i].Version {
+				if !sameEvent(got[i], want[i]) {
 					t.Fatalf("step %d: ReadAll(%d, %d)[%d] = %+v, the file holds %+v", step, after, limit, i, got[i], want[i])
 				}
 			}
@@ -77,9 +78,10 @@ func TestReadsFromTheRememberedTailAreWhatTheFileHolds(t *testing.T) {
 }
 
 // queryAll reads the file itself, past any memory of the store.
-func queryAll(t *testing.T, s *sqlite.Store, after int64, limit int) []domain.RecordedEvent {
+func queryAll(t testing.TB, s *sqlite.Store, after int64, limit int) []domain.RecordedEvent {
 	t.Helper()
-	rows, err := s.DB().Query(`SELECT position, event_id, stream_id, version, payload FROM events WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
+	rows, err := s.DB().Query(`SELECT position, event_id, stream_id, version, type, schema_version, occurred_at, recorded_at,
+		COALESCE(correlation_id, ''), COALESCE(causation_id, ''), payload FROM events WHERE position > ? ORDER BY position LIMIT ?`, after, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +90,182 @@ func queryAll(t *testing.T, s *sqlite.Store, after int64, limit int) []domain.Re
 	for rows.Next() {
 		var e domain.RecordedEvent
 		var payload []byte
-		if err := rows.Scan(&e.Position, &e.ID, &e.StreamID, &e.Version, &payload); err != nil {
+		var occurred, recorded string
+		if err := rows.Scan(&e.Position, &e.ID, &e.StreamID, &e.Version, &e.Type, &e.SchemaVersion, &occurred, &recorded,
+			&e.CorrelationID, &e.CausationID, &payload); err != nil {
 			t.Fatal(err)
 		}
 		e.Payload = payload
+		if e.OccurredAt, err = time.Parse(time.RFC3339Nano, occurred); err != nil {
+			t.Fatal(err)
+		}
+		if e.RecordedAt, err = time.Parse(time.RFC3339Nano, recorded); err != nil {
+			t.Fatal(err)
+		}
 		out = append(out, e)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	return out
+}
+
+// sameEvent compares every field a read returns, times as instants.
+func sameEvent(a, b domain.RecordedEvent) bool {
+	return a.Position == b.Position && a.ID == b.ID && a.StreamID == b.StreamID && a.Version == b.Version &&
+		a.Type == b.Type && a.SchemaVersion == b.SchemaVersion && a.OccurredAt.Equal(b.OccurredAt) &&
+		a.RecordedAt.Equal(b.RecordedAt) && a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID &&
+		string(a.Payload) == string(b.Payload)
+}
+
+// Followers that have caught up are answered from memory after this store's own
+// commits: the writer puts what it committed in the tail, and the file's write count
+// says nothing else was committed. A commit of another store on the file sends the next
+// read to the file, which finds it.
+func TestCaughtUpFollowersReadTheStoresOwnCommitsFromMemory(t *testing.T) {
+	ctx := context.Background()
+	serve, other := openTwice(t)
+	reads := func(answered string) float64 {
+		t.Helper()
+		memory, file := memoryAndFile(t, serve, "switchboard_store_read_all_total", "answered")
+		if answered == "memory" {
+			return memory
+		}
+		return file
+	}
+	var after int64
+	follow := func(want int) []domain.RecordedEvent {
+		t.Helper()
+		got, err := serve.ReadAll(ctx, after, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != want {
+			t.Fatalf("ReadAll(%d, 100) returned %d events, want %d", after, len(got), want)
+		}
+		if len(got) > 0 {
+			after = got[len(got)-1].Position
+		}
+		return got
+	}
+	follow(0) // the first read holds the run
+	for i := range 50 {
+		if _, err := serve.Append(ctx, fmt.Sprintf("s-%d", i%7), domain.AnyVersion, newEvent(t, "MessageReceived", `{}`), newEvent(t, "SenderIdentified", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		got := follow(2)
+		want := queryAll(t, serve, got[0].Position-1, 2)
+		for j := range got {
+			if !sameEvent(got[j], want[j]) {
+				t.Fatalf("append %d: read %+v from memory, the file holds %+v", i, got[j], want[j])
+			}
+		}
+		follow(0)
+	}
+	if file, memory := reads("file"), reads("memory"); file != 1 || memory != 100 {
+		t.Fatalf("ReadAll asked the file %v times and memory %v times over 50 appends, want 1 and 100", file, memory)
+	}
+	if _, err := other.Append(ctx, "from-another-process", domain.NoStream, newEvent(t, "MessageReceived", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	got := follow(1)
+	if got[0].StreamID != "from-another-process" {
+		t.Fatalf("read %s after another store's commit, want its event", got[0].StreamID)
+	}
+	if file := reads("file"); file != 2 {
+		t.Fatalf("ReadAll asked the file %v times after another store committed, want 2", file)
+	}
+	// The file read found every commit through the other store's: serve's next own
+	// commit joins the run, and memory answers again.
+	if _, err := serve.Append(ctx, "s-0", domain.AnyVersion, newEvent(t, "MessageReceived", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	follow(1)
+	follow(0)
+	if file := reads("file"); file != 2 {
+		t.Fatalf("ReadAll asked the file %v times after serve's next commit, want still 2", file)
+	}
+}
+
+// Followers reading while two stores on one file append at once each see every event,
+// once, in position order, and, once the appends are over, all of them: an answer from
+// memory never skips another store's commit, nor holds it back past the next read.
+func TestFollowersMissNothingWhileTwoStoresAppend(t *testing.T) {
+	ctx := context.Background()
+	serve, other := openTwice(t)
+	const appenders, perAppender = 4, 150
+	var wg sync.WaitGroup
+	errs := make(chan error, appenders+1)
+	for a := range appenders + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := serve
+			if a == appenders {
+				st = other
+			}
+			for i := range perAppender {
+				events := make([]domain.EventData, 1+i%3)
+				for j := range events {
+					events[j] = newEvent(t, "MessageReceived", fmt.Sprintf(`{"a":%d,"i":%d,"j":%d}`, a, i, j))
+				}
+				if _, err := st.Append(ctx, fmt.Sprintf("s-%d-%d", a, i%5), domain.AnyVersion, events...); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	appending := make(chan struct{})
+	go func() { wg.Wait(); close(appending) }()
+	const followers = 3
+	seen := make([][]domain.RecordedEvent, followers)
+	var fg sync.WaitGroup
+	for f := range followers {
+		fg.Add(1)
+		go func() {
+			defer fg.Done()
+			rng := rand.New(rand.NewPCG(uint64(f), 7))
+			var after int64
+			read := func() int {
+				got, err := serve.ReadAll(ctx, after, 1+rng.IntN(20))
+				if err != nil {
+					errs <- err
+					return 0
+				}
+				seen[f] = append(seen[f], got...)
+				if len(got) > 0 {
+					after = got[len(got)-1].Position
+				}
+				return len(got)
+			}
+			for {
+				select {
+				case <-appending:
+					// Every append has returned: reads now find every event.
+					for read() > 0 {
+					}
+					return
+				default:
+					read()
+				}
+			}
+		}()
+	}
+	fg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	want := queryAll(t, serve, 0, 1<<30)
+	for f, got := range seen {
+		if len(got) != len(want) {
+			t.Fatalf("follower %d read %d events, the file holds %d", f, len(got), len(want))
+		}
+		for i := range got {
+			if !sameEvent(got[i], want[i]) {
+				t.Fatalf("follower %d's event %d is %+v, the file holds %+v", f, i, got[i], want[i])
+			}
+		}
+	}
 }

@@ -304,6 +304,8 @@ func storedAppends(taken []*appendReq, outcomes []appendOutcome, recorded time.T
 // the write count the commit's transaction raised the word to.
 func (s *Store) extendTail(stored []storedAppend, raised uint64) {
 	if len(stored) == 0 {
+		// Only writes (the projections', checkpoints): the commit stored no event.
+		s.tail.storedNothing(raised, s.runs.counted)
 		return
 	}
 	var events []domain.RecordedEvent

@@ -35,7 +35,8 @@ import (
 // under way, nothing was committed past the run but, at most, that transaction, whose
 // callers have not been answered yet: the run is the whole log past its position.
 //   - a commit of this store's writer that joins the run makes seen the count its
-//     transaction raised the word to (every earlier raise was an earlier commit, below it);
+//     transaction raised the word to (every earlier raise was an earlier commit, below it),
+//     and so does one that stored no event when seen was the count before it;
 //   - a read of the file that returned fewer events than it asked for found every
 //     commit that raised the count before it looked (the count is loaded before the
 //     query), and makes seen at least that count.
@@ -163,6 +164,18 @@ func (t *tail) extend(events []domain.RecordedEvent, raised uint64, counted bool
 		t.see(raised)
 	}
 	t.trim()
+}
+
+// storedNothing records that a commit of this store's writer, whose transaction raised the
+// count to raised, stored no event (its writes were the projections' and checkpoints'):
+// if every commit before it is in the run, so is every commit through it. Without it,
+// each such commit sent the next read to the file.
+func (t *tail) storedNothing(raised uint64, counted bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if counted && t.held && t.counted && t.seen == raised-1 {
+		t.seen = raised
+	}
 }
 
 // trim lets the older half go once the run holds more than maxTail events. The caller

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -119,8 +120,8 @@ func sameEvent(a, b domain.RecordedEvent) bool {
 }
 
 // Followers that have caught up are answered from memory after this store's own
-// commits: the writer puts what it committed in the tail, and the file's write count
-// says nothing else was committed. A commit of another store on the file sends the next
+// commits, of events or of writes alone: the writer puts what it committed in the tail,
+// and the file's write count says nothing else was committed. A commit of another store on the file sends the next
 // read to the file, which finds it.
 func TestCaughtUpFollowersReadTheStoresOwnCommitsFromMemory(t *testing.T) {
 	ctx := context.Background()
@@ -152,6 +153,16 @@ func TestCaughtUpFollowersReadTheStoresOwnCommitsFromMemory(t *testing.T) {
 	for i := range 50 {
 		if _, err := serve.Append(ctx, fmt.Sprintf("s-%d", i%7), domain.AnyVersion, newEvent(t, "MessageReceived", `{}`), newEvent(t, "SenderIdentified", `{}`)); err != nil {
 			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			// A commit of writes alone (a projection's batch) stores no event.
+			if err := serve.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (name, position) VALUES ('projection', ?)
+					ON CONFLICT (name) DO UPDATE SET position = excluded.position`, i)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		got := follow(2)
 		want := queryAll(t, serve, got[0].Position-1, 2)

@@ -26,10 +26,9 @@ import (
 //
 // A read that the run can answer only in part (it asks for more events than the run holds
 // past its position, as a caught-up follower always does) must know whether anything was
-// committed past the run. Until now it asked the file every time, and so the first
-// follower after every commit read its events back: about a tenth of serve's CPU at
-// 1,000 messages/s (docs/performance.md). The file's write count (writecount.go) answers
-// instead: seen is a count through which every commit's events are in the run (no
+// committed past the run. Asking the file each time made the first follower after every
+// commit read its events back (about a tenth of serve's CPU at 1,000 messages/s,
+// docs/performance.md), so the file's write count (writecount.go) answers: seen is a count through which every commit's events are in the run (no
 // transaction that raised the count to seen or below stored an event past the run's
 // last). While the count is still seen, or one past it by this store's own transaction
 // under way, nothing was committed past the run but, at most, that transaction, whose
@@ -38,8 +37,10 @@ import (
 //     transaction raised the word to (every earlier raise was an earlier commit, below it),
 //     and so does one that stored no event when seen was the count before it;
 //   - a read of the file that returned fewer events than it asked for found every
-//     commit that raised the count before it looked (the count is loaded before the
-//     query), and makes seen at least that count.
+//     commit that had ended when it loaded the count (before its query). Only the
+//     transaction that raised the count to what it loaded may have been under way (this
+//     store's, or another's, whose events the read could not see), so the read makes seen
+//     at least one below that count.
 
 // maxTail bounds the events remembered; past it the older half is let go.
 const maxTail = 8192
@@ -93,7 +94,7 @@ func (t *tail) read(after int64, limit int, c counts) (events []domain.RecordedE
 
 // add remembers events, which a read of the store returned for positions after after:
 // every event after after and through the last of them. complete says the read returned
-// fewer than it asked for, so it found every commit that had raised the count to c.now.
+// fewer than it asked for, so it found every commit that had ended when c was loaded.
 func (t *tail) add(after int64, events []domain.RecordedEvent, c counts, complete bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -113,9 +114,19 @@ func (t *tail) add(after int64, events []domain.RecordedEvent, c counts, complet
 		t.events = append(t.events[:0:0], events...)
 	}
 	if complete && c.counted {
-		t.see(c.now)
+		t.see(endedBefore(c.now))
 	}
 	t.trim()
+}
+
+// endedBefore is the count through which every transaction had ended when the count was
+// now: raises are serialized by SQLite's write lock, so only the one that raised it to
+// now may still be under way, its events unseen by a read that looked then.
+func endedBefore(now uint64) uint64 {
+	if now == 0 {
+		return 0
+	}
+	return now - 1
 }
 
 // join lengthens the run with events, which hold every event after after, when after

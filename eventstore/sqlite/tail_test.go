@@ -280,3 +280,56 @@ func TestFollowersMissNothingWhileTwoStoresAppend(t *testing.T) {
 		}
 	}
 }
+
+// A read of the file that found everything vouches only for the commits that had ended
+// when it looked: the count it loaded may have been raised by another store's
+// transaction still under way, whose events the read could not see. After that
+// transaction commits, the next read must find them, though this store commits nothing.
+func TestAReadDuringAnotherStoresTransactionDoesNotVouchForIt(t *testing.T) {
+	ctx := context.Background()
+	serve, other := openTwice(t)
+	if got, err := serve.ReadAll(ctx, 0, 100); err != nil || len(got) != 0 {
+		t.Fatalf("ReadAll of an empty log = %d events, %v", len(got), err)
+	}
+	block := func(started chan<- struct{}, release <-chan struct{}) func(context.Context, *sql.Tx) error {
+		return func(context.Context, *sql.Tx) error {
+			close(started)
+			<-release
+			return nil
+		}
+	}
+	// The other store's writer is busy with a first transaction while an append and a
+	// write queue behind it; they then share its next transaction, which the write holds
+	// open after the append's insert.
+	firstStarted, releaseFirst := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 3)
+	go func() { done <- other.Write(ctx, block(firstStarted, releaseFirst)) }()
+	<-firstStarted
+	go func() {
+		_, err := other.Append(ctx, "from-another-process", domain.NoStream, newEvent(t, "MessageReceived", `{}`))
+		done <- err
+	}()
+	waitWaiting(t, other, 1)
+	secondStarted, releaseSecond := make(chan struct{}), make(chan struct{})
+	go func() { done <- other.Write(ctx, block(secondStarted, releaseSecond)) }()
+	waitWaiting(t, other, 2)
+	close(releaseFirst)
+	<-secondStarted
+	// The append's event is inserted, not committed: a read sees nothing yet.
+	if got, err := serve.ReadAll(ctx, 0, 100); err != nil || len(got) != 0 {
+		t.Fatalf("ReadAll during the other store's transaction = %d events, %v; want none", len(got), err)
+	}
+	close(releaseSecond)
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := serve.ReadAll(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].StreamID != "from-another-process" {
+		t.Fatalf("ReadAll after the other store committed = %d events, want its one", len(got))
+	}
+}

@@ -104,12 +104,9 @@ func (t *tail) add(after int64, events []domain.RecordedEvent, c counts, complet
 			return
 		}
 	default:
-		// Newer than the run and not joined to it (or no run): start again from here.
-		// A count seen before still holds: its commits lie at or below the old run's
-		// last, below after.
-		if !t.held {
-			t.counted = false
-		}
+		// Newer than the run and not joined to it (or no run, and then no count seen
+		// either): start again from here. A count seen before still holds: its commits
+		// lie at or below the old run's last, below after.
 		t.held, t.after = true, after
 		t.events = append(t.events[:0:0], events...)
 	}

@@ -27,7 +27,32 @@ type oneAtATime struct{ projections.Projection }
 // the batch already holds) and a late event of an erased message after it.
 func TestAuditAppliesABatchAsItAppliesEachEvent(t *testing.T) {
 	log := &fixtureLog{events: batchFixture(t)}
-	opens := map[string]func(t *testing.T) projections.Database{
+	opens := readSides()
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			want := eventAtATimeRows(t, opens[name](t), log)
+			for _, batch := range []int{1, 2, 3, 5, 8, 13, len(log.events)} {
+				got := rebuiltRows(t, opens[name](t), log, batch)
+				diffRows(t, "an event at a time", fmt.Sprintf("batches of %d", batch), want, got)
+			}
+			// Live processing cuts the log where the follower's reads end.
+			db := opens[name](t)
+			live, err := projections.NewRunner(db, log, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := live.CatchUp(ctx); err != nil {
+				t.Fatal(err)
+			}
+			diffRows(t, "an event at a time", "live processing", want, tableRows(t, db.DB()))
+		})
+	}
+}
+
+// readSides opens an empty read side on each database.
+func readSides() map[string]func(t *testing.T) projections.Database {
+	return map[string]func(t *testing.T) projections.Database{
 		"sqlite": func(t *testing.T) projections.Database {
 			st, err := sqlite.Open(filepath.Join(t.TempDir(), "read.db"))
 			if err != nil {
@@ -45,36 +70,137 @@ func TestAuditAppliesABatchAsItAppliesEachEvent(t *testing.T) {
 			return st
 		},
 	}
+}
+
+// eventAtATimeRows is the reference: every projection rebuilt over log, the audit an
+// event at a time.
+func eventAtATimeRows(t *testing.T, db projections.Database, log domain.EventStore) []string {
+	t.Helper()
+	var reference []projections.Projection
+	for _, p := range projections.All() {
+		if _, ok := p.(projections.Audit); ok {
+			p = oneAtATime{p}
+		}
+		reference = append(reference, p)
+	}
+	want := rebuiltRows(t, db, log, 1<<20, reference...)
+	if !strings.Contains(strings.Join(want, "\n"), "audit_entries: subject=sender") {
+		t.Fatal("the reference holds no sender timeline: the fixture adopts nothing")
+	}
+	return want
+}
+
+// TestAuditRemembersItsMessagesAcrossLiveBatches: a live runner reads the log in small
+// batches, so a message's later events (its sender identified, its contact matched)
+// come in batches after the one that recorded it, and the audit takes what it knows of
+// the message from its memory of the batches before. However the log is cut, the rows
+// are those of applying each event on its own, and the memory holds the messages of the
+// batches that committed.
+func TestAuditRemembersItsMessagesAcrossLiveBatches(t *testing.T) {
+	log := &fixtureLog{events: batchFixture(t)}
+	opens := readSides()
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			want := eventAtATimeRows(t, opens[name](t), log)
+			for _, batch := range []int{1, 2, 3, 5, 8} {
+				db := opens[name](t)
+				audit := projections.NewAudit()
+				var ps []projections.Projection
+				for _, p := range projections.All() {
+					if _, ok := p.(projections.Audit); ok {
+						p = audit
+					}
+					ps = append(ps, p)
+				}
+				live, err := projections.NewRunner(db, log, nil, ps...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				projections.SetBatch(live, batch)
+				if _, err := live.CatchUp(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				diffRows(t, "an event at a time", fmt.Sprintf("live batches of %d", batch), want, tableRows(t, db.DB()))
+				last := log.events[len(log.events)-1].Position
+				if through, n := projections.Remembered(audit); through != last || n == 0 {
+					t.Errorf("live batches of %d: the audit remembers %d messages through %d, want some through %d (the last batch committed)", batch, n, through, last)
+				}
+			}
+		})
+	}
+}
+
+// TestAuditForgetsWhatItsBatchesDidNotLeave: the audit's memory of its messages holds only
+// while the rows are what its batches left. A batch whose transaction was undone and is
+// applied again, and batches another process (a node) applied in between, must not be
+// taken from memory: the batch applied again would find messages recorded that their
+// rows lack, and the one after the other process's would copy a timeline that lacks what
+// that process put on it.
+func TestAuditForgetsWhatItsBatchesDidNotLeave(t *testing.T) {
+	log := &fixtureLog{events: batchFixture(t)}
+	opens := readSides()
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			var reference []projections.Projection
-			for _, p := range projections.All() {
-				if _, ok := p.(projections.Audit); ok {
-					p = oneAtATime{p}
-				}
-				reference = append(reference, p)
-			}
-			want := rebuiltRows(t, opens[name](t), log, len(log.events), reference...)
-			if !strings.Contains(strings.Join(want, "\n"), "audit_entries: subject=sender") {
-				t.Fatal("the reference holds no sender timeline: the fixture adopts nothing")
-			}
-			for _, batch := range []int{1, 2, 3, 5, 8, 13, len(log.events)} {
-				got := rebuiltRows(t, opens[name](t), log, batch)
-				diffRows(t, "an event at a time", fmt.Sprintf("batches of %d", batch), want, got)
-			}
-			// Live processing cuts the log where the follower's reads end.
+			want := eventAtATimeRows(t, opens[name](t), log)
 			db := opens[name](t)
-			live, err := projections.NewRunner(db, log, nil)
-			if err != nil {
+			if _, err := projections.NewRunner(db, log, nil); err != nil { // the read side's tables
 				t.Fatal(err)
 			}
-			if _, err := live.CatchUp(ctx); err != nil {
-				t.Fatal(err)
+			mine, other := projections.NewAudit(), projections.NewAudit()
+			apply := func(a projections.Audit, from int64, evs []domain.RecordedEvent, commit bool) int64 {
+				t.Helper()
+				tx, err := db.DB().BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := a.ApplyBatchAfter(ctx, tx, from, evs); err != nil {
+					_ = tx.Rollback()
+					t.Fatal(err)
+				}
+				through := evs[len(evs)-1].Position
+				if !commit {
+					if err := tx.Rollback(); err != nil {
+						t.Fatal(err)
+					}
+					return from
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				a.Committed(through)
+				return through
 			}
-			diffRows(t, "an event at a time", "live processing", want, tableRows(t, db.DB()))
+			evs := log.events
+			var at int64
+			for start := 0; start < len(evs); start += 4 {
+				batch := evs[start:min(start+4, len(evs))]
+				switch (start / 4) % 3 {
+				case 0: // undone once, then applied again
+					apply(mine, at, batch, false)
+					at = apply(mine, at, batch, true)
+				case 1: // applied by another process
+					at = apply(other, at, batch, true)
+				default:
+					at = apply(mine, at, batch, true)
+				}
+			}
+			diffRows(t, "an event at a time", "batches undone and applied elsewhere", auditRows(want), auditRows(tableRows(t, db.DB())))
 		})
 	}
+}
+
+// auditRows are the rows of the audit's tables among rows (tableRows).
+func auditRows(rows []string) []string {
+	var out []string
+	for _, r := range rows {
+		for _, table := range (projections.Audit{}).Tables() {
+			if strings.HasPrefix(r, table+": ") {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // rebuiltRows rebuilds the projections ps (all when none) over log in batches of batch

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"switchboard/domain"
@@ -122,7 +123,15 @@ func (ContactKeys) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 // message whose id is erased is keyed by its stored stream instead (MessageKey(channel,
 // stored name)), since every erased message id reads the same; a sender key embeds the
 // identifier, so an erased sender has no timeline at all.
-type Audit struct{}
+//
+// An Audit made by NewAudit remembers, between batches, the messages its batches
+// wrote (ApplyBatchAfter): a message's later events then come in later batches of a
+// live runner, and its adoptions copied its entries back with a query where the
+// memory knows them. The zero Audit remembers nothing past a batch.
+type Audit struct{ memo *auditMemo }
+
+// NewAudit is an Audit that remembers its messages between batches.
+func NewAudit() Audit { return Audit{memo: &auditMemo{through: -1}} }
 
 func (Audit) Name() string { return "audit" }
 
@@ -157,14 +166,76 @@ func (a Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) er
 	return a.ApplyBatch(ctx, tx, []domain.RecordedEvent{e})
 }
 
+// maxRemembered bounds the messages an Audit remembers between batches; past it the
+// memory starts again (a miss costs a read of the message's row and, for an adoption,
+// a copy by query).
+const maxRemembered = 10_000
+
+// auditMemo is what the audit's batches knew of their messages when the last of them
+// ended. It holds only while the audit's rows are what those batches left:
+//   - the next batch continues from the checkpoint the last one moved the audit to, so
+//     no other process (a node, a rebuild) applied the audit in between;
+//   - and that batch's transaction committed (Committed), so its rows are there.
+//
+// Otherwise it is forgotten: a batch undone must not leave a message known that its
+// rows lack.
+type auditMemo struct {
+	mu sync.Mutex
+	// through is the checkpoint the remembered batches moved the audit to, once their
+	// transaction committed; -1 while a batch is applied or after one failed.
+	through int64
+	// pending is the checkpoint of the batch applied last, until it commits.
+	pending  int64
+	messages map[string]*auditState
+}
+
+// ApplyBatchAfter applies evs, which come after the audit's checkpoint from (-1: not
+// known), starting from the messages the batches before remembered when they continue
+// the same run of commits.
+func (a Audit) ApplyBatchAfter(ctx context.Context, tx *sql.Tx, from int64, evs []domain.RecordedEvent) error {
+	if a.memo == nil {
+		return a.ApplyBatch(ctx, tx, evs)
+	}
+	m := a.memo
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if from < 0 || m.through != from || len(m.messages) > maxRemembered {
+		m.messages = map[string]*auditState{}
+	}
+	m.through, m.pending = -1, evs[len(evs)-1].Position
+	return applyAudit(ctx, tx, &auditBatch{messages: m.messages}, evs)
+}
+
+// Committed tells the audit that the transaction of the batch that moved its checkpoint
+// to through has committed.
+func (a Audit) Committed(through int64) {
+	if a.memo == nil {
+		return
+	}
+	a.memo.mu.Lock()
+	defer a.memo.mu.Unlock()
+	if a.memo.pending == through {
+		a.memo.through = through
+	}
+}
+
 // ApplyBatch applies evs in order. A rebuild applies thousands of events per
 // transaction, and a message's events mostly come together: what an event wrote of its
 // message (the row, its timeline's positions) is kept for the next event of the batch
 // instead of read back, so that a message's later events go on their timelines in two
 // statements (the event, its entries) where reading back and copying took four
 // (docs/performance.md, "Rebuild: the audit's batches and its indexes").
-func (Audit) ApplyBatch(ctx context.Context, tx *sql.Tx, evs []domain.RecordedEvent) error {
-	b := auditBatch{messages: map[string]*auditState{}}
+func (a Audit) ApplyBatch(ctx context.Context, tx *sql.Tx, evs []domain.RecordedEvent) error {
+	if a.memo != nil {
+		// Rows written without the memory: what it remembers may no longer hold.
+		a.memo.mu.Lock()
+		a.memo.through = -1
+		a.memo.mu.Unlock()
+	}
+	return applyAudit(ctx, tx, &auditBatch{messages: map[string]*auditState{}}, evs)
+}
+
+func applyAudit(ctx context.Context, tx *sql.Tx, b *auditBatch, evs []domain.RecordedEvent) error {
 	for _, e := range evs {
 		if err := b.apply(ctx, tx, e); err != nil {
 			return fmt.Errorf("apply %s at %d: %w", e.Type, e.Position, err)
@@ -174,16 +245,17 @@ func (Audit) ApplyBatch(ctx context.Context, tx *sql.Tx, evs []domain.RecordedEv
 }
 
 // auditBatch is what the audit knows of the messages of one batch, within its
-// transaction: it is never kept past it, so a batch undone leaves nothing behind.
+// transaction, and of the batches before it that its memory continues (auditMemo).
 type auditBatch struct {
-	// messages are audit_messages rows read or written in this batch, by correlation id.
+	// messages are audit_messages rows read or written, by correlation id.
 	messages map[string]*auditState
 }
 
 type auditState struct {
 	m auditMessage
-	// complete: the batch recorded the message, so positions holds every entry of its
-	// own timeline (an adoption can copy them without reading them back).
+	// complete: the batch, or a batch it continues, recorded the message, so positions
+	// holds every entry of its own timeline (an adoption can copy them without reading
+	// them back).
 	complete  bool
 	positions []int64
 }

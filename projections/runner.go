@@ -71,6 +71,36 @@ type BatchProjection interface {
 	ApplyBatch(ctx context.Context, tx *sql.Tx, evs []domain.RecordedEvent) error
 }
 
+// ContinuingProjection is a BatchProjection that remembers what its batches wrote for
+// the batches after them, as long as they continue one another: ApplyBatchAfter is told
+// the checkpoint its events come after (-1 when that is not known), and Committed the
+// checkpoint of each batch whose transaction committed. ApplyBatchAfter must leave the
+// rows that ApplyBatch leaves.
+type ContinuingProjection interface {
+	BatchProjection
+	ApplyBatchAfter(ctx context.Context, tx *sql.Tx, from int64, evs []domain.RecordedEvent) error
+	Committed(through int64)
+}
+
+// committed tells p, when it remembers across batches, that its batch up to through
+// has committed.
+func committed(p Projection, through int64) {
+	if c, ok := p.(ContinuingProjection); ok {
+		c.Committed(through)
+	}
+}
+
+// applyEventsAfter applies evs, which come after p's checkpoint from, to p inside tx.
+func applyEventsAfter(ctx context.Context, tx *sql.Tx, p Projection, from int64, evs []domain.RecordedEvent) error {
+	if c, ok := p.(ContinuingProjection); ok {
+		if err := c.ApplyBatchAfter(ctx, tx, from, evs); err != nil {
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+		return nil
+	}
+	return applyEvents(ctx, tx, p, evs)
+}
+
 // applyEvents applies evs, in order, to p inside tx.
 func applyEvents(ctx context.Context, tx *sql.Tx, p Projection, evs []domain.RecordedEvent) error {
 	if b, ok := p.(BatchProjection); ok {
@@ -224,7 +254,7 @@ func NewRunner(database Database, store domain.EventStore, logger *slog.Logger, 
 
 // All returns every projection switchboard keeps.
 func All() []Projection {
-	return []Projection{ContactKeys{}, Audit{}, Unlinked{}, Ambiguous{}, DeadLetters{}, Corrections{}}
+	return []Projection{ContactKeys{}, NewAudit(), Unlinked{}, Ambiguous{}, DeadLetters{}, Corrections{}}
 }
 
 // Names lists the projections' names.
@@ -547,7 +577,7 @@ func (r *Runner) applyAll(ctx context.Context, begin beginFunc, ps []Projection,
 			_ = tx.Rollback()
 			return fmt.Errorf("projection %s: its checkpoint moved to %d while the rebuild stood at %d: is the service running on the same database?", p.Name(), shared, from)
 		}
-		if err := applyEvents(ctx, tx, p, evs); err != nil {
+		if err := applyEventsAfter(ctx, tx, p, from, evs); err != nil {
 			_ = tx.Rollback()
 			return err
 		}
@@ -561,6 +591,7 @@ func (r *Runner) applyAll(ctx context.Context, begin beginFunc, ps []Projection,
 	}
 	for _, p := range ps {
 		r.setPosition(p.Name(), next)
+		committed(p, next)
 	}
 	return nil
 }
@@ -660,23 +691,27 @@ func (s *sink) apply(ctx context.Context, p Projection, evs []domain.RecordedEve
 		return nil
 	}
 	var reached int64
+	var wrote bool
 	err := s.r.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		reached, err = s.applyTx(ctx, tx, p, pos, evs)
+		reached, wrote, err = s.applyTx(ctx, tx, p, pos, evs)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	s.reached(p, reached)
+	if wrote {
+		committed(p, reached)
+	}
 	return nil
 }
 
 // applyTx applies to p, inside tx, the events of evs after pos and moves its
-// checkpoint to the batch's last position, which it returns; or, when another process
-// has moved the projection past the batch already, writes nothing and returns where the
-// projection stands.
-func (s *sink) applyTx(ctx context.Context, tx *sql.Tx, p Projection, pos int64, evs []domain.RecordedEvent) (int64, error) {
+// checkpoint to the batch's last position, which it returns with wrote true; or, when
+// another process has moved the projection past the batch already, writes nothing and
+// returns where the projection stands.
+func (s *sink) applyTx(ctx context.Context, tx *sql.Tx, p Projection, pos int64, evs []domain.RecordedEvent) (reached int64, wrote bool, err error) {
 	next := evs[len(evs)-1].Position
 	// Another process (a node, `audit` beside the service) may have moved the shared
 	// rows and checkpoint past this runner's position: under the projection's lock,
@@ -687,30 +722,36 @@ func (s *sink) applyTx(ctx context.Context, tx *sql.Tx, p Projection, pos int64,
 		// hooks write for the others), and two nodes applying different projections
 		// to the same rows deadlocked (cmd/nodes, seed 15 after the erasure merge).
 		if err := s.r.lock(ctx, tx, readSideLock); err != nil {
-			return 0, fmt.Errorf("projection %s: %w", p.Name(), err)
+			return 0, false, fmt.Errorf("projection %s: %w", p.Name(), err)
 		}
 	}
 	shared, err := s.r.checkpoints.LoadTx(ctx, tx, checkpointName(p.Name()))
 	if err != nil {
-		return 0, fmt.Errorf("projection %s: %w", p.Name(), err)
+		return 0, false, fmt.Errorf("projection %s: %w", p.Name(), err)
 	}
 	if shared > pos {
 		pos = shared
 		if next <= pos {
-			return pos, nil // nothing written: the transaction only read
+			return pos, false, nil // nothing written: the transaction only read
 		}
+	}
+	// The rows continue the checkpoint that the transaction reads; a checkpoint behind
+	// this runner's (a rebuild emptied the tables meanwhile) continues nothing known.
+	from := pos
+	if shared != pos {
+		from = -1
 	}
 	first := 0
 	for first < len(evs) && evs[first].Position <= pos {
 		first++
 	}
-	if err := applyEvents(ctx, tx, p, evs[first:]); err != nil {
-		return 0, err
+	if err := applyEventsAfter(ctx, tx, p, from, evs[first:]); err != nil {
+		return 0, false, err
 	}
 	if err := s.r.checkpoints.SaveTx(ctx, tx, checkpointName(p.Name()), next); err != nil {
-		return 0, fmt.Errorf("projection %s: %w", p.Name(), err)
+		return 0, false, fmt.Errorf("projection %s: %w", p.Name(), err)
 	}
-	return next, nil
+	return next, true, nil
 }
 
 // queuedSlice bounds the events one queued write applies to the projections.
@@ -724,17 +765,18 @@ func (s *sink) applyQueued(ctx context.Context, evs []domain.RecordedEvent) erro
 	last := evs[len(evs)-1].Position
 	from := make([]int64, len(s.projections))
 	reached := make([]int64, len(s.projections))
+	wrote := make([]bool, len(s.projections))
 	for i, p := range s.projections {
 		from[i] = s.r.position(p.Name())
 	}
 	err := s.r.writer.Write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i, p := range s.projections {
-			reached[i] = from[i]
+			reached[i], wrote[i] = from[i], false
 			if last <= from[i] {
 				continue
 			}
 			var err error
-			if reached[i], err = s.applyTx(ctx, tx, p, from[i], evs); err != nil {
+			if reached[i], wrote[i], err = s.applyTx(ctx, tx, p, from[i], evs); err != nil {
 				return err
 			}
 		}
@@ -746,6 +788,9 @@ func (s *sink) applyQueued(ctx context.Context, evs []domain.RecordedEvent) erro
 	for i, p := range s.projections {
 		if reached[i] > from[i] {
 			s.reached(p, reached[i])
+		}
+		if wrote[i] {
+			committed(p, reached[i])
 		}
 	}
 	return nil

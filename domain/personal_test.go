@@ -310,6 +310,33 @@ func FuzzMapPersonalAgreesWithDecoding(f *testing.F) {
 	})
 }
 
+// FuzzUncheckedMapPersonalKeepsWhetherItIsJSON: the sealing store seals a payload without
+// checking it is JSON first, and relies on the store below to refuse one that is not.
+// So for any bytes, what the unchecked walk returns is JSON exactly when its input was,
+// whatever it replaces; or the walk fails.
+func FuzzUncheckedMapPersonalKeepsWhetherItIsJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"message_id":"SM1","text":"hi","sender":{"phone":"+14155552671","first_name":"Ana"}}`,
+		`{"message_id":"SM1","text":tru}`, `{"text":"a"} trailing`, `{"text": }`, `{"text":"\q"}`,
+		`{"text":"a` + "\n" + `b"}`, `{"sender":{"phone":"+1"},"n":01}`, `{"text":"\ud83d"}`, "{\"text\":\"\xff\"}",
+		`{"candidates":[{"values":{"phone":"x",}}]}`, `{"steps":["a" "b"]}`, `[`, ``,
+	} {
+		for _, typ := range []string{EventMessageReceived, EventContactCreated, EventSenderIdentified, EventMatchKeyUnpinned} {
+			f.Add(typ, seed)
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ, payload string) {
+		mark := func(path, v string) (string, error) { return "<" + path + "|" + v + ">", nil }
+		got, err := MapPersonalUnchecked(typ, json.RawMessage(payload), mark)
+		if err != nil {
+			return
+		}
+		if in, out := json.Valid([]byte(payload)), json.Valid(got); in != out {
+			t.Fatalf("%s of %q: the input is JSON: %v, what the walk returned (%q) is JSON: %v", typ, payload, in, got, out)
+		}
+	})
+}
+
 // hasDuplicateKeys: with a key twice, decoding keeps the last and the walk maps both, so
 // the two cannot agree; json.Marshal never writes one.
 func hasDuplicateKeys(payload string) bool {

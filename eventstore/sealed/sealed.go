@@ -180,7 +180,9 @@ func (s *Store) seal(ctx context.Context, stream, owner string, ownerFrom int, e
 			}
 		}
 		exact[i] = id != erasedOwner
-		payload, err := domain.MapPersonal(e.Type, e.Payload, func(path, v string) (string, error) {
+		// Unchecked: the store below refuses a payload that is not JSON, and the walk
+		// returns one that is not JSON for one that was not.
+		payload, err := domain.MapPersonalUnchecked(e.Type, e.Payload, func(path, v string) (string, error) {
 			if datakeys.IsSealed(v) {
 				exact[i] = false
 				return v, nil

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -428,4 +429,64 @@ func BenchmarkAppendCommandConcurrent(b *testing.B) {
 		}
 	})
 	reportEventsPerSec(b, 4)
+}
+
+// BenchmarkRawIndexInsertOrder: ten inserts per commit into an index of audit_entries'
+// shape that holds 400,000 rows already, under keys in key order and in no order (a
+// platform's message ids, an HMAC), on the store's own file and settings. A key in no
+// order puts each insert on a page of its own, which the commit writes to the WAL whole:
+// what an index under such keys costs each message on the hot path (docs/performance.md,
+// "The name row's parts, measured again").
+func BenchmarkRawIndexInsertOrder(b *testing.B) {
+	const held, perTx = 400_000, 10
+	for _, order := range []struct {
+		name string
+		key  func(i int) string
+	}{
+		{"in_order", func(i int) string { return fmt.Sprintf("k%012d", i) }},
+		{"in_no_order", func(int) string { return "sms/SM" + strings.ReplaceAll(uuid.NewString(), "-", "") }},
+	} {
+		b.Run(order.name, func(b *testing.B) {
+			s := MustOpenStore(b)
+			ctx := context.Background()
+			db := s.DB()
+			if _, err := db.ExecContext(ctx, `CREATE TABLE bench_entries (subject TEXT NOT NULL, subject_key TEXT NOT NULL,
+				position BIGINT NOT NULL, PRIMARY KEY (subject, subject_key, position))`); err != nil {
+				b.Fatal(err)
+			}
+			insert := func(tx interface {
+				ExecContext(context.Context, string, ...any) (sql.Result, error)
+			}, i int) {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO bench_entries VALUES ('message', ?, ?) ON CONFLICT DO NOTHING`,
+					order.key(i), i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range held {
+				insert(tx, i)
+			}
+			if err := tx.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			next := held
+			for b.Loop() {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range perTx {
+					insert(tx, next)
+					next++
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perTx), "ns/insert")
+		})
+	}
 }

@@ -85,8 +85,15 @@ func (r *streamRuns) onlyOwnCommits() bool {
 	if !r.count.mapped() {
 		return false // closed
 	}
-	c := r.count.load()
-	return c == r.seen || (r.pending == r.seen+1 && c == r.pending)
+	return onlyOwnSince(r.seen, r.count.load(), r.pending)
+}
+
+// onlyOwnSince reports whether the file's write count, now, shows no commit by another
+// store since seen: it is seen, or one past it by this store's own transaction under way
+// (own, the count that transaction raised it to; 0 for none). The streams' runs and the
+// log's tail (tail.go) decide by it.
+func onlyOwnSince(seen, now, own uint64) bool {
+	return now == seen || (own == seen+1 && now == own)
 }
 
 // counts is the file's write count now, and the count this store's open transaction

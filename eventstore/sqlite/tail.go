@@ -28,9 +28,9 @@ import (
 // past its position, as a caught-up follower always does) must know whether anything was
 // committed past the run. Asking the file each time made the first follower after every
 // commit read its events back (about a tenth of serve's CPU at 1,000 messages/s,
-// docs/performance.md), so the file's write count (writecount.go) answers: seen is a count through which every commit's events are in the run (no
-// transaction that raised the count to seen or below stored an event past the run's
-// last). While the count is still seen, or one past it by this store's own transaction
+// docs/performance.md), so the file's write count (writecount.go) answers: seen is a
+// count through which every commit's events are in the run (no transaction that raised
+// the count to seen or below stored an event past the run's last). While the count is still seen, or one past it by this store's own transaction
 // under way, nothing was committed past the run but, at most, that transaction, whose
 // callers have not been answered yet: the run is the whole log past its position.
 //   - a commit of this store's writer that joins the run makes seen the count its
@@ -88,7 +88,7 @@ func (t *tail) read(after int64, limit int, c counts) (events []domain.RecordedE
 	if n == limit {
 		return events, events[n-1].Position, true, false
 	}
-	whole = c.counted && t.counted && (c.now == t.seen || (c.own != 0 && c.own == t.seen+1 && c.now == c.own))
+	whole = c.counted && t.counted && onlyOwnSince(t.seen, c.now, c.own)
 	return events, t.last(), true, whole
 }
 

@@ -67,6 +67,11 @@ type SenderIdentified struct {
 	MatchKey   MatchKey        `json:"match_key"`
 	// Searched names the HubSpot properties the identifier is looked up in.
 	Searched []string `json:"searched"`
+	// ValidNumber says, on a phone channel, whether phonenumbers found the identifier a
+	// valid number when it was normalized: the publisher then sends it as
+	// HS_PHONE_NUMBER (SenderDelivery) without parsing it again. Absent in events
+	// recorded before it was kept, and for identifiers that are not numbers.
+	ValidNumber *bool `json:"valid_number,omitempty"`
 }
 
 // CandidateVerdict is one contact a lookup returned and whether the rules kept it.

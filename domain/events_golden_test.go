@@ -39,7 +39,7 @@ func goldenSamples() map[string]any {
 			Sender: domain.Sender{UserID: "90001", Username: "ada_l", Phone: "+15550100001", FirstName: "Ada", LastName: "Lovelace",
 				DisplayName: "Ada Lovelace", Email: "ada@example.test", BSUID: "US.13491208655302741918"}},
 		domain.EventSenderIdentified: domain.SenderIdentified{ChannelID: "acme-tg", Source: "user_id", Raw: " 90001", Identifier: "90001",
-			Steps: []string{"trim"}, MatchKey: key, Searched: []string{"telegram_user_id"},
+			Steps: []string{"trim"}, MatchKey: key, Searched: []string{"telegram_user_id"}, ValidNumber: &yes,
 			Settings: domain.ChannelSettings{ID: "acme-tg", WorkspaceID: "acme", Kind: domain.KindTelegram, Provider: "cloud", DefaultRegion: "US",
 				Identifier: domain.IdentifyByUserID, Property: "telegram_user_id", AutoCreate: &yes, BSUIDProperty: "whatsapp_bsuid"}},
 		domain.EventContactMatched: domain.ContactMatched{MatchKey: key, ContactID: "101", Via: "search", MatchedProperties: []string{"telegram_user_id"},

@@ -29,6 +29,16 @@ func (id Identification) Searched() []string {
 	return []string{id.Property}
 }
 
+// ValidNumber is SenderIdentified.ValidNumber: whether the phone identifier is a valid
+// number, nil for an identifier that is not a normalized phone number.
+func (id Identification) ValidNumber() *bool {
+	if id.Phone == nil {
+		return nil
+	}
+	v := id.Phone.Valid
+	return &v
+}
+
 // Spellings are the stored values a property lookup asks for: a username may have been
 // typed into HubSpot with its '@'.
 func (id Identification) Spellings() []string {

@@ -86,6 +86,10 @@ type PhoneNormalization struct {
 	// FIXED_LINE_OR_MOBILE where the numbering plan does not tell them apart (NANP,
 	// Mexico).
 	Mobile bool `json:"mobile"`
+	// Valid reports that phonenumbers finds Canonical valid (a number type it knows),
+	// which is what HubSpot asks of an HS_PHONE_NUMBER (domain.SenderDelivery). A number
+	// that is only possible is accepted all the same (see NormalizePhone).
+	Valid bool `json:"valid"`
 	// Steps say, in words, what was done to the input.
 	Steps []string `json:"steps,omitempty"`
 }
@@ -217,7 +221,10 @@ func normalizePhone(raw string, source PhoneSource, defaultRegion string, detail
 		} else if res.Region = phonenumbers.GetRegionCodeForNumber(canon); res.Region == "" {
 			res.Region = phonenumbers.GetRegionCodeForCountryCode(cc)
 		}
+		// IsValidNumber is a number type other than UNKNOWN: the type is read once for
+		// both, and the publisher need not parse the number again.
 		res.Mobile = isMobileLike(p.numberType())
+		res.Valid = p.numberType() != phonenumbers.UNKNOWN
 	}
 	return p, nil
 }

@@ -68,6 +68,9 @@ func checkPhoneProperties(t *testing.T, raw string, source PhoneSource, region s
 	if np, _ := normalizePhone(raw, source, region, false); np.zeroNational != zeroNationalByParsing(c) {
 		t.Fatalf("NormalizePhone(%q) = %q: all-zeros national number %v, but %v parsing %q again", raw, c, np.zeroNational, !np.zeroNational, c)
 	}
+	if got.Valid != validE164(c) {
+		t.Fatalf("NormalizePhone(%q) = %q: Valid %v, but %v parsing %q again (the publisher's check before Valid was kept)", raw, c, got.Valid, !got.Valid, c)
+	}
 	if !strings.HasPrefix(got.E164, "+") {
 		t.Fatalf("NormalizePhone(%q).E164 = %q", raw, got.E164)
 	}

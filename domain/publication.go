@@ -47,10 +47,19 @@ func senderRef(s MessageState) string {
 // E.164 on phone channels when the number is valid (HubSpot validates it), the
 // platform user id as CHANNEL_SPECIFIC_OPAQUE_ID otherwise.
 func SenderDelivery(s MessageState) DeliveryIdentifier {
-	if s.Received.ChannelKind.IsPhone() && s.Identified != nil && s.Identified.Source != "bsuid" && validE164(s.Identified.Identifier) {
+	if s.Received.ChannelKind.IsPhone() && s.Identified != nil && s.Identified.Source != "bsuid" && validNumber(*s.Identified) {
 		return DeliveryIdentifier{Type: DeliveryPhone, Value: s.Identified.Identifier}
 	}
 	return DeliveryIdentifier{Type: DeliveryOpaqueID, Value: senderRef(s)}
+}
+
+// validNumber is what the resolver found when it normalized the identifier, or, for a
+// SenderIdentified recorded before it kept that, the number parsed again.
+func validNumber(id SenderIdentified) bool {
+	if id.ValidNumber != nil {
+		return *id.ValidNumber
+	}
+	return validE164(id.Identifier)
 }
 
 func validE164(s string) bool {

@@ -249,3 +249,47 @@ func TestBuildInboxMessage(t *testing.T) {
 		t.Errorf("social publication wrong: %+v", m)
 	}
 }
+
+// TestSenderDeliveryReadsTheRecordedValidity: the publisher sends a phone sender as
+// HS_PHONE_NUMBER by what the resolver found when it normalized the number
+// (SenderIdentified.ValidNumber), and parses the identifier again only for an event
+// recorded before that was kept.
+func TestSenderDeliveryReadsTheRecordedValidity(t *testing.T) {
+	sms := ChannelSettings{ID: "acme-sms", WorkspaceID: "acme", Kind: KindSMS, DefaultRegion: "US"}
+	valid, _ := Identify(sms, BlockList{}, Sender{Phone: "+1 415 555 2671"})
+	possible, _ := Identify(sms, BlockList{}, Sender{Phone: "+1 415 055 2671"}) // no US area code starts with 0
+	if v := valid.ValidNumber(); v == nil || !*v {
+		t.Fatalf("Identify(+1 415 555 2671).ValidNumber() = %v, want true", v)
+	}
+	if v := possible.ValidNumber(); v == nil || *v {
+		t.Fatalf("Identify(+1 415 055 2671).ValidNumber() = %v, want false", v)
+	}
+	tg, _ := Identify(ChannelSettings{ID: "acme-tg", WorkspaceID: "acme", Kind: KindTelegram, Identifier: IdentifyByUserID, Property: "telegram_user_id"}, BlockList{}, Sender{UserID: "99"})
+	if v := tg.ValidNumber(); v != nil {
+		t.Fatalf("a Telegram user id's ValidNumber() = %v, want nil", *v)
+	}
+	cases := []struct {
+		name       string
+		identifier string
+		recorded   *bool
+		want       string
+	}{
+		{"valid, recorded", valid.Identifier, valid.ValidNumber(), DeliveryPhone},
+		{"only possible, recorded", possible.Identifier, possible.ValidNumber(), DeliveryOpaqueID},
+		// The record decides, not a parse: a number recorded as not valid stays so.
+		{"recorded not valid", valid.Identifier, boolPtr(false), DeliveryOpaqueID},
+		{"valid, recorded before validity was kept", valid.Identifier, nil, DeliveryPhone},
+		{"only possible, recorded before validity was kept", possible.Identifier, nil, DeliveryOpaqueID},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := MessageState{
+				Received:   MessageReceived{ChannelID: sms.ID, ChannelKind: KindSMS, MessageID: "SM1", Sender: Sender{Phone: c.identifier}},
+				Identified: &SenderIdentified{Source: "phone", Identifier: c.identifier, ValidNumber: c.recorded},
+			}
+			if got := SenderDelivery(st); got.Type != c.want || got.Value != c.identifier {
+				t.Errorf("SenderDelivery = %+v, want %s %s", got, c.want, c.identifier)
+			}
+		})
+	}
+}

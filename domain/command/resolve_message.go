@@ -168,7 +168,7 @@ func (h *ResolveMessageHandler) resolve(ctx context.Context, st domain.MessageSt
 	if st.Identified == nil && (id.Raw != "" || id.Identifier != "") {
 		out = append(out, Change{domain.EventSenderIdentified, domain.SenderIdentified{
 			ChannelID: ch.ID, Settings: ch, Source: id.Source, Raw: id.Raw, Identifier: id.Identifier,
-			Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched(),
+			Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched(), ValidNumber: id.ValidNumber(),
 		}})
 	}
 	// Each run is an attempt of its own: a retry of this message, or this message in

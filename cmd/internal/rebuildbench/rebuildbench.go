@@ -134,7 +134,7 @@ func writeMessage(ctx context.Context, store domain.EventStore, ch domain.Channe
 	}
 	n := 1
 	identified, err := ev(domain.EventSenderIdentified, domain.SenderIdentified{ChannelID: ch.ID, Settings: ch, Source: id.Source, Raw: id.Raw,
-		Identifier: id.Identifier, Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched()}, at.Add(2*time.Millisecond))
+		Identifier: id.Identifier, Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched(), ValidNumber: id.ValidNumber()}, at.Add(2*time.Millisecond))
 	if err != nil {
 		return 0, err
 	}

@@ -448,3 +448,39 @@ func TestPayloadSubjectReadsTheMatchKey(t *testing.T) {
 		t.Error("a payload cut short: no error")
 	}
 }
+
+// BenchmarkMapPersonal walks a known sender's MessageReceived and SenderIdentified as
+// the sealing store does on every append, with a function that changes every value
+// (as sealing does) and one that changes none (as opening a payload of plain values).
+func BenchmarkMapPersonal(b *testing.B) {
+	ch := ChannelSettings{ID: "acme-sms", WorkspaceID: "acme", Kind: KindSMS, DefaultRegion: "US"}
+	received, err := json.Marshal(MessageReceived{ChannelID: ch.ID, WorkspaceID: "acme", ChannelKind: KindSMS, MessageID: "SM0f3c5a9e1b2d4c6e8f0a1b2c3d4e5f60",
+		Sender: Sender{Phone: "+14155550100", DisplayName: "Ana Ramos"}, Text: "benchmark message of a typical length, about sixty bytes", Source: "webhook"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, _ := Identify(ch, BlockList{}, Sender{Phone: "+14155550100"})
+	identified, err := json.Marshal(SenderIdentified{ChannelID: ch.ID, Settings: ch, Source: id.Source, Raw: id.Raw, Identifier: id.Identifier,
+		Steps: id.Steps, MatchKey: id.Key, Searched: id.Searched(), ValidNumber: id.ValidNumber()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []struct {
+		name string
+		f    func(path, v string) (string, error)
+	}{
+		{"every_value_changed", func(_, v string) (string, error) { return "sb1:" + v, nil }},
+		{"none_changed", func(_, v string) (string, error) { return v, nil }},
+	} {
+		b.Run(f.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := MapPersonalUnchecked(EventMessageReceived, received, f.f); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := MapPersonalUnchecked(EventSenderIdentified, identified, f.f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -178,17 +179,9 @@ func (w *personalWalk) object(i int, nodes []*pathNode) (int, error) {
 		}
 		children := buf[:0]
 		if len(nodes) > 0 {
-			key, err := w.decodeString(i, end)
-			if err != nil {
+			var err error
+			if children, err = w.childrenAt(i, end, nodes, children); err != nil {
 				return 0, err
-			}
-			for _, n := range nodes {
-				if c := n.fields[key]; c != nil {
-					children = append(children, c)
-				}
-				if n.any != nil {
-					children = append(children, n.any)
-				}
 			}
 		}
 		i = w.space(end)
@@ -203,6 +196,38 @@ func (w *personalWalk) object(i int, nodes []*pathNode) (int, error) {
 			return i, err
 		}
 	}
+}
+
+// childrenAt appends the path nodes that the key data[start:end] (quotes included)
+// leads to from nodes. A key without an escape is looked up as its bytes are, which
+// allocates nothing: the paths' names are ASCII, and only an escape can make a key
+// that decodes to one of them out of other bytes (invalid UTF-8, which decoding turns
+// into U+FFFD, or a control byte, which JSON refuses, matches none either way).
+func (w *personalWalk) childrenAt(start, end int, nodes, children []*pathNode) ([]*pathNode, error) {
+	raw := w.data[start+1 : end-1]
+	var key string
+	escaped := bytes.IndexByte(raw, '\\') >= 0
+	if escaped {
+		var err error
+		if key, err = w.decodeString(start, end); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range nodes {
+		var c *pathNode
+		if escaped {
+			c = n.fields[key]
+		} else {
+			c = n.fields[string(raw)]
+		}
+		if c != nil {
+			children = append(children, c)
+		}
+		if n.any != nil {
+			children = append(children, n.any)
+		}
+	}
+	return children, nil
 }
 
 // separator reads what follows a member of an object or list at i: a ',' (the index

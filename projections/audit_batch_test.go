@@ -84,7 +84,7 @@ func eventAtATimeRows(t *testing.T, db projections.Database, log domain.EventSto
 		reference = append(reference, p)
 	}
 	want := rebuiltRows(t, db, log, 1<<20, reference...)
-	if !strings.Contains(strings.Join(want, "\n"), "audit_entries: subject=sender") {
+	if !strings.Contains(strings.Join(want, "\n"), "audit_links: subject=sender") {
 		t.Fatal("the reference holds no sender timeline: the fixture adopts nothing")
 	}
 	return want

@@ -140,7 +140,7 @@ func indexCorrection(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) er
 		return nil
 	}
 	if p.ChannelID != "" && !erasedKey(p.MatchKey) {
-		if err := index(ctx, tx, e, entry{timeline{SubjectSender, SenderKey(p.ChannelID, p.MatchKey.Identifier), e.Subject}, e.Position}); err != nil {
+		if err := index(ctx, tx, e, []timeline{{SubjectSender, SenderKey(p.ChannelID, p.MatchKey.Identifier), e.Subject}}); err != nil {
 			return err
 		}
 	}
@@ -152,7 +152,7 @@ func indexCorrection(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) er
 		contacts[r.ContactID] = true
 	}
 	for id := range contacts {
-		if err := index(ctx, tx, e, entry{timeline{SubjectContact, ContactKey(p.MatchKey.Workspace, id), ""}, e.Position}); err != nil {
+		if err := index(ctx, tx, e, []timeline{{SubjectContact, ContactKey(p.MatchKey.Workspace, id), ""}}); err != nil {
 			return err
 		}
 	}

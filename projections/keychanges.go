@@ -47,7 +47,7 @@ func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent, ide
 			return err
 		}
 		for _, s := range senders {
-			if err := index(ctx, tx, e, entry{timeline{SubjectSender, s.key, s.subject}, e.Position}); err != nil {
+			if err := index(ctx, tx, e, []timeline{{SubjectSender, s.key, s.subject}}); err != nil {
 				return err
 			}
 		}
@@ -64,7 +64,7 @@ func indexKeyChange(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent, ide
 			if id == "" {
 				continue
 			}
-			if err := index(ctx, tx, e, entry{timeline{SubjectContact, ContactKey(p.WorkspaceID, id), ""}, e.Position}); err != nil {
+			if err := index(ctx, tx, e, []timeline{{SubjectContact, ContactKey(p.WorkspaceID, id), ""}}); err != nil {
 				return err
 			}
 		}

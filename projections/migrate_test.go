@@ -58,7 +58,7 @@ func TestDatabaseFromBeforeMigrationsUpgrades(t *testing.T) {
 		if tables := tableNames(t, st.DB()); strings.Contains(tables, "reactor_checkpoints") || strings.Contains(tables, "projection_checkpoints") {
 			t.Errorf("open %d: old checkpoint tables remain: %s", round, tables)
 		}
-		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6 projections:7" {
+		if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6 projections:7 projections:8" {
 			t.Errorf("open %d: schema_migrations %q, want each set once at each of its versions", round, got)
 		}
 		st.Close()
@@ -78,11 +78,11 @@ func TestEveryTableComesFromMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := "ambiguous_resolutions audit_entries audit_events audit_messages audit_sender_keys checkpoints contact_keys corrections dead_letters events nodes partition_leases rebuild_deferred_indexes schema_migrations unlinked_conversations"
+	want := "ambiguous_resolutions audit_entries audit_events audit_links audit_messages audit_sender_keys checkpoints contact_keys corrections dead_letters events nodes partition_leases rebuild_deferred_indexes schema_migrations unlinked_conversations"
 	if got := tableNames(t, st.DB()); got != want {
 		t.Errorf("tables %q, want %q", got, want)
 	}
-	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6 projections:7" {
+	if got := migrations(t, st.DB()); got != "checkpoints:1 checkpoints:2 events:1 projections:1 projections:2 projections:3 projections:4 projections:5 projections:6 projections:7 projections:8" {
 		t.Errorf("schema_migrations %q", got)
 	}
 }
@@ -157,8 +157,8 @@ func migrations(t *testing.T, db *sql.DB) string {
 
 // TestAuditEntriesFromBeforeAuditEventsUpgrade: a read side at migration 5 kept each
 // event's payload in every timeline row. Opened with today's code, each event is stored
-// once, every timeline reads as it did, and a sender's timeline still goes with its
-// subject's erasure.
+// once, a message is on its timelines by one link each, every timeline reads as it did,
+// and a sender's timeline still goes with its subject's erasure.
 func TestAuditEntriesFromBeforeAuditEventsUpgrade(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "audit.db"))
@@ -190,6 +190,11 @@ func TestAuditEntriesFromBeforeAuditEventsUpgrade(t *testing.T) {
 		{"message", "sms/SM1", "s1", 2, "ContactMatched", `{"contact_id":"c1"}`},
 		{"sender", "sms/+14155552671", "s1", 2, "ContactMatched", `{"contact_id":"c1"}`},
 		{"contact", "acme/c1", "", 2, "ContactMatched", `{"contact_id":"c1"}`},
+		// A key event the message caused, naming another contact as well.
+		{"message", "sms/SM1", "s1", 3, "MatchKeyResolved", `{"contact_id":"c2"}`},
+		{"sender", "sms/+14155552671", "s1", 3, "MatchKeyResolved", `{"contact_id":"c2"}`},
+		{"contact", "acme/c1", "", 3, "MatchKeyResolved", `{"contact_id":"c2"}`},
+		{"contact", "acme/c2", "", 3, "MatchKeyResolved", `{"contact_id":"c2"}`},
 	} {
 		if _, err := st.DB().Exec(`INSERT INTO audit_entries (subject, subject_key, position, stream_id, version, type, occurred_at,
 				correlation_id, data, subject_id, stored_stream, key_subject)
@@ -202,7 +207,13 @@ func TestAuditEntriesFromBeforeAuditEventsUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := projections.NewReader(st.DB())
-	for _, subject := range []struct{ subject, key string }{{"message", "sms/SM1"}, {"sender", "sms/+14155552671"}, {"contact", "acme/c1"}} {
+	message := `1 message:sms:SM1 1 MessageReceived 2026-01-01T00:00:00Z corr1 {"text":"hello"}
+2 message:sms:SM1 2 ContactMatched 2026-01-01T00:00:00Z corr1 {"contact_id":"c1"}
+3 message:sms:SM1 3 MatchKeyResolved 2026-01-01T00:00:00Z corr1 {"contact_id":"c2"}
+`
+	for _, subject := range []struct{ subject, key, want string }{{"message", "sms/SM1", message}, {"sender", "sms/+14155552671", message},
+		{"contact", "acme/c1", message},
+		{"contact", "acme/c2", "3 message:sms:SM1 3 MatchKeyResolved 2026-01-01T00:00:00Z corr1 {\"contact_id\":\"c2\"}\n"}} {
 		got, err := reader.Timeline(ctx, subject.subject, subject.key)
 		if err != nil {
 			t.Fatal(err)
@@ -211,32 +222,38 @@ func TestAuditEntriesFromBeforeAuditEventsUpgrade(t *testing.T) {
 		for _, e := range got {
 			lines = append(lines, fmt.Sprintln(e.Position, e.Stream, e.Version, e.Type, e.OccurredAt, e.CorrelationID, string(e.Data)))
 		}
-		want := `1 message:sms:SM1 1 MessageReceived 2026-01-01T00:00:00Z corr1 {"text":"hello"}
-2 message:sms:SM1 2 ContactMatched 2026-01-01T00:00:00Z corr1 {"contact_id":"c1"}
-`
-		if s := strings.Join(lines, ""); s != want {
-			t.Errorf("%s timeline after the upgrade:\n got %s\nwant %s", subject.subject, s, want)
+		if s := strings.Join(lines, ""); s != subject.want {
+			t.Errorf("%s %s timeline after the upgrade:\n got %s\nwant %s", subject.subject, subject.key, s, subject.want)
 		}
 	}
 	var events int
-	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM audit_events`).Scan(&events); err != nil || events != 2 {
-		t.Errorf("audit_events holds %d rows (%v), want each of the 2 events once", events, err)
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM audit_events`).Scan(&events); err != nil || events != 3 {
+		t.Errorf("audit_events holds %d rows (%v), want each of the 3 events once", events, err)
 	}
-	var plan string
-	rows, err := st.DB().Query(`EXPLAIN QUERY PLAN DELETE FROM audit_entries WHERE subject = 'sender' AND key_subject = 's1'`)
-	if err != nil {
-		t.Fatal(err)
+	// The message's three timelines hold it by link; only the other contact's entry is
+	// left.
+	var links, entries int
+	if err := st.DB().QueryRow(`SELECT (SELECT COUNT(*) FROM audit_links), (SELECT COUNT(*) FROM audit_entries)`).Scan(&links, &entries); err != nil ||
+		links != 3 || entries != 1 {
+		t.Errorf("after the upgrade: %d links and %d entries (%v), want 3 and 1", links, entries, err)
 	}
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+	for table, index := range map[string]string{"audit_entries": "audit_entries_key_subject", "audit_links": "audit_links_key_subject"} {
+		var plan string
+		rows, err := st.DB().Query(`EXPLAIN QUERY PLAN DELETE FROM ` + table + ` WHERE subject = 'sender' AND key_subject = 's1'`)
+		if err != nil {
 			t.Fatal(err)
 		}
-		plan += detail
-	}
-	rows.Close()
-	if !strings.Contains(plan, "audit_entries_key_subject") {
-		t.Errorf("an erasure's delete of sender timelines plans %q, want the partial index audit_entries_key_subject", plan)
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan += detail
+		}
+		rows.Close()
+		if !strings.Contains(plan, index) {
+			t.Errorf("an erasure's delete of sender timelines from %s plans %q, want the partial index %s", table, plan, index)
+		}
 	}
 }

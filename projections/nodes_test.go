@@ -138,7 +138,7 @@ func mustAppend(t *testing.T, s domain.EventStore, f *flow, typ string, payload 
 func dump(t *testing.T, s *postgres.Store) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for _, table := range []string{"audit_messages", "audit_events", "audit_entries", "audit_sender_keys", "contact_keys"} {
+	for _, table := range []string{"audit_messages", "audit_events", "audit_links", "audit_entries", "audit_sender_keys", "contact_keys"} {
 		rows, err := s.DB().Query(`SELECT row_to_json(x)::text FROM ` + table + ` x ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)

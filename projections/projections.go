@@ -114,7 +114,10 @@ func (ContactKeys) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 }
 
 // Audit indexes every event of a message under the message, its sender and its contact,
-// so an auditor can read "why" for any of the three.
+// so an auditor can read "why" for any of the three: each event is stored once
+// (audit_events), and a message is linked to each of its timelines once (audit_links);
+// events that concern a sender or contact by themselves (key events, corrections,
+// HubSpot's webhooks) go on its timeline one by one (audit_entries).
 //
 // Erasing a subject (scrubAudit) leaves what a rebuild over the erased log writes: the
 // subject's events stay on their message's and contact's timelines (contact ids are not
@@ -126,8 +129,8 @@ func (ContactKeys) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent
 //
 // An Audit made by NewAudit remembers, between batches, the messages its batches
 // wrote (ApplyBatchAfter): a message's later events then come in later batches of a
-// live runner, and its adoptions copied its entries back with a query where the
-// memory knows them. The zero Audit remembers nothing past a batch.
+// live runner, and each would read the message's row back where the memory knows it.
+// The zero Audit remembers nothing past a batch.
 type Audit struct{ memo *auditMemo }
 
 // NewAudit is an Audit that remembers its messages between batches.
@@ -139,11 +142,11 @@ func (Audit) Name() string { return "audit" }
 // subject use: a rebuild creates them at its end (ReadIndexed).
 func (Audit) ReadIndexes() []string {
 	return []string{"audit_messages_subject", "audit_messages_sender_subject", "audit_messages_contact",
-		"audit_events_subject", "audit_events_stored_stream", "audit_entries_key_subject"}
+		"audit_events_subject", "audit_events_stored_stream", "audit_events_correlation", "audit_entries_key_subject", "audit_links_key_subject"}
 }
 
 func (Audit) Tables() []string {
-	return []string{"audit_messages", "audit_events", "audit_entries", "audit_sender_keys"}
+	return []string{"audit_messages", "audit_events", "audit_links", "audit_entries", "audit_sender_keys"}
 }
 
 // auditMessage is a message's row of audit_messages.
@@ -167,8 +170,7 @@ func (a Audit) Apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) er
 }
 
 // maxRemembered bounds the messages an Audit remembers between batches; past it the
-// memory starts again (a miss costs a read of the message's row and, for an adoption,
-// a copy by query).
+// memory starts again (a miss costs a read of the message's row).
 const maxRemembered = 10_000
 
 // auditMemo is what the audit's batches knew of their messages when the last of them
@@ -221,9 +223,7 @@ func (a Audit) Committed(through int64) {
 
 // ApplyBatch applies evs in order. A rebuild applies thousands of events per
 // transaction, and a message's events mostly come together: what an event wrote of its
-// message (the row, its timeline's positions) is kept for the next event of the batch
-// instead of read back, so that a message's later events go on their timelines in two
-// statements (the event, its entries) where reading back and copying took four
+// message's row is kept for the next event of the batch instead of read back
 // (docs/performance.md, "Rebuild: the audit's batches and its indexes").
 func (a Audit) ApplyBatch(ctx context.Context, tx *sql.Tx, evs []domain.RecordedEvent) error {
 	if a.memo != nil {
@@ -253,11 +253,6 @@ type auditBatch struct {
 
 type auditState struct {
 	m auditMessage
-	// complete: the batch, or a batch it continues, recorded the message, so positions
-	// holds every entry of its own timeline (an adoption can copy them without reading
-	// them back).
-	complete  bool
-	positions []int64
 }
 
 func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
@@ -269,7 +264,7 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 		if err := scrubAudit(ctx, tx, erased); err != nil {
 			return fmt.Errorf("audit: scrub an erased subject: %w", err)
 		}
-		// The scrub rewrote messages' rows and timelines behind this batch's back.
+		// The scrub rewrote messages' rows and links behind this batch's back.
 		clear(b.messages)
 	}
 	st, err := b.message(ctx, tx, e)
@@ -282,10 +277,13 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 		m = st.m
 	}
 	stored := m
-	msgKey := m.key()
-	// The timelines e goes on, and those a message's entries so far go on too because e
-	// tells the message's sender or contact for the first time (adoptions).
-	var on, adoptions []timeline
+	// The timelines e's message joins with e: its own when e records it, its sender's
+	// or contact's when e tells one the message was not linked to (a row that names a
+	// sender or contact was written with its link).
+	var links []timeline
+	if known && e.Type == domain.EventMessageReceived {
+		links = append(links, timeline{SubjectMessage, m.key(), m.subject})
+	}
 	var identified *domain.SenderIdentified
 	switch e.Type {
 	case domain.EventSenderIdentified:
@@ -298,7 +296,9 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 		// sender's of the channel.
 		if p.Identifier != "" && p.Identifier != domain.Erased && known {
 			m.senderKey, m.senderSubject = SenderKey(m.channel, p.Identifier), e.Subject
-			adoptions = append(adoptions, timeline{SubjectSender, m.senderKey, m.senderSubject})
+			if m.senderKey != stored.senderKey {
+				links = append(links, timeline{SubjectSender, m.senderKey, m.senderSubject})
+			}
 		}
 	case domain.EventContactMatched, domain.EventContactCreated:
 		var p struct {
@@ -309,31 +309,23 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 		}
 		if known && p.ContactID != "" {
 			m.contactKey = ContactKey(m.workspace, p.ContactID)
-			adoptions = append(adoptions, timeline{SubjectContact, m.contactKey, ""})
+			if m.contactKey != stored.contactKey {
+				links = append(links, timeline{SubjectContact, m.contactKey, ""})
+			}
 		}
 	}
-	var entries []entry
-	if known {
+	if known && (m.senderKey != stored.senderKey || m.contactKey != stored.contactKey || m.senderSubject != stored.senderSubject) {
 		// Most events learn nothing new about the message: rewriting its row for them
 		// cost a rebuild a tenth of its time.
-		if m.senderKey != stored.senderKey || m.contactKey != stored.contactKey || m.senderSubject != stored.senderSubject {
-			if _, err := tx.ExecContext(ctx, `UPDATE audit_messages SET sender_key = $1, contact_key = $2, sender_subject = $3 WHERE correlation_id = $4`,
-				m.senderKey, m.contactKey, m.senderSubject, e.CorrelationID); err != nil {
-				return err
-			}
-			st.m = m
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_messages SET sender_key = $1, contact_key = $2, sender_subject = $3 WHERE correlation_id = $4`,
+			m.senderKey, m.contactKey, m.senderSubject, e.CorrelationID); err != nil {
+			return err
 		}
-		on = append(on, timeline{SubjectMessage, msgKey, m.subject})
-		// An adopted timeline gets e with the message's other entries.
-		if m.senderKey != "" && !hasTimeline(adoptions, SubjectSender) {
-			on = append(on, timeline{SubjectSender, m.senderKey, m.senderSubject})
-		}
-		if m.contactKey != "" && !hasTimeline(adoptions, SubjectContact) {
-			on = append(on, timeline{SubjectContact, m.contactKey, ""})
-		}
+		st.m = m
 	}
 	// Key events also concern the contact they name, whoever caused them (a HubSpot
-	// webhook, an operator).
+	// webhook, an operator): those go on the contact's timeline one by one.
+	var entries []timeline
 	switch e.Type {
 	case domain.EventMatchKeyResolved, domain.EventMatchKeyForgotten, domain.EventMatchKeyFollowed:
 		var kp struct {
@@ -345,37 +337,19 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 			return err
 		}
 		for _, id := range []string{kp.ContactID, kp.To} {
-			if t := (timeline{SubjectContact, ContactKey(kp.MatchKey.Workspace, id), ""}); id != "" && !slices.Contains(on, t) {
-				on = append(on, t)
+			if t := (timeline{SubjectContact, ContactKey(kp.MatchKey.Workspace, id), ""}); id != "" && !slices.Contains(entries, t) {
+				entries = append(entries, t)
 			}
 		}
 	}
-	for _, t := range on {
-		entries = append(entries, entry{t, e.Position})
-	}
-	// A message the batch recorded has its timeline here to copy; another's is copied
-	// by the database once e is on it.
-	var copies []timeline
-	for _, t := range adoptions {
-		if !st.complete {
-			copies = append(copies, t)
-			continue
-		}
-		for _, pos := range st.positions {
-			entries = append(entries, entry{t, pos})
-		}
-		entries = append(entries, entry{t, e.Position})
-	}
-	if err := index(ctx, tx, e, entries...); err != nil {
-		return err
-	}
-	if known {
-		st.positions = append(st.positions, e.Position)
-	}
-	for _, t := range copies {
-		if err := adopt(ctx, tx, t, msgKey, e.CorrelationID); err != nil {
+	// Every event of a known message is on its message's timeline, so the audit keeps it.
+	if known || len(entries) > 0 {
+		if err := index(ctx, tx, e, entries); err != nil {
 			return err
 		}
+	}
+	if err := link(ctx, tx, e.CorrelationID, links); err != nil {
+		return err
 	}
 	if err := indexKeyChange(ctx, tx, e, identified); err != nil {
 		return err
@@ -404,7 +378,7 @@ func (b *auditBatch) message(ctx context.Context, tx *sql.Tx, e domain.RecordedE
 		// already (a message recorded twice under one correlation id) is read below.
 		if n, err := res.RowsAffected(); err == nil && n == 1 {
 			st := &auditState{m: auditMessage{channel: p.ChannelID, id: p.MessageID, workspace: p.WorkspaceID,
-				subject: e.Subject, stored: e.Stored()}, complete: true}
+				subject: e.Subject, stored: e.Stored()}}
 			b.messages[e.CorrelationID] = st
 			return st, nil
 		}
@@ -425,42 +399,29 @@ func (b *auditBatch) message(ctx context.Context, tx *sql.Tx, e domain.RecordedE
 }
 
 // timeline is one of the audit's timelines: keySubject is the subject whose identifier
-// its key embeds ("" for a message's and a contact's), so that a sender's timeline goes
-// with that subject's erasure.
+// its key embeds (a message's or a sender's; "" for a contact's), so that a sender's
+// timeline goes with that subject's erasure.
 type timeline struct{ subject, key, keySubject string }
 
-// entry is the event at position on a timeline.
-type entry struct {
-	timeline
-	position int64
-}
-
-func hasTimeline(ts []timeline, subject string) bool {
+// link puts the message of correlationID on the timelines ts: a timeline holds its
+// messages' events by their correlation id (Reader.Timeline), so a message's events,
+// those before and after the link alike, are written once, in audit_events, and a
+// known sender's message writes three links where it wrote twelve entries
+// (docs/performance.md, "The audit links messages to timelines").
+func link(ctx context.Context, tx *sql.Tx, correlationID string, ts []timeline) error {
 	for _, t := range ts {
-		if t.subject == subject {
-			return true
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_links (subject, subject_key, correlation_id, key_subject)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (subject, subject_key, correlation_id) DO NOTHING`,
+			t.subject, t.key, correlationID, t.keySubject); err != nil {
+			return err
 		}
 	}
-	return false
+	return nil
 }
 
-// adopt puts a message's entries so far, the current event's included, on a newly
-// learned subject's timeline: the sender's and the contact's timelines then start with
-// the message that reached them.
-func adopt(ctx context.Context, tx *sql.Tx, t timeline, msgKey, correlationID string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, key_subject)
-		SELECT $1, $2, t.position, $3 FROM audit_entries t JOIN audit_events e ON e.position = t.position
-		WHERE t.subject = $4 AND t.subject_key = $5 AND e.correlation_id = $6
-		ON CONFLICT (subject, subject_key, position) DO NOTHING`, t.subject, t.key, t.keySubject, SubjectMessage, msgKey, correlationID)
-	return err
-}
-
-// index stores e, the first time, and puts the entries on their timelines (e's own, and
-// earlier events' that an adoption copies).
-func index(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent, entries ...entry) error {
-	if len(entries) == 0 {
-		return nil
-	}
+// index stores e and puts it on the timelines of entries, which hold events one by one
+// (a key event on the contacts it names).
+func index(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent, entries []timeline) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (position, stream_id, version, type, occurred_at, correlation_id, data,
 			subject_id, stored_stream)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (position) DO NOTHING`,
@@ -468,42 +429,14 @@ func index(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent, entries ...e
 		e.Subject, e.Stored()); err != nil {
 		return err
 	}
-	args := make([]any, 0, 4*len(entries))
-	for _, en := range entries {
-		args = append(args, en.subject, en.key, en.position, en.keySubject)
-	}
-	_, err := tx.ExecContext(ctx, insertEntries(len(entries)), args...)
-	return err
-}
-
-// insertEntriesSQL holds the statement for each number of entries an event usually
-// writes at once, built once instead of for every event.
-var insertEntriesSQL = func() []string {
-	qs := make([]string, 12)
-	for n := 1; n < len(qs); n++ {
-		qs[n] = entriesSQL(n)
-	}
-	return qs
-}()
-
-func insertEntries(n int) string {
-	if n < len(insertEntriesSQL) {
-		return insertEntriesSQL[n]
-	}
-	return entriesSQL(n)
-}
-
-func entriesSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_entries (subject, subject_key, position, key_subject) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
+	for _, t := range entries {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_entries (subject, subject_key, position, key_subject)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (subject, subject_key, position) DO NOTHING`,
+			t.subject, t.key, e.Position, t.keySubject); err != nil {
+			return err
 		}
-		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d)", 4*i+1, 4*i+2, 4*i+3, 4*i+4)
 	}
-	b.WriteString(` ON CONFLICT (subject, subject_key, position) DO NOTHING`)
-	return b.String()
+	return nil
 }
 
 // scrubAudit makes the audit rows derived from subject's events what a rebuild over
@@ -515,6 +448,9 @@ func scrubAudit(ctx context.Context, tx *sql.Tx, subject string) error {
 		return err
 	}
 	// The literal lets the planner use the partial index on senders' rows.
+	if err := exec(`DELETE FROM audit_links WHERE subject = 'sender' AND key_subject = $1`, subject); err != nil {
+		return fmt.Errorf("sender timelines: %w", err)
+	}
 	if err := exec(`DELETE FROM audit_entries WHERE subject = 'sender' AND key_subject = $1`, subject); err != nil {
 		return fmt.Errorf("sender timelines: %w", err)
 	}
@@ -535,7 +471,7 @@ func scrubAudit(ctx context.Context, tx *sql.Tx, subject string) error {
 	for _, m := range messages {
 		old := m.key()
 		m.id = domain.Erased
-		if err := exec(`UPDATE audit_entries SET subject_key = $1 WHERE subject = $2 AND subject_key = $3`, m.key(), SubjectMessage, old); err != nil {
+		if err := exec(`UPDATE audit_links SET subject_key = $1 WHERE subject = $2 AND subject_key = $3`, m.key(), SubjectMessage, old); err != nil {
 			return fmt.Errorf("message timeline: %w", err)
 		}
 	}

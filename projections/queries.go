@@ -49,7 +49,8 @@ type Reader struct{ db *sql.DB }
 // NewReader reads projections from db.
 func NewReader(db *sql.DB) *Reader { return &Reader{db: db} }
 
-// Timeline returns the events indexed under one subject, oldest first.
+// Timeline returns the events indexed under one subject, oldest first: every event of
+// the messages linked to it, and the events put on it one by one.
 func (r *Reader) Timeline(ctx context.Context, subject, key string) ([]Entry, error) {
 	out, err := query(ctx, r.db, func(rows *sql.Rows) (Entry, error) {
 		var e Entry
@@ -58,8 +59,13 @@ func (r *Reader) Timeline(ctx context.Context, subject, key string) ([]Entry, er
 		e.Data = json.RawMessage(data)
 		return e, err
 	}, `SELECT e.position, e.stream_id, e.version, e.type, e.occurred_at, e.correlation_id, e.data
+		FROM audit_links l JOIN audit_events e ON e.correlation_id = l.correlation_id
+		WHERE l.subject = $1 AND l.subject_key = $2
+		UNION
+		SELECT e.position, e.stream_id, e.version, e.type, e.occurred_at, e.correlation_id, e.data
 		FROM audit_entries t JOIN audit_events e ON e.position = t.position
-		WHERE t.subject = $1 AND t.subject_key = $2 ORDER BY t.position`, subject, key)
+		WHERE t.subject = $1 AND t.subject_key = $2
+		ORDER BY 1`, subject, key)
 	if err != nil {
 		return nil, fmt.Errorf("audit %s %s: %w", subject, key, err)
 	}

@@ -105,7 +105,7 @@ func TestRebuildIsOnePassOverTheLog(t *testing.T) {
 			t.Errorf("%s: %d rows live, %d rebuilt, or they differ", table, len(rows), len(got[table]))
 		}
 	}
-	if len(want["audit_entries"]) == 0 || len(want["contact_keys"]) == 0 {
+	if len(want["audit_links"]) == 0 || len(want["contact_keys"]) == 0 {
 		t.Fatalf("live processing built no audit entries or contact keys: %v", want)
 	}
 }

@@ -43,7 +43,7 @@ func Migrations() fs.FS {
 // erasure rewrites rows in each of them, and a store that keeps the old row versions in
 // its files rewrites them after (postgres.Store.Compact).
 func Tables() []string {
-	return []string{"contact_keys", "audit_messages", "audit_events", "audit_entries", "unlinked_conversations",
+	return []string{"contact_keys", "audit_messages", "audit_events", "audit_links", "audit_entries", "unlinked_conversations",
 		"ambiguous_resolutions", "dead_letters", "corrections", "audit_sender_keys"}
 }
 

@@ -372,7 +372,7 @@ func dumpProjections(t *testing.T, cfg *config.Config) map[string][]string {
 	}
 	defer st.Close()
 	out := map[string][]string{}
-	for _, table := range []string{"contact_keys", "audit_messages", "audit_events", "audit_entries", "unlinked_conversations", "ambiguous_resolutions", "dead_letters", "corrections", "checkpoints"} {
+	for _, table := range []string{"contact_keys", "audit_messages", "audit_events", "audit_links", "audit_entries", "unlinked_conversations", "ambiguous_resolutions", "dead_letters", "corrections", "checkpoints"} {
 		probe, err := st.DB().QueryContext(context.Background(), "SELECT * FROM "+table+" LIMIT 0")
 		if err != nil {
 			t.Fatal(err)

@@ -317,7 +317,7 @@ func testProjectionsRebuildEqualsLive(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	live := dumpTables(t, b.DB.DB())
-	if len(live["audit_entries"]) == 0 || len(live["contact_keys"]) == 0 || len(live["unlinked_conversations"]) == 0 ||
+	if len(live["audit_links"]) == 0 || len(live["contact_keys"]) == 0 || len(live["unlinked_conversations"]) == 0 ||
 		len(live["ambiguous_resolutions"]) == 0 || len(live["dead_letters"]) == 0 {
 		t.Fatalf("live projections lack rows the traffic should give: %v", live)
 	}

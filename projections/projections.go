@@ -188,7 +188,7 @@ type auditMemo struct {
 	through int64
 	// pending is the checkpoint of the batch applied last, until it commits.
 	pending  int64
-	messages map[string]*auditState
+	messages map[string]*auditMessage
 }
 
 // ApplyBatchAfter applies evs, which come after the audit's checkpoint from (-1: not
@@ -202,7 +202,7 @@ func (a Audit) ApplyBatchAfter(ctx context.Context, tx *sql.Tx, from int64, evs 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if from < 0 || m.through != from || len(m.messages) > maxRemembered {
-		m.messages = map[string]*auditState{}
+		m.messages = map[string]*auditMessage{}
 	}
 	m.through, m.pending = -1, evs[len(evs)-1].Position
 	return applyAudit(ctx, tx, &auditBatch{messages: m.messages}, evs)
@@ -232,7 +232,7 @@ func (a Audit) ApplyBatch(ctx context.Context, tx *sql.Tx, evs []domain.Recorded
 		a.memo.through = -1
 		a.memo.mu.Unlock()
 	}
-	return applyAudit(ctx, tx, &auditBatch{messages: map[string]*auditState{}}, evs)
+	return applyAudit(ctx, tx, &auditBatch{messages: map[string]*auditMessage{}}, evs)
 }
 
 func applyAudit(ctx context.Context, tx *sql.Tx, b *auditBatch, evs []domain.RecordedEvent) error {
@@ -248,11 +248,7 @@ func applyAudit(ctx context.Context, tx *sql.Tx, b *auditBatch, evs []domain.Rec
 // transaction, and of the batches before it that its memory continues (auditMemo).
 type auditBatch struct {
 	// messages are audit_messages rows read or written, by correlation id.
-	messages map[string]*auditState
-}
-
-type auditState struct {
-	m auditMessage
+	messages map[string]*auditMessage
 }
 
 func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) error {
@@ -274,7 +270,7 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 	known := st != nil
 	var m auditMessage
 	if known {
-		m = st.m
+		m = *st
 	}
 	stored := m
 	// The timelines e's message joins with e: its own when e records it, its sender's
@@ -321,7 +317,7 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 			m.senderKey, m.contactKey, m.senderSubject, e.CorrelationID); err != nil {
 			return err
 		}
-		st.m = m
+		*st = m
 	}
 	// Key events also concern the contact they name, whoever caused them (a HubSpot
 	// webhook, an operator): those go on the contact's timeline one by one.
@@ -359,7 +355,7 @@ func (b *auditBatch) apply(ctx context.Context, tx *sql.Tx, e domain.RecordedEve
 
 // message is the audit_messages row of e's message, recording it first when e is a
 // MessageReceived; nil for an event of no message the audit has seen.
-func (b *auditBatch) message(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) (*auditState, error) {
+func (b *auditBatch) message(ctx context.Context, tx *sql.Tx, e domain.RecordedEvent) (*auditMessage, error) {
 	if st, ok := b.messages[e.CorrelationID]; ok {
 		return st, nil
 	}
@@ -377,8 +373,8 @@ func (b *auditBatch) message(ctx context.Context, tx *sql.Tx, e domain.RecordedE
 		// The row just written is known without reading it back; one that was there
 		// already (a message recorded twice under one correlation id) is read below.
 		if n, err := res.RowsAffected(); err == nil && n == 1 {
-			st := &auditState{m: auditMessage{channel: p.ChannelID, id: p.MessageID, workspace: p.WorkspaceID,
-				subject: e.Subject, stored: e.Stored()}}
+			st := &auditMessage{channel: p.ChannelID, id: p.MessageID, workspace: p.WorkspaceID,
+				subject: e.Subject, stored: e.Stored()}
 			b.messages[e.CorrelationID] = st
 			return st, nil
 		}
@@ -393,7 +389,7 @@ func (b *auditBatch) message(ctx context.Context, tx *sql.Tx, e domain.RecordedE
 	if err != nil {
 		return nil, err
 	}
-	st := &auditState{m: m}
+	st := &m
 	b.messages[e.CorrelationID] = st
 	return st, nil
 }

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -162,29 +160,42 @@ func openPlainStore(cfg *config.Config, now func() time.Time) (logStore, error) 
 
 // bus carries append notifications to the followers: in-process, or between nodes.
 type bus interface {
-	message.Publisher
-	message.Subscriber
-	Topic() string
+	notify.Notifier
+	// Wake is a new follower's wake-up channel.
+	Wake(ctx context.Context) (<-chan struct{}, error)
 	// Ping reports whether the bus is reachable (always, in-process).
 	Ping() error
+	Close() error
 }
 
-// inProcessBus is the default bus: one process, no broker.
-type inProcessBus struct{ *gochannel.GoChannel }
+// inProcessBus is the default bus: one process, no broker. The configuration still
+// names it "gochannel", after the watermill Go channel it was until notify.Local.
+type inProcessBus struct{ *notify.Local }
 
-func (inProcessBus) Topic() string { return notify.Topic }
-func (inProcessBus) Ping() error   { return nil }
+func (b inProcessBus) Wake(context.Context) (<-chan struct{}, error) { return b.Local.Wake(), nil }
+func (inProcessBus) Ping() error                                     { return nil }
+
+// brokerBus carries the notifications of every node through NATS.
+type brokerBus struct{ *natsbus.Bus }
+
+func (b brokerBus) Notify(position int64) error {
+	return notify.Broker{Publisher: b.Bus, Topic: b.Topic()}.Notify(position)
+}
+
+func (b brokerBus) Wake(ctx context.Context) (<-chan struct{}, error) {
+	return notify.Wake(ctx, b.Bus, b.Topic())
+}
 
 func openBus(cfg *config.Config) (bus, error) {
 	switch cfg.Bus.Driver {
 	case "gochannel":
-		return inProcessBus{gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, watermill.NopLogger{})}, nil
+		return inProcessBus{&notify.Local{}}, nil
 	case "nats":
 		b, err := natsbus.Open(cfg.Bus.URL, cfg.Bus.Stream, watermill.NopLogger{})
 		if err != nil {
 			return nil, fmt.Errorf("%s: bus: %w", cfg.Path, err)
 		}
-		return b, nil
+		return brokerBus{b}, nil
 	}
 	return nil, fmt.Errorf("%s: bus.driver %q: want gochannel or nats", cfg.Path, cfg.Bus.Driver)
 }
@@ -235,7 +246,7 @@ func newService(cfg *config.Config, opts serviceOptions) (*service, error) {
 			_ = s.bus.Close()
 		}
 	}()
-	s.store = notify.NewStore(s.events, s.bus, s.bus.Topic(), opts.Logger)
+	s.store = notify.NewStore(s.events, s.bus, opts.Logger)
 
 	s.auth = &hubspotAuth{store: hubspot.NewSQLTokenStore(s.events.DB(), cfg.SecretKey), sources: map[string]*hubspot.OAuthTokens{}}
 	for _, w := range cfg.Workspaces {
@@ -372,7 +383,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 	s.warnUnconnected(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(s.reactors)+2)
-	wake, err := notify.Wake(fctx, s.bus, s.bus.Topic())
+	wake, err := s.bus.Wake(fctx)
 	if err != nil {
 		return err
 	}
@@ -382,7 +393,7 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 		errs <- s.runner.Run(fctx, wake, s.pollEvery)
 	}()
 	for _, r := range s.reactors {
-		if r.Wake, err = notify.Wake(fctx, s.bus, s.bus.Topic()); err != nil {
+		if r.Wake, err = s.bus.Wake(fctx); err != nil {
 			return err
 		}
 		wg.Add(1)

@@ -120,6 +120,8 @@ type Keeper struct {
 	logicals  map[string]cachedLogical // stored stream name -> logical name and owner
 	// forgetting is closed, and replaced, whenever a subject is forgotten (Erasures).
 	forgetting chan struct{}
+	// onForget are told each subject forgotten (OnForget).
+	onForget []func(id string)
 }
 
 // Open applies the keeper's migrations to b and checks the master secret against the
@@ -573,12 +575,31 @@ func (k *Keeper) Destroy(ctx context.Context, id string) error {
 }
 
 // Forget drops subject id from this keeper's caches: after another process destroyed
-// it, this one must stop sealing and opening with the key it still holds.
+// it, this one must stop sealing and opening with the key it still holds. Then it tells
+// those OnForget registered.
 func (k *Keeper) Forget(id string) {
+	for _, fn := range k.forget(id) {
+		fn(id)
+	}
+}
+
+// OnForget registers fn to be told every subject this keeper forgets, once its own
+// caches let go of it: a cache of what was read or derived from personal values
+// (eventstore/sealed's) drops them at the erasure, rather than at its next use, which
+// may be long after in a quiet process.
+func (k *Keeper) OnForget(fn func(id string)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.onForget = append(k.onForget, fn)
+}
+
+// forget is Forget's work under the lock; it returns whom to tell (none for a subject
+// forgotten before).
+func (k *Keeper) forget(id string) []func(string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.forgotten[id] {
-		return // nothing of it can have come back: see remember, aead, RememberStream
+		return nil // nothing of it can have come back: see remember, aead, RememberStream
 	}
 	defer k.generation.Add(1)
 	close(k.forgetting)
@@ -601,6 +622,7 @@ func (k *Keeper) Forget(id string) {
 			delete(k.logicals, name)
 		}
 	}
+	return slices.Clone(k.onForget)
 }
 
 // Find returns the subject id of ref without creating one; ok is false for a reference

@@ -59,8 +59,26 @@ func NewStore(inner domain.EventStore, keys *datakeys.Keeper, channels Channels)
 	if inner == nil || keys == nil || channels == nil {
 		return nil, errors.New("new sealed store: inner store, data keys and channels are required")
 	}
-	return &Store{EventStore: inner, keys: keys, channels: channels, subjects: map[string]string{},
-		opened: map[string]json.RawMessage{}, messageSubjects: map[string]domain.Subject{}}, nil
+	s := &Store{EventStore: inner, keys: keys, channels: channels, subjects: map[string]string{},
+		opened: map[string]json.RawMessage{}, messageSubjects: map[string]domain.Subject{}}
+	keys.OnForget(s.forget)
+	return s, nil
+}
+
+// forget drops, at an erasure, what this store's memory holds of people: the opened
+// payloads, and the senders' identifiers its subject memory is keyed by (all of both,
+// since neither is kept by subject, and erasures are rare), and the streams of the
+// subject forgotten.
+func (s *Store) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opened, s.generation = map[string]json.RawMessage{}, s.keys.Generation()
+	s.messageSubjects = map[string]domain.Subject{}
+	for stream, subject := range s.subjects {
+		if subject == id {
+			delete(s.subjects, stream)
+		}
+	}
 }
 
 // Append seals each event's personal fields with its subject's key: the subject its

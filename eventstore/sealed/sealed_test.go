@@ -553,3 +553,37 @@ func TestAPayloadThatIsNotJSONIsRefused(t *testing.T) {
 		t.Fatalf("the log after the refused appends is at position %d (%v); want nothing stored", last, err)
 	}
 }
+
+// TestAnErasureEmptiesTheStoresMemoryAtOnce: the store remembers opened payloads and the
+// senders' identifiers it found subjects for. When a subject is forgotten (this process's
+// erasure, or another's read by the forget-erased reactor), all of that goes at once, not
+// at the store's next read or append, which in a quiet process may never come.
+func TestAnErasureEmptiesTheStoresMemoryAtOnce(t *testing.T) {
+	ctx := context.Background()
+	_, keys, st := openSealed(t, filepath.Join(t.TempDir(), "memory.db"), "a master secret")
+	appendAll(t, st, personX)
+	appendAll(t, st, personY)
+	if _, err := st.ReadAll(ctx, 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if opened, senders := sealed.Held(st); opened == 0 || senders == 0 {
+		t.Fatalf("before the erasure the store holds %d opened payloads and %d senders; the test needs both", opened, senders)
+	}
+	id, err := keys.SubjectID(ctx, domain.KeySubject(personX.tgKey()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.Forget(id)
+	if opened, senders := sealed.Held(st); opened != 0 || senders != 0 {
+		t.Errorf("after X's subject is forgotten the store still holds %d opened payloads and %d senders' identifiers", opened, senders)
+	}
+	// Y reads as before, opened again from the log.
+	got, err := st.ReadStream(ctx, domain.MessageStream(tg.ID, personY.tgMessageID()), 0)
+	if err != nil || len(got) == 0 {
+		t.Fatalf("Y's message after X's erasure: %d events, %v", len(got), err)
+	}
+	var m domain.MessageReceived
+	if err := domain.Decode(got[0], &m); err != nil || m.Text != personY.text {
+		t.Errorf("Y's message after X's erasure reads %q, %v; want %q", m.Text, err, personY.text)
+	}
+}
